@@ -1,0 +1,64 @@
+"""Typed events parsed from LMArena's stream (protocol doc §2.2).
+
+The parser (`arena.stream`) yields these; the renderers (`render.sse`, `render.json`) consume them.
+`side` is the participant letter of the record prefix: "a" for model A, "b" for model B.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class TextDelta:
+    text: str
+    side: str = "a"
+
+
+@dataclass(frozen=True, slots=True)
+class ReasoningDelta:
+    text: str
+    side: str = "a"
+
+
+@dataclass(frozen=True, slots=True)
+class ImageOut:
+    url: str
+    side: str = "a"
+
+
+@dataclass(frozen=True, slots=True)
+class Citation:
+    url: str
+    title: str
+    side: str = "a"
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    prompt_tokens: int
+    completion_tokens: int
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+@dataclass(frozen=True, slots=True)
+class Finish:
+    """An `ad:`/`bd:` record; `reason` is LMArena's value ("stop", "length", "content-filter")."""
+
+    reason: str
+    usage: Usage | None = None
+    side: str = "a"
+
+
+@dataclass(frozen=True, slots=True)
+class ArenaError:
+    """An in-band failure: `a3:` text, `a0:"hasArenaError"`, or a JSON error line in a 200 body."""
+
+    message: str
+    side: str = "a"
+
+
+Event = TextDelta | ReasoningDelta | ImageOut | Citation | Finish | ArenaError

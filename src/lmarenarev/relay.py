@@ -1,0 +1,193 @@
+"""Run an arena call on a worker and turn the reply into events, retrying what can be retried.
+
+One `Relay` per client request. `events()` yields the parsed events of the side the call
+expects; a failure before any output is retried per `RetryPolicy` with a freshly built request
+(new ids); a failure after output ends the iteration with a `GatewayError`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import NoReturn
+
+from .arena.errors import UpstreamProblem, classify_http, classify_in_band, empty_reply
+from .arena.events import ArenaError, Event, Finish
+from .arena.page import DEFAULT_RECAPTCHA_SITE_KEY
+from .arena.requests import ArenaCall, UpstreamRequest
+from .arena.stream import StreamParser
+from .errors import GatewayError, Timeout, UpstreamFailure, WorkerLost
+from .retry import RetryPolicy
+from .workers.jobs import Data, End, Failed, Job, Lost, Signal, Status
+from .workers.pool import Worker, WorkerPool
+from .workers.protocol import fetch_frame
+
+log = logging.getLogger(__name__)
+
+ERROR_BODY_LIMIT = 64 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class RelayConfig:
+    wait_for_worker: float
+    first_byte_timeout: float
+    chunk_timeout: float
+    recaptcha_site_key: str = ""
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
+
+
+class _Retryable(Exception):
+    def __init__(self, problem: UpstreamProblem | None, final: GatewayError) -> None:
+        super().__init__(final.message)
+        self.problem = problem  # None: the worker failed, not LMArena
+        self.final = final
+
+
+class Relay:
+    def __init__(
+        self,
+        pool: WorkerPool,
+        config: RelayConfig,
+        *,
+        request_id: str,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.pool = pool
+        self.config = config
+        self.request_id = request_id
+        self.sleep = sleep
+        self.request: UpstreamRequest | None = None
+        self.output_started = False
+        self.attempts = 0
+
+    async def events(self, call: ArenaCall) -> AsyncIterator[Event]:
+        retries: dict[str, int] = {}
+        while True:
+            self.request = call.build()
+            self.attempts += 1
+            try:
+                async for event in self._attempt(self.request):
+                    yield event
+                return
+            except _Retryable as failure:
+                if self.output_started:
+                    raise failure.final from None
+                delay = self._retry_delay(failure, retries)
+                if delay is None:
+                    raise failure.final from None
+                log.info(
+                    "[%s] retrying in %.1fs: %s", self.request_id, delay, failure.final.message
+                )
+                await self.sleep(delay)
+
+    def _retry_delay(self, failure: _Retryable, retries: dict[str, int]) -> float | None:
+        key = failure.problem.kind.value if failure.problem else "worker"
+        previous = retries.get(key, 0)
+        retries[key] = previous + 1
+        policy = self.config.policy
+        if failure.problem is None:
+            return policy.worker_delay(previous)
+        return policy.delay(failure.problem, previous)
+
+    def _fetch(self, job: Job, worker: Worker, request: UpstreamRequest) -> dict[str, object]:
+        recaptcha = None
+        if request.recaptcha is not None:
+            recaptcha = request.recaptcha.wire()
+            recaptcha["site_key"] = (
+                self.config.recaptcha_site_key
+                or worker.recaptcha_site_key
+                or DEFAULT_RECAPTCHA_SITE_KEY
+            )
+        return fetch_frame(
+            job.id,
+            url=request.url,
+            method=request.method,
+            headers=request.headers,
+            body=request.body_text(),
+            recaptcha=recaptcha,
+        )
+
+    async def _attempt(self, request: UpstreamRequest) -> AsyncIterator[Event]:
+        worker = await self.pool.acquire(self.config.wait_for_worker)
+        job = self.pool.start_job(worker)
+        log.debug(
+            "[%s] job %s on worker %s: %s %s",
+            self.request_id,
+            job.id,
+            worker.id,
+            request.method,
+            request.url,
+        )
+        try:
+            if not await self.pool.send(worker, self._fetch(job, worker, request)):
+                job.lose("the worker's connection failed")
+            first = await self._next(job, self.config.first_byte_timeout)
+            if not isinstance(first, Status):
+                self._raise_for(first)
+            if not 200 <= first.http_status < 300:
+                body = await self._collect_body(job)
+                problem = classify_http(first.http_status, first.headers, body)
+                assert problem is not None
+                raise _Retryable(problem, problem.to_error())
+            async for event in self._stream(job, request.side):
+                yield event
+        finally:
+            await self.pool.release(job, abort=not job.finished)
+
+    async def _stream(self, job: Job, side: str) -> AsyncIterator[Event]:
+        parser = StreamParser()
+        produced = False
+        while True:
+            signal = await self._next(job, self.config.chunk_timeout)
+            if isinstance(signal, Data):
+                events = parser.feed(signal.text)
+            elif isinstance(signal, End):
+                events = parser.close()
+            else:
+                self._raise_for(signal)
+            for event in events:
+                if event.side != side:
+                    continue
+                if isinstance(event, ArenaError):
+                    problem = classify_in_band(event.message)
+                    raise _Retryable(problem, problem.to_error())
+                if not isinstance(event, Finish):
+                    produced = True
+                    self.output_started = True
+                yield event
+            if isinstance(signal, End):
+                if not produced:
+                    problem = empty_reply()
+                    raise _Retryable(problem, problem.to_error())
+                return
+
+    async def _next(self, job: Job, timeout: float) -> Signal:
+        try:
+            return await asyncio.wait_for(job.signals.get(), timeout)
+        except TimeoutError:
+            raise Timeout(f"LMArena sent nothing for {timeout:g} seconds") from None
+
+    async def _collect_body(self, job: Job) -> str:
+        parts: list[str] = []
+        size = 0
+        while True:
+            signal = await self._next(job, self.config.chunk_timeout)
+            if isinstance(signal, Data):
+                if size < ERROR_BODY_LIMIT:
+                    parts.append(signal.text)
+                    size += len(signal.text)
+            elif isinstance(signal, End):
+                return "".join(parts)[:ERROR_BODY_LIMIT]
+            else:
+                return "".join(parts)
+
+    def _raise_for(self, signal: Signal) -> NoReturn:
+        if isinstance(signal, Lost):
+            raise _Retryable(None, WorkerLost(f"the LMArena tab went away: {signal.reason}"))
+        if isinstance(signal, Failed):
+            raise _Retryable(
+                None, UpstreamFailure(f"the LMArena tab could not fetch: {signal.message}")
+            )
+        raise _Retryable(None, UpstreamFailure(f"unexpected reply from the worker: {signal!r}"))

@@ -1,0 +1,115 @@
+"""Events → OpenAI `chat.completion.chunk` server-sent events.
+
+Each frame is `data: <compact JSON>\\n\\n`. The envelope around the delta is the same for every
+chunk of a completion, so it is serialised once and only the delta is encoded per frame.
+"""
+
+from __future__ import annotations
+
+import json
+
+from lmarenarev.arena.events import Event
+from lmarenarev.render.common import Assembler, RenderOptions, usage_dict, well_formed
+
+_DONE = b"data: [DONE]\n\n"
+_KEEPALIVE = b": keep-alive\n\n"
+
+
+def keepalive() -> bytes:
+    """An SSE comment that keeps idle connections and client timeouts at bay."""
+    return _KEEPALIVE
+
+
+def _frame(payload: str) -> bytes:
+    # A lone surrogate (half of a pair split across upstream records) cannot be UTF-8; as a
+    # `\udxxx` escape it is still valid JSON and re-pairs when the client joins the deltas.
+    return f"data: {payload}\n\n".encode("utf-8", "backslashreplace")
+
+
+class SSERenderer(Assembler):
+    """`feed` each event, then `finish()` once the upstream body ended (or `error()`)."""
+
+    def __init__(self, options: RenderOptions) -> None:
+        super().__init__(options)
+        self._encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+        # The envelope without its closing brace: every frame reuses it.
+        self._envelope = self._encode(
+            {
+                "id": options.completion_id,
+                "object": "chat.completion.chunk",
+                "created": options.created,
+                "model": options.model,
+            }
+        )[:-1]
+        # OpenAI puts `"usage": null` on every chunk but the last when usage was asked for.
+        self._chunk_end = ',"usage":null}' if options.include_usage else "}"
+        self._head = self._envelope + ',"choices":[{"index":0,"delta":'
+        self._tail = ',"finish_reason":null}]' + self._chunk_end
+        self._frames: list[bytes] = []
+        self._content: list[str] = []
+        self._started = False
+        self._closed = False
+
+    @property
+    def started(self) -> bool:
+        """True once a chunk carrying assistant output was produced (no invisible retry after)."""
+        return self._started
+
+    def content(self) -> str:
+        """The content a client gets by joining every `delta.content` sent so far."""
+        return well_formed("".join(self._content))
+
+    def feed(self, event: Event) -> bytes:
+        if self._closed:
+            return b""
+        self._consume(event)
+        return self._take_frames()
+
+    def finish(self) -> bytes:
+        """Flush held output, then the finish chunk, the usage chunk if asked, and `[DONE]`."""
+        if self._closed:
+            return b""
+        self._finalize()
+        if not self._started:
+            self._chunk('{"role":"assistant","content":""}')
+        self._closed = True
+        finish = f'{{}},"finish_reason":"{self.finish_reason}"}}]'
+        self._frames.append(_frame(self._head + finish + self._chunk_end))
+        if self.options.include_usage:
+            # Never invent numbers: without upstream usage the field is null.
+            usage = "null" if self.usage is None else self._encode(usage_dict(self.usage))
+            self._frames.append(_frame(f'{self._envelope},"choices":[],"usage":{usage}}}'))
+        self._frames.append(_DONE)
+        return self._take_frames()
+
+    def error(self, message: str, type: str, code: str | None) -> bytes:
+        """An OpenAI error frame, then `[DONE]`; the stream is over afterwards."""
+        self._closed = True
+        payload = self._encode({"error": {"message": message, "type": type, "code": code}})
+        return _frame(payload) + _DONE
+
+    def _emit_content(self, text: str) -> None:
+        self._content.append(text)
+        if self._started:
+            self._chunk('{"content":' + self._encode(text) + "}")
+        else:
+            self._chunk('{"role":"assistant","content":' + self._encode(text) + "}")
+
+    def _emit_reasoning(self, text: str) -> None:
+        if self._started:
+            self._chunk('{"reasoning_content":' + self._encode(text) + "}")
+        else:
+            self._chunk(
+                '{"role":"assistant","content":"","reasoning_content":' + self._encode(text) + "}"
+            )
+
+    def _chunk(self, delta: str) -> None:
+        self._started = True
+        self._frames.append(_frame(self._head + delta + self._tail))
+
+    def _take_frames(self) -> bytes:
+        if not self._frames:
+            return b""
+        frames = b"".join(self._frames)
+        self._frames.clear()
+        return frames

@@ -1,0 +1,76 @@
+"""Everything a running gateway holds, built once and kept on `app.state.gateway`."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .chat import ChatService
+from .conversation import ConversationStore
+from .model_files import EndpointMapping, ModelEntry
+from .relay import RelayConfig
+from .retry import RetryPolicy
+from .settings import Settings
+from .workers.pool import WorkerPool
+
+if TYPE_CHECKING:
+    from .api.workers import PollLink
+
+
+@dataclass
+class Gateway:
+    settings: Settings
+    home: Path
+    worker_token: str
+    version: str
+    models: dict[str, ModelEntry]
+    pool: WorkerPool
+    chat: ChatService
+    relay_config: RelayConfig
+    poll_links: dict[str, PollLink] = field(default_factory=dict)
+    started_at: float = field(default_factory=time.time)
+
+
+def relay_config(settings: Settings) -> RelayConfig:
+    retry = settings.empty_response_retry
+    return RelayConfig(
+        wait_for_worker=settings.retry_timeout_seconds if settings.enable_auto_retry else 0.0,
+        first_byte_timeout=settings.stream_response_timeout_seconds,
+        chunk_timeout=settings.stream_response_timeout_seconds,
+        recaptcha_site_key=settings.recaptcha_site_key,
+        policy=RetryPolicy(
+            empty_enabled=retry.enabled,
+            empty_max_retries=retry.max_retries,
+            empty_base_delay=retry.base_delay_ms / 1000,
+            empty_max_delay=retry.max_delay_ms / 1000,
+        ),
+    )
+
+
+def build_gateway(
+    settings: Settings,
+    *,
+    home: Path,
+    worker_token: str,
+    version: str,
+    models: dict[str, ModelEntry],
+    endpoint_map: dict[str, tuple[EndpointMapping, ...]],
+) -> Gateway:
+    pool = WorkerPool(
+        default_capacity=settings.worker_capacity,
+        ping_interval=settings.worker_ping_interval_seconds,
+        ping_timeout=settings.worker_ping_timeout_seconds,
+    )
+    store = ConversationStore(settings.conversation_cache_size)
+    return Gateway(
+        settings=settings,
+        home=home,
+        worker_token=worker_token,
+        version=version,
+        models=models,
+        pool=pool,
+        chat=ChatService(settings, models, endpoint_map, store),
+        relay_config=relay_config(settings),
+    )

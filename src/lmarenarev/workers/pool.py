@@ -1,0 +1,196 @@
+"""Connected workers, least-loaded scheduling, job routing and liveness.
+
+A worker is reached through a `Link` (WebSocket or long-poll); the pool never cares which.
+Every job is in `jobs` from `submit` until `release`; every worker in `workers` from `add`
+until `remove`. Nothing else holds per-request state here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from ..arena.page import discover_recaptcha_site_key
+from ..errors import NoWorker
+from .jobs import Job
+from .protocol import (
+    Hello,
+    JobFrame,
+    PongFrame,
+    abort_frame,
+    ping_frame,
+    welcome_frame,
+)
+
+log = logging.getLogger(__name__)
+
+
+class Link(Protocol):
+    kind: str
+
+    async def send(self, frame: dict[str, Any]) -> None: ...
+
+    async def close(self, reason: str) -> None: ...
+
+
+@dataclass(eq=False)
+class Worker:
+    id: str
+    hello: Hello
+    link: Link
+    capacity: int
+    connected_at: float
+    last_seen: float
+    order: int
+    jobs: set[str] = field(default_factory=set)
+    recaptcha_site_key: str | None = None
+
+    @property
+    def load(self) -> float:
+        return len(self.jobs) / self.capacity
+
+    def describe(self) -> str:
+        tab = self.hello.tab or "?"
+        return f"worker {self.id} ({self.link.kind}, tab {tab}, {self.hello.page_url})"
+
+
+class WorkerPool:
+    def __init__(
+        self,
+        *,
+        default_capacity: int,
+        ping_interval: float,
+        ping_timeout: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.workers: dict[str, Worker] = {}
+        self.jobs: dict[str, Job] = {}
+        self.default_capacity = default_capacity
+        self.ping_interval = ping_interval
+        self.ping_timeout = ping_timeout
+        self.clock = clock
+        self.dropped_frames = 0
+        self._changed = asyncio.Condition()
+        self._order = itertools.count()
+
+    # -- workers -------------------------------------------------------------------------------
+
+    async def add(self, hello: Hello, link: Link) -> Worker:
+        now = self.clock()
+        worker = Worker(
+            id=uuid.uuid4().hex[:12],
+            hello=hello,
+            link=link,
+            capacity=min(hello.capacity, self.default_capacity),
+            connected_at=now,
+            last_seen=now,
+            order=next(self._order),
+            recaptcha_site_key=discover_recaptcha_site_key(hello.script_srcs),
+        )
+        self.workers[worker.id] = worker
+        await link.send(welcome_frame(worker.id))
+        log.info("%s connected (script %s)", worker.describe(), hello.script_version)
+        await self._notify()
+        return worker
+
+    async def remove(self, worker: Worker, reason: str) -> None:
+        if self.workers.pop(worker.id, None) is None:
+            return
+        for job_id in list(worker.jobs):
+            job = self.jobs.get(job_id)
+            if job is not None:
+                job.lose(reason)
+        worker.jobs.clear()
+        log.info("%s disconnected: %s", worker.describe(), reason)
+        await self._notify()
+
+    def on_frame(self, worker: Worker, frame: JobFrame | PongFrame) -> None:
+        worker.last_seen = self.clock()
+        if isinstance(frame, PongFrame):
+            return
+        job = self.jobs.get(frame.job)
+        if job is None or job.worker_id != worker.id:
+            self.dropped_frames += 1
+            return
+        job.deliver(frame)
+
+    # -- jobs ----------------------------------------------------------------------------------
+
+    def _pick(self) -> Worker | None:
+        free = [w for w in self.workers.values() if len(w.jobs) < w.capacity]
+        if not free:
+            return None
+        return min(free, key=lambda w: (w.load, len(w.jobs), w.order))
+
+    async def acquire(self, wait: float) -> Worker:
+        """The least-loaded worker with a free slot, waiting up to `wait` seconds for one."""
+        deadline = self.clock() + wait
+        async with self._changed:
+            while True:
+                worker = self._pick()
+                if worker is not None:
+                    return worker
+                remaining = deadline - self.clock()
+                if remaining <= 0:
+                    raise NoWorker(self._no_worker_message())
+                try:
+                    await asyncio.wait_for(self._changed.wait(), remaining)
+                except TimeoutError:
+                    continue
+
+    def _no_worker_message(self) -> str:
+        if not self.workers:
+            return (
+                "no browser tab is connected: open https://lmarena.ai/ in a browser with the "
+                "lmarenarev userscript installed (its title starts with ✅ when connected)"
+            )
+        return "every connected LMArena tab is busy; try again shortly or open another tab"
+
+    def start_job(self, worker: Worker) -> Job:
+        job = Job(uuid.uuid4().hex, worker.id)
+        self.jobs[job.id] = job
+        worker.jobs.add(job.id)
+        return job
+
+    async def send(self, worker: Worker, frame: dict[str, Any]) -> bool:
+        try:
+            await worker.link.send(frame)
+        except Exception as exc:  # a dead socket: the receive loop removes the worker
+            log.debug("send to %s failed: %s", worker.id, exc)
+            return False
+        return True
+
+    async def release(self, job: Job, *, abort: bool) -> None:
+        """Forget the job; tell its worker to abort the fetch when it is still running."""
+        self.jobs.pop(job.id, None)
+        worker = self.workers.get(job.worker_id)
+        if worker is None:
+            return
+        worker.jobs.discard(job.id)
+        if abort and not job.finished:
+            await self.send(worker, abort_frame(job.id))
+        await self._notify()
+
+    async def _notify(self) -> None:
+        async with self._changed:
+            self._changed.notify_all()
+
+    # -- liveness ------------------------------------------------------------------------------
+
+    async def heartbeat(self) -> None:
+        """Ping every worker; close the ones not heard from within the timeout. Runs forever."""
+        while True:
+            await asyncio.sleep(self.ping_interval)
+            now = self.clock()
+            for worker in list(self.workers.values()):
+                if now - worker.last_seen > self.ping_timeout:
+                    await self.remove(worker, "stopped answering pings")
+                    await worker.link.close("ping timeout")
+                else:
+                    await self.send(worker, ping_frame(time.time()))

@@ -1,0 +1,86 @@
+"""The ASGI response that plays one scripted upstream answer (status, headers, body pieces).
+
+Unlike Starlette's `StreamingResponse` it can (a) wait before sending anything
+(`first_byte_delay`), (b) pause between writes, (c) drop the connection without finishing the
+body (`abort`, used for `Reply.cut_after_bytes`: uvicorn then closes the socket, so an HTTP client
+sees an incomplete chunked body) and (d) tell the fake how the stream ended: "completed",
+"disconnected" (the client went away first; noticed through `http.disconnect` on `receive`,
+because uvicorn's `send` silently drops writes after a disconnect) or "cut".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+Outcome = str  # "completed" | "disconnected" | "cut"
+Scope = dict[str, Any]
+Receive = Callable[[], Any]
+Send = Callable[[dict[str, Any]], Any]
+
+
+@dataclass(frozen=True, slots=True)
+class StreamPlan:
+    status: int
+    headers: tuple[tuple[str, str], ...]
+    pieces: tuple[bytes, ...]
+    delay: float = 0.0
+    first_byte_delay: float = 0.0
+    abort: bool = False
+
+
+class PlannedResponse:
+    """Plays a `StreamPlan`; `on_start()` / `on_end(outcome)` bracket the stream."""
+
+    def __init__(
+        self,
+        plan: StreamPlan,
+        on_start: Callable[[], None] | None = None,
+        on_end: Callable[[Outcome], None] | None = None,
+    ) -> None:
+        self.plan = plan
+        self.status_code = plan.status
+        self._on_start = on_start or (lambda: None)
+        self._on_end = on_end or (lambda outcome: None)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self._on_start()
+        outcome = "disconnected"
+        writer = asyncio.ensure_future(self._write(send))
+        watcher = asyncio.ensure_future(_wait_for_disconnect(receive))
+        try:
+            done, _ = await asyncio.wait({writer, watcher}, return_when=asyncio.FIRST_COMPLETED)
+            if writer in done:
+                writer.result()
+                outcome = "cut" if self.plan.abort else "completed"
+        finally:
+            for task in (writer, watcher):
+                task.cancel()
+            for task in (writer, watcher):
+                with contextlib.suppress(asyncio.CancelledError, OSError):
+                    await task
+            self._on_end(outcome)
+
+    async def _write(self, send: Send) -> None:
+        plan = self.plan
+        if plan.first_byte_delay:
+            await asyncio.sleep(plan.first_byte_delay)
+        headers = [(name.lower().encode("latin-1"), value.encode("latin-1"))
+                   for name, value in plan.headers]
+        await send({"type": "http.response.start", "status": plan.status, "headers": headers})
+        for index, piece in enumerate(plan.pieces):
+            if index and plan.delay:
+                await asyncio.sleep(plan.delay)
+            await send({"type": "http.response.body", "body": piece, "more_body": True})
+        if not plan.abort:
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+async def _wait_for_disconnect(receive: Receive) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return

@@ -1,0 +1,105 @@
+"""Integration tier: the real app on a real socket, the Python fake worker over the real
+WebSocket (or long-poll), and the fake LMArena. Every test gets its own data directory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import openai
+import pytest
+
+from lmarenarev import __version__
+from lmarenarev.app import create_app
+from lmarenarev.model_files import load_endpoint_map, load_models
+from lmarenarev.settings import load_settings
+from lmarenarev.state import Gateway, build_gateway
+from tests.fakes.arena import FakeArena
+from tests.fakes.serving import ServerThread
+from tests.fakes.worker import FakeWorker
+from tests.support import write_home
+
+TOKEN = "integration-worker-token"
+
+
+@dataclass
+class Arena:
+    fake: FakeArena
+    url: str
+
+
+@dataclass
+class RunningGateway:
+    gateway: Gateway
+    url: str
+
+    def client(self, **kwargs: Any) -> openai.AsyncOpenAI:
+        return openai.AsyncOpenAI(
+            base_url=f"{self.url}/v1",
+            api_key=kwargs.pop("api_key", "any"),
+            max_retries=0,
+            **kwargs,
+        )
+
+    def http(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(base_url=self.url, timeout=30)
+
+    def worker(self, arena: Arena, **kwargs: Any) -> FakeWorker:
+        return FakeWorker(self.url, kwargs.pop("token", TOKEN), arena.url, **kwargs)
+
+
+@pytest.fixture
+def arena() -> Iterator[Arena]:
+    fake = FakeArena()
+    with ServerThread(fake.app) as server:
+        yield Arena(fake, server.url)
+
+
+StartGateway = Callable[..., RunningGateway]
+
+
+@pytest.fixture
+def start_gateway(tmp_path: Path, arena: Arena) -> Iterator[StartGateway]:
+    servers: list[ServerThread] = []
+
+    def start(*, endpoint_map: dict[str, Any] | None = None, **overrides: Any) -> RunningGateway:
+        home = write_home(
+            tmp_path / f"home{len(servers)}", arena.fake.models, endpoint_map=endpoint_map
+        )
+        settings = load_settings(
+            home, env={}, overrides={"worker_token": TOKEN, **overrides}
+        ).settings
+        gateway = build_gateway(
+            settings,
+            home=home,
+            worker_token=TOKEN,
+            version=__version__,
+            models=load_models(home / "models.json"),
+            endpoint_map=load_endpoint_map(home / "model_endpoint_map.json"),
+        )
+        server = ServerThread(create_app(gateway)).start()
+        servers.append(server)
+        return RunningGateway(gateway, server.url)
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def gateway(start_gateway: StartGateway) -> RunningGateway:
+    return start_gateway(retry_timeout_seconds=5)
+
+
+@pytest.fixture
+async def worker(gateway: RunningGateway, arena: Arena) -> AsyncIterator[FakeWorker]:
+    async with gateway.worker(arena) as connected:
+        yield connected
+
+
+@pytest.fixture
+def client(gateway: RunningGateway) -> openai.AsyncOpenAI:
+    return gateway.client()

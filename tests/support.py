@@ -1,0 +1,53 @@
+"""Helpers shared by the integration and e2e tiers."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+
+def model_type(model: Mapping[str, Any]) -> str:
+    outputs = model.get("capabilities", {}).get("outputCapabilities", {})
+    if outputs.get("image"):
+        return "image"
+    if outputs.get("search"):
+        return "search"
+    return "text"
+
+
+def models_json(models: Iterable[Mapping[str, Any]]) -> dict[str, str]:
+    """The seed's models.json for a model list: "name": "id" or "id:image"/"id:search"."""
+    out: dict[str, str] = {}
+    for model in models:
+        kind = model_type(model)
+        suffix = "" if kind == "text" else f":{kind}"
+        out[str(model["publicName"])] = f"{model['id']}{suffix}"
+    return out
+
+
+def write_home(
+    home: Path,
+    models: Iterable[Mapping[str, Any]],
+    config: Mapping[str, Any] | None = None,
+    endpoint_map: Mapping[str, Any] | None = None,
+) -> Path:
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "models.json").write_text(json.dumps(models_json(models), indent=2), "utf-8")
+    if config is not None:
+        (home / "config.jsonc").write_text(json.dumps(dict(config), indent=2), "utf-8")
+    if endpoint_map is not None:
+        (home / "model_endpoint_map.json").write_text(json.dumps(dict(endpoint_map)), "utf-8")
+    return home
+
+
+def wait_until(
+    predicate: Callable[[], bool], timeout: float = 10.0, what: str = "condition"
+) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.01)

@@ -1,0 +1,56 @@
+"""Upstream failures are classified once, from status, headers and body (protocol §3.5)."""
+
+from __future__ import annotations
+
+import pytest
+
+from lmarenarev.arena.errors import Kind, classify_http, classify_in_band
+
+CLOUDFLARE = (
+    "<!DOCTYPE html><html><head><title>Just a moment...</title></head><body>"
+    '<p>Enable JavaScript and cookies to continue</p><div id="cf-turnstile"></div></body></html>'
+)
+
+
+@pytest.mark.parametrize(
+    ("status", "headers", "body", "kind", "client_status"),
+    [
+        (429, {"retry-after": "7"}, '{"error":"Too Many Requests"}', Kind.RATE_LIMIT, 429),
+        (403, {}, '{"error":"recaptcha validation failed"}', Kind.RECAPTCHA, 503),
+        (403, {}, CLOUDFLARE, Kind.CLOUDFLARE, 503),
+        (401, {}, "", Kind.AUTH, 401),
+        (413, {}, "", Kind.TOO_LARGE, 413),
+        (400, {}, '{"error":"duplicate ids"}', Kind.BAD_REQUEST, 400),
+        (404, {}, '{"error":"evaluation session not found"}', Kind.NOT_FOUND, 404),
+        (502, {}, "bad gateway", Kind.SERVER_ERROR, 502),
+        (301, {"location": "https://arena.ai/x"}, "", Kind.REDIRECT, 502),
+    ],
+)
+def test_http_failures(
+    status: int, headers: dict[str, str], body: str, kind: Kind, client_status: int
+) -> None:
+    problem = classify_http(status, headers, body)
+    assert problem is not None and problem.kind is kind
+    assert problem.to_error().status == client_status
+
+
+def test_success_is_not_a_problem() -> None:
+    assert classify_http(200, {}, "") is None
+
+
+def test_retry_after_is_read() -> None:
+    problem = classify_http(429, {"retry-after": "7"}, "")
+    assert problem is not None and problem.retry_after == 7
+    assert problem.to_error().headers == {"Retry-After": "7"}
+
+
+def test_messages_tell_the_user_what_to_do() -> None:
+    auth = classify_http(401, {}, "")
+    assert auth is not None and "log" in auth.message.lower()
+    large = classify_http(413, {}, "")
+    assert large is not None and "attachment_too_large" in large.message and "5 MB" in large.message
+
+
+def test_in_band_resource_exhausted_counts_as_empty() -> None:
+    assert classify_in_band("Resource exhausted. Please try again later.").kind is Kind.EMPTY
+    assert classify_in_band("hasArenaError").kind is Kind.ARENA_ERROR
