@@ -87,6 +87,17 @@ def create_app(gateway: Gateway) -> FastAPI:
 
     @app.get("/health", include_in_schema=False)
     async def health() -> dict[str, Any]:
-        return {"status": "ok", "version": gateway.version, "workers": len(gateway.pool.workers)}
+        workers = [
+            {
+                "id": w.id,
+                "transport": w.link.kind,
+                "script_version": w.hello.script_version,
+                "page_url": w.hello.page_url,
+                "jobs": len(w.jobs),
+                "capacity": w.capacity,
+            }
+            for w in gateway.pool.workers.values()
+        ]
+        return {"status": "ok", "version": gateway.version, "workers": workers}
 
     return app

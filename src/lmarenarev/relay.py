@@ -148,11 +148,11 @@ class Relay:
             else:
                 self._raise_for(signal)
             for event in events:
-                if event.side != side:
-                    continue
-                if isinstance(event, ArenaError):
+                if isinstance(event, ArenaError):  # a JSON error line has no side of its own
                     problem = classify_in_band(event.message)
                     raise _Retryable(problem, problem.to_error())
+                if event.side != side:
+                    continue
                 if not isinstance(event, Finish):
                     produced = True
                     self.output_started = True

@@ -79,6 +79,21 @@ async def slow(request: Request) -> Response:
     return cors(JSONResponse({"slept": ms}))
 
 
+HANGS: dict[str, str] = {}
+
+
+async def hang(request: Request) -> Response:
+    """A long-poll that never answers; records whether the client went away."""
+    key = request.query_params["key"]
+    HANGS[key] = "waiting"
+    for _ in range(300):
+        if await request.is_disconnected():
+            HANGS[key] = "disconnected"
+            break
+        await asyncio.sleep(0.05)
+    return cors(JSONResponse({}))
+
+
 async def redirect_in(request: Request) -> Response:
     return RedirectResponse("/ping", status_code=302)
 
@@ -105,6 +120,7 @@ LOCAL_APP = Starlette(
         Route("/ping", ping),
         Route("/echo", echo, methods=["GET", "POST"]),
         Route("/slow", slow),
+        Route("/hang", hang),
         Route("/redirect-in", redirect_in),
         Route("/redirect-out", redirect_out),
         WebSocketRoute("/ws", ws_echo),
@@ -423,6 +439,16 @@ def test_gm_long_polls_run_concurrently_timeout_and_abort(
         lambda: any(e.get("error") == "aborted" for e in tab.gm_requests()),
         what="the aborted request to be cancelled in Python",
     )
+
+
+def test_closing_a_tab_aborts_its_gm_requests(
+    tabs: Callable[..., Tab], local_server: ServerThread
+) -> None:
+    tab = tabs(userscript=SCRIPT_A)
+    tab.evaluate("(u) => { window.__gm({url: u}); }", f"{local_server.url}/hang?key=close")
+    wait_until(lambda: HANGS.get("close") == "waiting", what="the long-poll to arrive")
+    tab.close()
+    wait_until(lambda: HANGS.get("close") == "disconnected", what="the long-poll to be dropped")
 
 
 def test_gm4_promise_api_values_and_per_script_connect(

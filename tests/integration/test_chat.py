@@ -198,7 +198,12 @@ async def test_a_failure_after_the_response_started_is_an_error_frame_then_done(
     gateway: RunningGateway, arena: Arena
 ) -> None:
     arena.fake.enqueue(
-        Reply(text="this reply will be cut in the middle", cut_after_bytes=140, chunk_size=20, heartbeats=0)
+        Reply(
+            text="this reply will be cut in the middle",
+            cut_after_bytes=140,
+            chunk_size=20,
+            heartbeats=0,
+        )
     )
     async with (
         gateway.http() as http,

@@ -10,6 +10,8 @@ import contextlib
 import json
 import logging
 import secrets
+from collections import deque
+from collections.abc import Callable
 from importlib import resources
 from typing import Any
 
@@ -20,13 +22,14 @@ from pydantic import ValidationError
 from ..arena.page import is_arena_origin
 from ..state import Gateway
 from ..workers.pool import Worker
-from ..workers.protocol import FrameError, Hello, parse_worker_frame
+from ..workers.protocol import ByeFrame, FrameError, Hello, parse_worker_frame
 
 log = logging.getLogger(__name__)
 router = APIRouter()
 
 HELLO_TIMEOUT = 10.0
 POLL_TIMEOUT = 25.0
+POLL_GRACE = 5.0  # a live long-poll worker re-polls at once; this long without one, it is gone
 MAX_FRAME_BYTES = 16 * 1024 * 1024
 
 
@@ -48,6 +51,9 @@ class SocketLink:
         text = json.dumps(frame, ensure_ascii=False, separators=(",", ":"))
         async with self._lock:
             await self.socket.send_text(text)
+
+    def gone(self, now: float) -> bool:
+        return False  # pings and the socket's own close tell
 
     async def close(self, reason: str) -> None:
         with contextlib.suppress(Exception):  # already closed
@@ -98,40 +104,74 @@ def _dispatch(gw: Gateway, worker: Worker, text: str) -> None:
         gw.pool.dropped_frames += 1
         log.debug("dropped a malformed frame from %s: %s", worker.id, exc)
         return
-    gw.pool.on_frame(worker, frame)
+    if not isinstance(frame, ByeFrame):  # the socket's close says the same
+        gw.pool.on_frame(worker, frame)
 
 
 # -- long-poll fallback (GM_xmlhttpRequest) ------------------------------------------------------
 
 
 class PollLink:
+    """Frames for a long-poll worker wait in `outbox` until its next poll takes them."""
+
     kind = "long-poll"
 
-    def __init__(self, registry: dict[str, PollLink]) -> None:
-        self.outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    def __init__(self, registry: dict[str, PollLink], clock: Callable[[], float]) -> None:
+        self.outbox: deque[dict[str, Any]] = deque()
+        self.ready = asyncio.Event()
         self.closed = False
         self.registry = registry
         self.worker_id = ""
+        self.clock = clock
+        self.polling = 0
+        self.last_poll_end = clock()
 
     async def send(self, frame: dict[str, Any]) -> None:
         if self.closed:
             raise ConnectionError("long-poll worker is gone")
-        self.outbox.put_nowait(frame)
+        self.outbox.append(frame)
+        self.ready.set()
 
     async def close(self, reason: str) -> None:
         self.closed = True
+        self.ready.set()
         self.registry.pop(self.worker_id, None)
 
-    async def drain(self, timeout: float) -> list[dict[str, Any]]:
-        frames: list[dict[str, Any]] = []
-        if self.outbox.empty():
-            try:
-                frames.append(await asyncio.wait_for(self.outbox.get(), timeout))
-            except TimeoutError:
-                return frames
-        while not self.outbox.empty():
-            frames.append(self.outbox.get_nowait())
+    def gone(self, now: float) -> bool:
+        """No poll outstanding for a while: the browser aborted it (the tab closed)."""
+        return self.closed or (self.polling == 0 and now - self.last_poll_end > POLL_GRACE)
+
+    def take(self) -> list[dict[str, Any]]:
+        frames = list(self.outbox)
+        self.outbox.clear()
+        self.ready.clear()
         return frames
+
+    async def poll(self, request: Request, timeout: float) -> list[dict[str, Any]]:
+        """Frames as soon as there are any, [] at the timeout or when the client went away."""
+        self.polling += 1
+        try:
+            if not self.outbox:
+                waiter = asyncio.ensure_future(self.ready.wait())
+                gone = asyncio.ensure_future(_client_gone(request))
+                try:
+                    await asyncio.wait(
+                        {waiter, gone}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+                    )
+                finally:
+                    waiter.cancel()
+                    gone.cancel()
+                if gone.done() and not gone.cancelled():
+                    return []  # nobody to deliver to: keep the frames for the next poll
+            return self.take()
+        finally:
+            self.polling -= 1
+            self.last_poll_end = self.clock()
+
+
+async def _client_gone(request: Request) -> None:
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
 
 
 def _unknown_worker() -> JSONResponse:
@@ -173,11 +213,11 @@ async def poll_connect(request: Request) -> Response:
         hello = Hello.model_validate(await _poll_body(request))
     except (ValueError, ValidationError) as exc:
         return JSONResponse({"error": f"invalid hello: {exc}"}, status_code=400)
-    link = PollLink(gw.poll_links)
+    link = PollLink(gw.poll_links, gw.pool.clock)
     worker = await gw.pool.add(hello, link)
     link.worker_id = worker.id
     gw.poll_links[worker.id] = link
-    await link.drain(0)  # the welcome frame: its content is in this answer
+    link.take()  # the welcome frame: its content is in this answer
     return JSONResponse({"worker": worker.id, "poll_timeout": POLL_TIMEOUT})
 
 
@@ -194,7 +234,7 @@ async def poll_frames(request: Request) -> Response:
         return _unknown_worker()
     worker, link = found
     worker.last_seen = gw.pool.clock()
-    frames = await link.drain(POLL_TIMEOUT)
+    frames = await link.poll(request, POLL_TIMEOUT)
     worker.last_seen = gw.pool.clock()
     return JSONResponse({"frames": frames})
 
@@ -215,9 +255,15 @@ async def poll_push(request: Request) -> Response:
     frames = data.get("frames")
     for frame in frames if isinstance(frames, list) else []:
         try:
-            gw.pool.on_frame(worker, parse_worker_frame(frame))
+            parsed = parse_worker_frame(frame)
         except FrameError:
             gw.pool.dropped_frames += 1
+            continue
+        if isinstance(parsed, ByeFrame):
+            await gw.pool.remove(worker, "the page closed")
+            await found[1].close("bye")
+            break
+        gw.pool.on_frame(worker, parsed)
     return JSONResponse({"ok": True})
 
 

@@ -369,9 +369,11 @@
       close() {
         closed = true;
         finished = true;
-        // Give frames already queued (e.g. "page navigated away" errors) one last chance.
-        if (outbox.length && workerId) {
-          gmRequest('/worker/push', { worker: workerId, frames: outbox }, 5000, null).catch(() => {});
+        // Give frames already queued (e.g. "page navigated away" errors) one last chance,
+        // and say goodbye so the gateway forgets this worker now rather than at a timeout.
+        if (workerId) {
+          const frames = outbox.concat([{ type: 'bye' }]);
+          gmRequest('/worker/push', { worker: workerId, frames }, 5000, null).catch(() => {});
           outbox = [];
         }
         abortPolls();

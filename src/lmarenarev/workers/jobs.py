@@ -44,7 +44,13 @@ Signal = Status | Data | End | Failed | Lost
 
 class Job:
     __slots__ = (
-        "_done_at", "_next_seq", "_out_of_order", "_status_seen", "finished", "id", "signals",
+        "_done_at",
+        "_next_seq",
+        "_out_of_order",
+        "_status_seen",
+        "finished",
+        "id",
+        "signals",
         "worker_id",
     )
 

@@ -38,6 +38,10 @@ class Link(Protocol):
 
     async def close(self, reason: str) -> None: ...
 
+    def gone(self, now: float) -> bool:
+        """Known dead without waiting for a ping timeout."""
+        ...
+
 
 @dataclass(eq=False)
 class Worker:
@@ -189,7 +193,10 @@ class WorkerPool:
             await asyncio.sleep(self.ping_interval)
             now = self.clock()
             for worker in list(self.workers.values()):
-                if now - worker.last_seen > self.ping_timeout:
+                if worker.link.gone(now):
+                    await self.remove(worker, "its connection is gone")
+                    await worker.link.close("gone")
+                elif now - worker.last_seen > self.ping_timeout:
                     await self.remove(worker, "stopped answering pings")
                     await worker.link.close("ping timeout")
                 else:

@@ -63,6 +63,11 @@ class PongFrame:
     t: float
 
 
+@dataclass(frozen=True, slots=True)
+class ByeFrame:
+    """The page is going away (long-poll only; a WebSocket just closes)."""
+
+
 JobFrame = StatusFrame | ChunkFrame | DoneFrame | ErrorFrame
 
 
@@ -86,7 +91,7 @@ def _headers(value: Any) -> dict[str, str]:
     return {str(k).lower(): str(v) for k, v in value.items()}
 
 
-def parse_worker_frame(frame: Any) -> JobFrame | PongFrame:
+def parse_worker_frame(frame: Any) -> JobFrame | PongFrame | ByeFrame:
     """A worker → gateway frame other than `hello`."""
     if not isinstance(frame, dict):
         raise FrameError("a frame must be a JSON object")
@@ -109,6 +114,8 @@ def parse_worker_frame(frame: Any) -> JobFrame | PongFrame:
     if kind == "pong":
         t = frame.get("t")
         return PongFrame(float(t) if isinstance(t, int | float) else 0.0)
+    if kind == "bye":
+        return ByeFrame()
     raise FrameError(f"unknown frame type {kind!r}")
 
 

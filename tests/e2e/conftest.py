@@ -1,0 +1,208 @@
+"""E2E tier: `lmarenarev serve` as a process, headless Chromium with the served userscript on
+the fake LMArena page (reached as https://lmarena.ai:<port>, a public origin), and the official
+`openai` client with `max_retries=0`.
+
+The fake arena and Chromium are shared by the session (the fake is reset for every test); each
+test opens its own tab, so its worker connects afresh.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import openai
+import pytest
+
+from tests.e2e.browser import Browser, Tab
+from tests.fakes.arena import FakeArena
+from tests.fakes.serving import ServerThread
+from tests.fakes.tls import make_self_signed
+from tests.support import wait_until, write_home
+
+pytestmark = pytest.mark.e2e
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def lmarenarev_command() -> list[str]:
+    script = Path(sys.executable).with_name("lmarenarev")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "lmarenarev"]
+
+
+@dataclass
+class GatewayProcess:
+    """`lmarenarev serve` in its own process; its output is collected line by line."""
+
+    home: Path
+    port: int
+    process: subprocess.Popen[str]
+    lines: list[str] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def client(self, **kwargs: Any) -> openai.OpenAI:
+        return openai.OpenAI(
+            base_url=f"{self.url}/v1",
+            api_key=kwargs.pop("api_key", "any"),
+            max_retries=0,
+            timeout=60,
+            **kwargs,
+        )
+
+    def async_client(self) -> openai.AsyncOpenAI:
+        return openai.AsyncOpenAI(
+            base_url=f"{self.url}/v1", api_key="any", max_retries=0, timeout=60
+        )
+
+    def userscript(self) -> str:
+        return httpx.get(f"{self.url}/bridge.user.js", timeout=10).text
+
+    def health(self) -> dict[str, Any]:
+        data: dict[str, Any] = httpx.get(f"{self.url}/health", timeout=10).json()
+        return data
+
+    def output(self) -> str:
+        return "\n".join(self.lines)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+
+
+def start_gateway_process(home: Path, *extra: str, port: int | None = None) -> GatewayProcess:
+    port = port or free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LMARENAREV_")}
+    process = subprocess.Popen(
+        [*lmarenarev_command(), "serve", "--home", str(home), "--port", str(port), *extra],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
+    gateway = GatewayProcess(home, port, process)
+
+    def pump() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            gateway.lines.append(line.rstrip("\n"))
+
+    threading.Thread(target=pump, daemon=True).start()
+
+    def up() -> bool:
+        if process.poll() is not None:
+            raise RuntimeError(f"lmarenarev exited {process.returncode}:\n{gateway.output()}")
+        try:
+            return httpx.get(f"{gateway.url}/health", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    wait_until(up, 30, "the gateway to answer /health")
+    return gateway
+
+
+@dataclass
+class Arena:
+    fake: FakeArena
+    server: ServerThread
+
+
+@pytest.fixture(scope="session")
+def arena(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Arena]:
+    tls = make_self_signed(tmp_path_factory.mktemp("tls"))
+    fake = FakeArena()
+    with ServerThread(fake.app, ssl=tls) as server:
+        yield Arena(fake, server)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_arena(arena: Arena) -> None:
+    arena.fake.reset()
+
+
+@pytest.fixture(scope="session")
+def browser(arena: Arena) -> Iterator[Browser]:
+    with Browser.start(arena_port=arena.server.port) as started:
+        yield started
+
+
+StartGateway = Callable[..., GatewayProcess]
+
+
+@pytest.fixture(scope="session")
+def start_gateway(tmp_path_factory: pytest.TempPathFactory, arena: Arena) -> Iterator[StartGateway]:
+    started: list[GatewayProcess] = []
+
+    def start(
+        *extra: str,
+        config: dict[str, Any] | None = None,
+        endpoint_map: dict[str, Any] | None = None,
+    ) -> GatewayProcess:
+        home = write_home(
+            tmp_path_factory.mktemp("home"),
+            arena.fake.models,
+            config=config,
+            endpoint_map=endpoint_map,
+        )
+        gateway = start_gateway_process(home, *extra)
+        started.append(gateway)
+        return gateway
+
+    yield start
+    for gateway in started:
+        gateway.stop()
+
+
+@pytest.fixture(scope="session")
+def gateway(start_gateway: StartGateway) -> GatewayProcess:
+    return start_gateway("--set", "worker_ping_interval_seconds=1")
+
+
+OpenTab = Callable[..., Tab]
+
+
+@pytest.fixture
+def open_tab(browser: Browser, gateway: GatewayProcess) -> Iterator[OpenTab]:
+    """Open the fake arena in a tab with the served userscript; wait for ✅ (connected)."""
+    tabs: list[Tab] = []
+
+    def open_(
+        target: GatewayProcess | None = None,
+        *,
+        grant_local_network: bool = True,
+        path: str = "/?mode=direct",
+    ) -> Tab:
+        served = (target or gateway).userscript()
+        tab = browser.open_tab(
+            browser.arena_url(path), userscript=served, grant_local_network=grant_local_network
+        )
+        tabs.append(tab)
+        tab.wait_for_title_prefix("✅", timeout=20)
+        return tab
+
+    yield open_
+    for tab in tabs:
+        tab.close()
+    wait_until(lambda: gateway.health()["workers"] == [], 15, "the tabs to disconnect")

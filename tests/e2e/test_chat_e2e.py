@@ -1,0 +1,176 @@
+"""The whole path: openai client → `lmarenarev serve` → userscript in Chromium → fake LMArena."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from tests.fakes.arena import Reply
+
+from .conftest import Arena, GatewayProcess, OpenTab, StartGateway
+
+pytestmark = pytest.mark.e2e
+
+
+def test_stream(gateway: GatewayProcess, open_tab: OpenTab, arena: Arena) -> None:
+    open_tab()
+    stream = gateway.client().chat.completions.create(
+        model="fake-gpt",
+        messages=[{"role": "user", "content": "streaming through a browser"}],
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    chunks = list(stream)
+    assert chunks[0].choices[0].delta.role == "assistant"
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == "Echo: streaming through a browser"
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
+    assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens > 0
+    (request,) = [r for r in arena.fake.requests if r.kind == "create"]
+    assert request.cookies.get("arena-auth-prod-v1", "").startswith("base64-")
+
+
+def test_non_stream(gateway: GatewayProcess, open_tab: OpenTab) -> None:
+    open_tab()
+    completion = gateway.client().chat.completions.create(
+        model="fake-claude", messages=[{"role": "user", "content": "héllo 👋 世界"}]
+    )
+    assert completion.choices[0].message.content == "Echo: héllo 👋 世界"
+    assert completion.choices[0].finish_reason == "stop"
+
+
+def test_reasoning(gateway: GatewayProcess, open_tab: OpenTab) -> None:
+    open_tab()
+    stream = gateway.client().chat.completions.create(
+        model="fake-thinker", messages=[{"role": "user", "content": "think hard"}], stream=True
+    )
+    reasoning, content = "", ""
+    for chunk in stream:
+        if chunk.choices:
+            delta = chunk.choices[0].delta
+            reasoning += getattr(delta, "reasoning_content", None) or ""
+            content += delta.content or ""
+    assert "think hard" in reasoning
+    assert content == "Echo: think hard"
+
+
+def test_an_image_model_returns_a_markdown_image(
+    gateway: GatewayProcess, open_tab: OpenTab, arena: Arena
+) -> None:
+    open_tab()
+    completion = gateway.client().chat.completions.create(
+        model="fake-painter", messages=[{"role": "user", "content": "a lighthouse"}]
+    )
+    content = completion.choices[0].message.content or ""
+    assert content.startswith("![image](") and "/__fake/images/" in content
+    (request,) = [r for r in arena.fake.requests if r.kind == "create"]
+    assert request.body["modality"] == "image"
+
+
+def test_three_turns_stay_in_one_lmarena_session(
+    gateway: GatewayProcess, open_tab: OpenTab, arena: Arena
+) -> None:
+    open_tab()
+    client = gateway.client()
+    messages: list[dict[str, str]] = []
+    for turn in ("first question", "second question", "third question"):
+        messages.append({"role": "user", "content": turn})
+        reply = client.chat.completions.create(model="fake-gpt", messages=messages)  # type: ignore[arg-type]
+        content = reply.choices[0].message.content or ""
+        assert content == f"Echo: {turn}"
+        messages.append({"role": "assistant", "content": content})
+    assert [r.kind for r in arena.fake.requests if r.kind != "page"] == ["create", "post", "post"]
+    (session,) = arena.fake.sessions.values()
+    assert [t.user_text for t in session.turns] == [
+        "first question",
+        "second question",
+        "third question",
+    ]
+
+
+def test_six_concurrent_streams_each_get_exactly_their_own_reply(
+    gateway: GatewayProcess, open_tab: OpenTab, arena: Arena
+) -> None:
+    open_tab()
+    arena.fake.defaults.delay = 0.01
+    client = gateway.async_client()
+
+    def prompt(i: int) -> str:
+        return f"stream {i}: " + " ".join(f"w{i}x{j}" for j in range(12))
+
+    async def ask(i: int) -> str:
+        stream = await client.chat.completions.create(
+            model="fake-gpt", messages=[{"role": "user", "content": prompt(i)}], stream=True
+        )
+        return "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
+
+    async def all_six() -> list[str]:
+        return list(await asyncio.gather(*(ask(i) for i in range(6))))
+
+    replies = asyncio.run(all_six())
+    assert replies == [f"Echo: {prompt(i)}" for i in range(6)]
+    assert arena.fake.max_concurrent_streams >= 2
+
+
+def test_legacy_flow(start_gateway: StartGateway, open_tab: OpenTab, arena: Arena) -> None:
+    session_id, message_id = arena.fake.seed_session("fake-gpt")
+    legacy = start_gateway(
+        config={"arena_flow": "legacy", "session_id": session_id, "message_id": message_id}
+    )
+    open_tab(legacy)
+    completion = legacy.client().chat.completions.create(
+        model="fake-gpt",
+        messages=[{"role": "system", "content": "sys"}, {"role": "user", "content": "old way"}],
+    )
+    assert completion.choices[0].message.content == "Echo: old way"
+    (request,) = [r for r in arena.fake.requests if r.kind == "legacy"]
+    assert request.session_id == session_id
+    assert [m["role"] for m in request.body["messages"]] == ["system", "user"]
+    legacy.stop()
+
+
+def test_local_network_access_fallback_transport(
+    gateway: GatewayProcess, open_tab: OpenTab
+) -> None:
+    tab = open_tab(grant_local_network=False)
+    (worker,) = gateway.health()["workers"]
+    assert worker["transport"] == "long-poll"
+    assert any("long-poll" in line or "poll" in line for line in tab.console_messages())
+    completion = gateway.client().chat.completions.create(
+        model="fake-gpt", messages=[{"role": "user", "content": "through GM_xmlhttpRequest"}]
+    )
+    assert completion.choices[0].message.content == "Echo: through GM_xmlhttpRequest"
+
+
+def test_with_the_permission_the_websocket_is_used(
+    gateway: GatewayProcess, open_tab: OpenTab
+) -> None:
+    open_tab(grant_local_network=True)
+    (worker,) = gateway.health()["workers"]
+    assert worker["transport"] == "websocket"
+
+
+def test_an_upstream_error_mid_stream_is_an_error_frame(
+    gateway: GatewayProcess, open_tab: OpenTab, arena: Arena
+) -> None:
+    import openai
+
+    open_tab()
+    arena.fake.enqueue(
+        Reply(
+            text="a reply that is cut off halfway through",
+            chunk_size=16,
+            cut_after_bytes=150,
+            heartbeats=0,
+        )
+    )
+    stream = gateway.client().chat.completions.create(
+        model="fake-gpt", messages=[{"role": "user", "content": "x"}], stream=True
+    )
+    received = ""
+    with pytest.raises(openai.APIError):
+        for chunk in stream:
+            if chunk.choices:
+                received += chunk.choices[0].delta.content or ""
+    assert received and "a reply that is cut off halfway through".startswith(received)
