@@ -15,7 +15,7 @@ from .arena.requests import ArenaCall, CreateCall, Injection, LegacyCall, Recapt
 from .conversation import Continue, ConversationStore, NewSession, Retry
 from .errors import InvalidRequest, ModelNotFound, PayloadTooLarge
 from .messages import Message, normalize, total_attachment_bytes
-from .model_files import EndpointMapping, ModelEntry
+from .model_files import EndpointMapping, ModelEntry, ModelType
 from .openai_schema import ChatCompletionRequest
 from .settings import Settings
 
@@ -41,12 +41,12 @@ def resolve_model(models: dict[str, ModelEntry], name: str) -> ModelEntry:
     raise ModelNotFound(f"The model {name!r} does not exist.{hint}{known}", param="model")
 
 
-def bypass_injection(settings: Settings, model_type: str) -> Injection | None:
+def bypass_injection(settings: Settings, model_type: ModelType) -> Injection | None:
     """The mogai fork's rule: the global switch wins; then per-type settings; else text only."""
     if not settings.bypass_enabled:
         return None
     if settings.bypass_settings:
-        enabled = bool(settings.bypass_settings.get(model_type, False))  # type: ignore[call-overload]
+        enabled = bool(settings.bypass_settings.get(model_type, False))
     else:
         enabled = model_type == "text"
     if not enabled:
