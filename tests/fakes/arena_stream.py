@@ -3,9 +3,10 @@
 Unlike Starlette's `StreamingResponse` it can (a) wait before sending anything
 (`first_byte_delay`), (b) pause between writes, (c) drop the connection without finishing the
 body (`abort`, used for `Reply.cut_after_bytes`: uvicorn then closes the socket, so an HTTP client
-sees an incomplete chunked body) and (d) tell the fake how the stream ended: "completed",
-"disconnected" (the client went away first; noticed through `http.disconnect` on `receive`,
-because uvicorn's `send` silently drops writes after a disconnect) or "cut".
+sees an incomplete chunked body) and (d) tell the fake how the stream ended: "completed"
+(reported just before the terminating frame), "disconnected" (the client went away first;
+noticed through `http.disconnect` on `receive`, because uvicorn's `send` silently drops writes
+after a disconnect) or "cut".
 """
 
 from __future__ import annotations
@@ -45,12 +46,13 @@ class PlannedResponse:
         self.status_code = plan.status
         self._on_start = on_start or (lambda: None)
         self._on_end = on_end or (lambda outcome: None)
+        self._ended = False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         self._on_start()
-        outcome = "disconnected"
         writer = asyncio.ensure_future(self._write(send))
         watcher = asyncio.ensure_future(_wait_for_disconnect(receive))
+        outcome = "disconnected"
         try:
             done, _ = await asyncio.wait({writer, watcher}, return_when=asyncio.FIRST_COMPLETED)
             if writer in done:
@@ -62,6 +64,12 @@ class PlannedResponse:
             for task in (writer, watcher):
                 with contextlib.suppress(asyncio.CancelledError, OSError):
                     await task
+            self._end(outcome)
+
+    def _end(self, outcome: Outcome) -> None:
+        """Report the outcome once (a completed stream reports before its last frame)."""
+        if not self._ended:
+            self._ended = True
             self._on_end(outcome)
 
     async def _write(self, send: Send) -> None:
@@ -76,6 +84,9 @@ class PlannedResponse:
                 await asyncio.sleep(plan.delay)
             await send({"type": "http.response.body", "body": piece, "more_body": True})
         if not plan.abort:
+            # Counted before the terminating frame, so a client that has read the whole body
+            # already sees `completed_streams` incremented.
+            self._end("completed")
             await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 

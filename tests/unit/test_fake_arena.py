@@ -471,7 +471,7 @@ def test_client_disconnect_is_counted(served: httpx.Client, arena: FakeArena) ->
 
 def test_concurrent_clients_each_get_their_own_echo(served: httpx.Client,
                                                     arena: FakeArena) -> None:
-    arena.defaults.delay = 0.01
+    arena.defaults.delay = 0.02
     texts: dict[int, str] = {}
 
     def ask(number: int) -> None:
