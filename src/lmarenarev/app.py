@@ -98,6 +98,11 @@ def create_app(gateway: Gateway) -> FastAPI:
             }
             for w in gateway.pool.workers.values()
         ]
-        return {"status": "ok", "version": gateway.version, "workers": workers}
+        return {
+            "status": "ok",
+            "version": gateway.version,
+            "workers": workers,
+            "state": gateway.sizes(),
+        }
 
     return app

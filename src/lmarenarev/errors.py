@@ -65,6 +65,16 @@ class NoWorker(GatewayError):
     code = "no_worker"
 
 
+class QueueFull(NoWorker):
+    """Too many requests are already waiting for a tab."""
+
+    code = "queue_full"
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.headers = {"Retry-After": str(retry_after)}
+
+
 class UpstreamFailure(GatewayError):
     """LMArena (through the worker) failed; status and code come from `arena.errors`."""
 

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import NoReturn
 
-from .arena.errors import UpstreamProblem, classify_http, classify_in_band, empty_reply
+from .arena.errors import Kind, UpstreamProblem, classify_http, classify_in_band, empty_reply
 from .arena.events import ArenaError, Event, Finish
 from .arena.page import DEFAULT_RECAPTCHA_SITE_KEY
 from .arena.requests import ArenaCall, UpstreamRequest
@@ -34,6 +35,7 @@ class RelayConfig:
     wait_for_worker: float
     first_byte_timeout: float
     chunk_timeout: float
+    total_timeout: float = 600.0
     recaptcha_site_key: str = ""
     policy: RetryPolicy = field(default_factory=RetryPolicy)
 
@@ -43,6 +45,7 @@ class _Retryable(Exception):
         super().__init__(final.message)
         self.problem = problem  # None: the worker failed, not LMArena
         self.final = final
+        self.worker: Worker | None = None
 
 
 class Relay:
@@ -53,17 +56,22 @@ class Relay:
         *,
         request_id: str,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        on_retry: Callable[[str], None] | None = None,
     ) -> None:
         self.pool = pool
         self.config = config
         self.request_id = request_id
         self.sleep = sleep
+        self.clock = clock
+        self.on_retry = on_retry
         self.request: UpstreamRequest | None = None
         self.output_started = False
         self.attempts = 0
+        self.retries: dict[str, int] = {}
+        self.deadline = clock() + config.total_timeout
 
     async def events(self, call: ArenaCall) -> AsyncIterator[Event]:
-        retries: dict[str, int] = {}
         while True:
             self.request = call.build()
             self.attempts += 1
@@ -73,19 +81,28 @@ class Relay:
                 return
             except _Retryable as failure:
                 if self.output_started:
+                    log.warning("[%s] failed after output: %s", self.request_id,
+                                failure.final.message)
                     raise failure.final from None
-                delay = self._retry_delay(failure, retries)
-                if delay is None:
+                delay = self._retry_delay(failure)
+                if delay is None or self.clock() + delay >= self.deadline:
                     raise failure.final from None
-                log.info(
-                    "[%s] retrying in %.1fs: %s", self.request_id, delay, failure.final.message
-                )
-                await self.sleep(delay)
+                await self._before_retry(failure, delay)
 
-    def _retry_delay(self, failure: _Retryable, retries: dict[str, int]) -> float | None:
+    async def _before_retry(self, failure: _Retryable, delay: float) -> None:
+        reason = failure.final.message
+        log.info("[%s] retry %d in %.1fs: %s", self.request_id, self.attempts, delay, reason)
+        if self.on_retry is not None:
+            self.on_retry(f"retry {self.attempts} in {delay:.1f}s: {reason}")
+        cloudflare = failure.problem is not None and failure.problem.kind is Kind.CLOUDFLARE
+        if cloudflare and failure.worker is not None:
+            await self.pool.reload(failure.worker, "Cloudflare challenge")
+        await self.sleep(delay)
+
+    def _retry_delay(self, failure: _Retryable) -> float | None:
         key = failure.problem.kind.value if failure.problem else "worker"
-        previous = retries.get(key, 0)
-        retries[key] = previous + 1
+        previous = self.retries.get(key, 0)
+        self.retries[key] = previous + 1
         policy = self.config.policy
         if failure.problem is None:
             return policy.worker_delay(previous)
@@ -110,7 +127,8 @@ class Relay:
         )
 
     async def _attempt(self, request: UpstreamRequest) -> AsyncIterator[Event]:
-        worker = await self.pool.acquire(self.config.wait_for_worker)
+        wait = min(self.config.wait_for_worker, max(0.0, self.deadline - self.clock()))
+        worker = await self.pool.acquire(wait)
         job = self.pool.start_job(worker)
         log.debug(
             "[%s] job %s on worker %s: %s %s",
@@ -133,6 +151,9 @@ class Relay:
                 raise _Retryable(problem, problem.to_error())
             async for event in self._stream(job, request.side):
                 yield event
+        except _Retryable as failure:
+            failure.worker = worker
+            raise
         finally:
             await self.pool.release(job, abort=not job.finished)
 
@@ -164,9 +185,15 @@ class Relay:
                 return
 
     async def _next(self, job: Job, timeout: float) -> Signal:
+        if not job.signals.empty():
+            return job.signals.get_nowait()
+        remaining = self.deadline - self.clock()
         try:
-            return await asyncio.wait_for(job.signals.get(), timeout)
+            return await asyncio.wait_for(job.signals.get(), min(timeout, remaining))
         except TimeoutError:
+            if remaining <= timeout:
+                budget = self.config.total_timeout
+                raise Timeout(f"the request took longer than its {budget:g} s budget") from None
             raise Timeout(f"LMArena sent nothing for {timeout:g} seconds") from None
 
     async def _collect_body(self, job: Job) -> str:

@@ -21,6 +21,7 @@ class RetryPolicy:
     rate_limit_retries: int = 2
     rate_limit_max_wait: float = 60.0
     worker_retries: int = 3
+    cloudflare_retries: int = 2
 
     def delay(self, problem: UpstreamProblem, previous: int) -> float | None:
         """Seconds to wait before retry number `previous + 1` of this kind, or None to give up."""
@@ -31,6 +32,8 @@ class RetryPolicy:
             return min(self.empty_base_delay * 2.0**previous, self.empty_max_delay)
         if kind is Kind.RECAPTCHA:
             return 0.0 if previous < self.recaptcha_retries else None
+        if kind is Kind.CLOUDFLARE:  # the tab is reloaded to pass the challenge; then again
+            return 0.0 if previous < self.cloudflare_retries else None
         if kind is Kind.RATE_LIMIT:
             if previous >= self.rate_limit_retries:
                 return None

@@ -1,21 +1,19 @@
-"""The one typed settings model, and how it is read from config.jsonc, the environment and the CLI.
+"""The one typed settings model, the source of every config key, variable name and `--set` key.
 
 `Settings` is the single source for the config file template, the environment variable names,
 the `--set` keys and the configuration reference in the docs. Keys of LMArenaBridge keep their
 names and meanings, so an existing `config.jsonc` loads unchanged: keys of features not built yet
 and unknown keys become warnings, never errors. Precedence: CLI > env > file > defaults.
+
+Reading the layers lives in `settings_load`, the template and the reference in `settings_docs`;
+both build on this module, and this module re-exports their public names (see `__getattr__`).
 """
 
 from __future__ import annotations
 
-import difflib
-import json
-import textwrap
-import types
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Literal, Union, get_args, get_origin
+import importlib
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -26,9 +24,17 @@ from pydantic import (
     model_validator,
 )
 from pydantic.fields import FieldInfo
-from pydantic_core import ErrorDetails, InitErrorDetails, PydanticCustomError
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from lmarenarev.jsonc import ConfigError, loads, nearest_line
+from lmarenarev.jsonc import ConfigError
+
+if TYPE_CHECKING:
+    from lmarenarev.settings_docs import (
+        config_template,
+        ensure_config_file,
+        settings_reference_markdown,
+    )
+    from lmarenarev.settings_load import LoadedSettings, load_settings, parse_set_option
 
 __all__ = [
     "CONFIG_FILE_NAME",
@@ -81,8 +87,6 @@ KNOWN_SEED_KEYS_NOT_SUPPORTED: frozenset[str] = frozenset(
         "version",
     }
 )
-
-Source = Literal["default", "file", "env", "cli"]
 
 
 class Injection(BaseModel):
@@ -244,10 +248,34 @@ class Settings(BaseModel):
         description="How many conversations the modern flow remembers, so that a follow-up "
         "message continues the same LMArena session.",
     )
-    expose_available_models: bool = Field(
-        False,
-        description="Also list in /v1/models every model the page reports "
-        "(available_models.json), not only those in models.json.",
+    max_waiting_requests: int = Field(
+        100,
+        ge=0,
+        description="How many requests may wait for a free browser tab at once; beyond that "
+        "new requests get 503 with Retry-After at once.",
+    )
+    keepalive_interval_seconds: float = Field(
+        5.0,
+        gt=0,
+        description="A stream that has nothing to send for this long (waiting for a tab, a "
+        "retry or LMArena) sends an SSE keep-alive comment; errors within the first interval "
+        "keep their HTTP status.",
+    )
+    first_byte_timeout_seconds: float = Field(
+        120.0,
+        gt=0,
+        description="Longest wait for LMArena to start answering a request the tab sent.",
+    )
+    request_timeout_seconds: float = Field(
+        600.0,
+        gt=0,
+        description="Total budget of one request, waiting and retries included; then 504.",
+    )
+    rate_limit_max_wait_seconds: float = Field(
+        60.0,
+        ge=0,
+        description="Longest wait before retrying after LMArena's 429 (its Retry-After is "
+        "honoured up to this).",
     )
 
     # --- LMArenaBridge keys: same names and meanings ---
@@ -334,8 +362,8 @@ class Settings(BaseModel):
     stream_response_timeout_seconds: float = Field(
         360.0,
         gt=0,
-        description="Longest wait for the next piece of a response before the request fails "
-        "with a timeout.",
+        description="Longest wait for the next piece of a response (once LMArena started "
+        "answering) before the request fails with a timeout.",
     )
 
     @field_validator("id_updater_battle_target", mode="before")
@@ -354,47 +382,34 @@ class Settings(BaseModel):
         return cleaned
 
 
-_SECTION_BEFORE = {
-    "host": "Gateway",
-    "session_id": "LMArenaBridge settings (same names and meanings as its config.jsonc)",
-}
-
-
 # --- the shape of the model: blocks, leaves, env names -------------------------------------------
 
 
-def _config_key(name: str, field: FieldInfo) -> str:
+def config_key(name: str, field: FieldInfo) -> str:
     return field.alias or name
 
 
-def _block_model(field: FieldInfo) -> type[BaseModel] | None:
+def block_model(field: FieldInfo) -> type[BaseModel] | None:
     annotation = field.annotation
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return annotation
     return None
 
 
-def _walk(
+def walk_keys(
     model: type[BaseModel], prefix: tuple[str, ...] = ()
 ) -> Iterator[tuple[tuple[str, ...], FieldInfo]]:
     """Every key of `model` as a path, blocks before their own keys."""
     for name, field in model.model_fields.items():
-        path = (*prefix, _config_key(name, field))
+        path = (*prefix, config_key(name, field))
         yield path, field
-        block = _block_model(field)
+        block = block_model(field)
         if block is not None:
-            yield from _walk(block, path)
+            yield from walk_keys(block, path)
 
 
-def _all_paths() -> dict[tuple[str, ...], FieldInfo]:
-    return dict(_walk(Settings))
-
-
-def _dotted(path: tuple[str | int, ...]) -> str:
-    text = ""
-    for part in path:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
-    return text
+def key_paths() -> dict[tuple[str, ...], FieldInfo]:
+    return dict(walk_keys(Settings))
 
 
 def env_var_name(path: tuple[str, ...]) -> str:
@@ -402,358 +417,23 @@ def env_var_name(path: tuple[str, ...]) -> str:
     return ENV_PREFIX + "__".join(part.upper() for part in path)
 
 
-def _is_text(annotation: Any) -> bool:
-    if annotation is str:
-        return True
-    origin = get_origin(annotation)
-    if origin is Literal:
-        return all(isinstance(arg, str) for arg in get_args(annotation))
-    if origin in (Union, types.UnionType):
-        return all(_is_text(arg) for arg in get_args(annotation) if arg is not type(None))
-    return False
+# --- the names settings_load and settings_docs define ------------------------------------------
 
+_DEFINED_IN = {
+    "LoadedSettings": "lmarenarev.settings_load",
+    "load_settings": "lmarenarev.settings_load",
+    "parse_set_option": "lmarenarev.settings_load",
+    "config_template": "lmarenarev.settings_docs",
+    "ensure_config_file": "lmarenarev.settings_docs",
+    "settings_reference_markdown": "lmarenarev.settings_docs",
+}
 
-def _parse_text_value(field: FieldInfo, text: str) -> Any:
-    """JSON when it parses as JSON, else the text itself; a text field keeps `123` as "123"."""
-    try:
-        value = json.loads(text)
-    except ValueError:
-        return text
-    if _is_text(field.annotation) and not isinstance(value, str):
-        return text
-    return value
+if not TYPE_CHECKING:  # mypy sees the imports above; a typo stays a type error
 
-
-def _close_names(key: str, candidates: list[str]) -> str:
-    close = difflib.get_close_matches(key, candidates, n=3)
-    return f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
-
-
-def _known_path(key: str, what: str) -> tuple[str, ...]:
-    paths = _all_paths()
-    path = tuple(key.split("."))
-    if path not in paths:
-        candidates = [".".join(p) for p in paths]
-        raise ConfigError(f"{what}: unknown key {key!r}{_close_names(key, candidates)}")
-    return path
-
-
-def parse_set_option(s: str) -> tuple[str, Any]:
-    """`--set key=value`: the value is JSON when it parses as JSON, else a plain string.
-
-    Keys inside a block are dotted: `--set empty_response_retry.max_retries=3`.
-    """
-    key, sep, text = s.partition("=")
-    key = key.strip()
-    if not sep or not key:
-        raise ConfigError(f"--set {s!r}: expected key=value")
-    path = _known_path(key, "--set")
-    return key, _parse_text_value(_all_paths()[path], text)
-
-
-# --- dropping keys the model does not know (warnings, not errors) --------------------------------
-
-
-def _drop_unknown(
-    model: type[BaseModel], data: dict[str, Any], prefix: tuple[str | int, ...]
-) -> tuple[dict[str, Any], list[tuple[tuple[str | int, ...], list[str]]]]:
-    """`data` without unknown keys, and each dropped key's path with the names it could mean."""
-    fields = {_config_key(name, field): field for name, field in model.model_fields.items()}
-    kept: dict[str, Any] = {}
-    dropped: list[tuple[tuple[str | int, ...], list[str]]] = []
-    for key, value in data.items():
-        field = fields.get(key)
-        if field is None:
-            dropped.append(((*prefix, key), list(fields)))
-            continue
-        kept[key], inner = _drop_unknown_in(field.annotation, value, (*prefix, key))
-        dropped += inner
-    return kept, dropped
-
-
-def _drop_unknown_in(
-    annotation: Any, value: Any, path: tuple[str | int, ...]
-) -> tuple[Any, list[tuple[tuple[str | int, ...], list[str]]]]:
-    if not isinstance(value, dict):
-        return value, []
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return _drop_unknown(annotation, value, path)
-    origin, args = get_origin(annotation), get_args(annotation)
-    if origin in (Union, types.UnionType):
-        models = [a for a in args if isinstance(a, type) and issubclass(a, BaseModel)]
-        return _drop_unknown(models[0], value, path) if models else (value, [])
-    if origin is dict and len(args) == 2:
-        kept: dict[str, Any] = {}
-        dropped: list[tuple[tuple[str | int, ...], list[str]]] = []
-        for key, item in value.items():
-            kept[key], inner = _drop_unknown_in(args[1], item, (*path, key))
-            dropped += inner
-        return kept, dropped
-    return value, []
-
-
-# --- merging the layers -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class LoadedSettings:
-    settings: Settings
-    warnings: list[str]
-    sources: dict[str, str]
-
-
-@dataclass
-class _Layers:
-    """The raw values merged so far, and for each dotted key the layer and origin that set it."""
-
-    raw: dict[str, Any]
-    sources: dict[str, str]
-    origins: dict[str, str]
-
-    def apply(self, path: tuple[str, ...], value: Any, source: Source, origin: str) -> None:
-        """Set one key; a block given as an object sets only the keys it contains."""
-        parent = self.raw
-        for part in path[:-1]:
-            if not isinstance(parent.get(part), dict):
-                parent[part] = {}
-            parent = parent[part]
-        for depth in range(1, len(path) + 1):
-            ancestor = ".".join(path[:depth])
-            self.sources[ancestor], self.origins[ancestor] = source, origin
-        if _block_model(_all_paths()[path]) and isinstance(value, dict):
-            if not isinstance(parent.get(path[-1]), dict):
-                parent[path[-1]] = {}
-            for key, item in value.items():
-                self.apply((*path, key), item, source, origin)
-            return
-        parent[path[-1]] = value
-        prefix = ".".join(path) + "."
-        for key in self.sources:
-            if key.startswith(prefix):
-                self.sources[key], self.origins[key] = source, origin
-
-
-def _file_layer(path: Path, layers: _Layers, warnings: list[str]) -> str | None:
-    """Apply `<home>/config.jsonc` if it exists; return its text for error line numbers."""
-    if not path.is_file():
-        return None
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
-    data = loads(text, source=str(path))
-    if not isinstance(data, dict):
-        line = nearest_line(text, ())
-        raise ConfigError(f"{path}:{line}: the top level must be an object {{...}}")
-    for key in [k for k in data if k in KNOWN_SEED_KEYS_NOT_SUPPORTED]:
-        line = nearest_line(text, (key,))
-        warnings.append(
-            f"{path}:{line}: {key!r} is an LMArenaBridge setting lmarenarev does not support "
-            "yet; ignored"
-        )
-        del data[key]
-    kept, dropped = _drop_unknown(Settings, data, ())
-    for key_path, candidates in dropped:
-        line = nearest_line(text, key_path)
-        suggestion = _close_names(str(key_path[-1]), candidates)
-        warnings.append(f"unknown key {_dotted(key_path)!r} in {path}:{line}, ignored{suggestion}")
-    for key, value in kept.items():
-        layers.apply((key,), value, "file", str(path))
-    return text
-
-
-def _apply_text_value(
-    layers: _Layers, path: tuple[str, ...], value: Any, source: Source, origin: str
-) -> list[str]:
-    """Apply one env/CLI value; unknown keys inside a block value come back as warnings."""
-    value, dropped = _drop_unknown_in(_all_paths()[path].annotation, value, path)
-    layers.apply(path, value, source, origin)
-    return [
-        f"unknown key {_dotted(where)!r} in {origin}, ignored{_close_names(str(where[-1]), names)}"
-        for where, names in dropped
-    ]
-
-
-def _validate(layers: _Layers, file_path: Path, file_text: str | None) -> Settings:
-    try:
-        return Settings.model_validate(layers.raw)
-    except ValidationError as exc:
-        problems = [_describe(error, layers, file_path, file_text) for error in exc.errors()]
-        raise ConfigError("\n".join(problems)) from None
-
-
-def _describe(error: ErrorDetails, layers: _Layers, file_path: Path, file_text: str | None) -> str:
-    loc: tuple[str | int, ...] = tuple(part for part in error["loc"] if part != "[key]")
-    message = str(error["msg"]).removeprefix("Value error, ")
-    dotted = _dotted(loc) or "(top level)"
-    keys = [".".join(str(p) for p in loc[:n]) for n in range(len(loc), 0, -1)]
-    setting = next((key for key in keys if key in layers.sources), "")
-    if layers.sources.get(setting) == "file" and file_text is not None:
-        line = nearest_line(file_text, loc)
-        where = f"{file_path}:{line}" if line else str(file_path)
-    else:
-        where = layers.origins.get(setting, "defaults")
-    return f"{where}: {dotted!r}: {message}"
-
-
-def load_settings(
-    home: Path, *, env: Mapping[str, str], overrides: Mapping[str, Any]
-) -> LoadedSettings:
-    """Defaults < `<home>/config.jsonc` < `LMARENAREV_*` variables < `overrides` (CLI flags).
-
-    `overrides` maps keys (dotted inside blocks) to values already parsed, as `parse_set_option`
-    returns them. Returns the settings, warnings for ignored keys, and where each key came from.
-    """
-    paths = _all_paths()
-    dotted_keys = [".".join(path) for path in paths]
-    layers = _Layers({}, dict.fromkeys(dotted_keys, "default"), dict.fromkeys(dotted_keys, ""))
-    warnings: list[str] = []
-    file_path = home / CONFIG_FILE_NAME
-    file_text = _file_layer(file_path, layers, warnings)
-    for path, field in paths.items():
-        name = env_var_name(path)
-        if name in env:
-            value = _parse_text_value(field, env[name])
-            warnings += _apply_text_value(
-                layers, path, value, "env", f"environment variable {name}"
-            )
-    for key, value in overrides.items():
-        path = _known_path(key, "command line")
-        warnings += _apply_text_value(layers, path, value, "cli", f"command line ({key})")
-    settings = _validate(layers, file_path, file_text)
-    return LoadedSettings(settings, warnings, layers.sources)
-
-
-# --- the config file template and the docs -----------------------------------------------------
-
-_HEADER = """\
-lmarenarev configuration: JSON with // and /* */ comments; trailing commas are fine.
-
-Precedence: command-line options (--host, --port, --set key=value) > environment variables
-> this file > built-in defaults. Every key can also be set as an environment variable named
-LMARENAREV_ + the key in upper case, e.g. LMARENAREV_PORT=6000; a key inside a block joins
-the names with a double underscore: LMARENAREV_EMPTY_RESPONSE_RETRY__MAX_RETRIES=3. Values of
-variables and of --set are read as JSON when they parse as JSON, else as plain text.
-
-The config.jsonc, models.json and model_endpoint_map.json of LMArenaBridge work unchanged; its
-keys for features lmarenarev does not have yet are ignored with a warning. The README of
-lmarenarev (section "Configuration") describes every key."""
-
-
-def _comment(text: str, indent: str) -> list[str]:
-    width = max(100 - len(indent) - 3, 40)
-    return [f"{indent}// {line}" for line in textwrap.wrap(text, width, break_on_hyphens=False)]
-
-
-def _plain(value: Any) -> Any:
-    """Whole floats as integers (`60`, not `60.0`), as the seed configs write them."""
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return value
-
-
-def _json_value(value: Any, indent: str) -> str:
-    text = json.dumps(_plain(value), ensure_ascii=False, indent=2)
-    return text.replace("\n", "\n" + indent)
-
-
-def _render_members(model: type[BaseModel], values: dict[str, Any], indent: str) -> list[str]:
-    lines: list[str] = []
-    items = list(model.model_fields.items())
-    for index, (name, field) in enumerate(items):
-        key = _config_key(name, field)
-        comma = "," if index < len(items) - 1 else ""
-        if model is Settings and name in _SECTION_BEFORE:
-            lines += ["", f"{indent}// ---- {_SECTION_BEFORE[name]} ----"]
-        if model is Settings:
-            lines.append("")
-        lines += _comment(field.description or "", indent)
-        block = _block_model(field)
-        if block is None:
-            lines.append(f"{indent}{json.dumps(key)}: {_json_value(values[key], indent)}{comma}")
-        else:
-            lines.append(f"{indent}{json.dumps(key)}: {{")
-            lines += _render_members(block, values[key], indent + "  ")
-            lines.append(f"{indent}}}{comma}")
-    return lines
-
-
-def config_template() -> str:
-    """The text of a new config.jsonc: every key with its description and default value."""
-    defaults = Settings().model_dump(mode="json", by_alias=True)
-    header = [f"// {line}".rstrip() for line in _HEADER.splitlines()]
-    body = _render_members(Settings, defaults, "  ")
-    return "\n".join([*header, "{", *body[1:], "}"]) + "\n"
-
-
-def ensure_config_file(home: Path) -> bool:
-    """Create `<home>/config.jsonc` from the template unless it exists; True if created."""
-    home.mkdir(parents=True, exist_ok=True)
-    try:
-        with (home / CONFIG_FILE_NAME).open("x", encoding="utf-8") as file:
-            file.write(config_template())
-    except FileExistsError:
-        return False
-    return True
-
-
-def _type_text(annotation: Any) -> str:
-    origin, args = get_origin(annotation), get_args(annotation)
-    if origin is Literal:
-        return " | ".join(json.dumps(arg) for arg in args)
-    if origin in (Union, types.UnionType):
-        return " or ".join(_type_text(arg) for arg in args)
-    if origin is list:
-        return f"list of {_type_text(args[0])}"
-    if origin is dict:
-        return f"object ({_type_text(args[0])} → {_type_text(args[1])})"
-    names = {str: "string", int: "integer", float: "number", bool: "boolean", type(None): "null"}
-    if annotation in names:
-        return names[annotation]
-    if annotation is Injection:
-        return "injection {role, content, participantPosition}"
-    return "object"
-
-
-def _md_cell(text: str) -> str:
-    parts = text.replace("|", "\\|").split("`")
-    for i in range(0, len(parts), 2):
-        parts[i] = parts[i].replace("<", "&lt;").replace(">", "&gt;")
-    return "`".join(parts)
-
-
-def _default_text(field: FieldInfo, value: Any) -> str:
-    if _block_model(field) is not None:
-        return "(the keys below)"
-    text = json.dumps(_plain(value), ensure_ascii=False)
-    return f"`{text}`" if len(text) <= 60 else "(see meaning)"
-
-
-def settings_reference_markdown() -> str:
-    """Every key as a markdown table (key | type | default | meaning), blocks as dotted keys."""
-    defaults = Settings().model_dump(mode="json", by_alias=True)
-    rows = ["| key | type | default | meaning |", "|---|---|---|---|"]
-    for path, field in _walk(Settings):
-        value: Any = defaults
-        for part in path:
-            value = value[part]
-        cells = [f"`{'.'.join(path)}`", _type_text(field.annotation)]
-        cells += [_default_text(field, value), field.description or ""]
-        rows.append("| " + " | ".join(_md_cell(cell) for cell in cells) + " |")
-    ignored = ", ".join(f"`{key}`" for key in sorted(KNOWN_SEED_KEYS_NOT_SUPPORTED))
-    intro = (
-        "Settings live in `<home>/config.jsonc` (created with every key and its description on "
-        "first start). Precedence: command-line options (`--host`, `--port`, `--set key=value`) "
-        "> environment variables > the file > defaults. Every key can be set as an environment "
-        "variable `LMARENAREV_<KEY>` (upper case; a key inside a block joins the names with `__`, "
-        "e.g. `LMARENAREV_EMPTY_RESPONSE_RETRY__MAX_RETRIES=3`); values of variables and of "
-        "`--set` are JSON when they parse as JSON, else plain text. Keys inside a block can be set "
-        "alone: `--set empty_response_retry.max_retries=3`."
-    )
-    outro = (
-        "LMArenaBridge keys for features lmarenarev does not have yet are accepted and ignored "
-        f"with a warning: {ignored}. Unknown keys are ignored with a warning too."
-    )
-    return "\n".join([intro, "", *rows, "", outro]) + "\n"
+    def __getattr__(name: str) -> Any:
+        """Imported on first use: those modules import this one, so an eager import here would
+        be circular and break whichever of the three is imported first."""
+        module = _DEFINED_IN.get(name)
+        if module is None:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        return getattr(importlib.import_module(module), name)

@@ -32,19 +32,34 @@ class Gateway:
     poll_links: dict[str, PollLink] = field(default_factory=dict)
     started_at: float = field(default_factory=time.time)
 
+    def sizes(self) -> dict[str, int]:
+        """The size of every per-request and per-worker structure (all 0 when idle, but the
+        bounded conversation memory)."""
+        return {
+            "jobs": len(self.pool.jobs),
+            "waiting": self.pool.waiting,
+            "busy_slots": sum(len(w.jobs) for w in self.pool.workers.values()),
+            "workers": len(self.pool.workers),
+            "poll_links": len(self.poll_links),
+            "conversations": len(self.chat.store),
+            "dropped_frames": self.pool.dropped_frames,
+        }
+
 
 def relay_config(settings: Settings) -> RelayConfig:
     retry = settings.empty_response_retry
     return RelayConfig(
         wait_for_worker=settings.retry_timeout_seconds if settings.enable_auto_retry else 0.0,
-        first_byte_timeout=settings.stream_response_timeout_seconds,
+        first_byte_timeout=settings.first_byte_timeout_seconds,
         chunk_timeout=settings.stream_response_timeout_seconds,
+        total_timeout=settings.request_timeout_seconds,
         recaptcha_site_key=settings.recaptcha_site_key,
         policy=RetryPolicy(
             empty_enabled=retry.enabled,
             empty_max_retries=retry.max_retries,
             empty_base_delay=retry.base_delay_ms / 1000,
             empty_max_delay=retry.max_delay_ms / 1000,
+            rate_limit_max_wait=settings.rate_limit_max_wait_seconds,
         ),
     )
 
@@ -62,6 +77,7 @@ def build_gateway(
         default_capacity=settings.worker_capacity,
         ping_interval=settings.worker_ping_interval_seconds,
         ping_timeout=settings.worker_ping_timeout_seconds,
+        max_waiting=settings.max_waiting_requests,
     )
     store = ConversationStore(settings.conversation_cache_size)
     return Gateway(

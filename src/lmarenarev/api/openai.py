@@ -6,22 +6,18 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import ValidationError
 
-from ..arena.events import Event
 from ..chat import ChatPlan
-from ..conversation import SessionRef
+from ..completions import Completion, RelayRun, race_client, remember_session
 from ..errors import GatewayError, InvalidRequest, PayloadTooLarge
 from ..openai_schema import ChatCompletionRequest, ModelCard, ModelList
 from ..relay import Relay
 from ..render.common import RenderOptions
-from ..render.json import JSONRenderer
-from ..render.sse import SSERenderer
 from ..state import Gateway
 
 log = logging.getLogger(__name__)
@@ -74,9 +70,27 @@ async def chat_completions(request: Request) -> Response:
     except ValidationError as exc:
         raise InvalidRequest(validation_message(exc)) from None
     plan = gw.chat.plan(body)
-    completion_id = f"chatcmpl-{uuid.uuid4().hex}"
-    relay = Relay(gw.pool, gw.relay_config, request_id=completion_id)
+    completion = _start(gw, body, plan)
+    if not body.stream:
+        finished, result = await race_client(completion.complete(), request.receive)
+        if not finished:
+            log.info("[%s] the client went away", completion.options.completion_id)
+            return Response(status_code=499)
+        return JSONResponse(result)
+    first = await completion.first()
+    if isinstance(first, GatewayError):  # failed before any output: keep the HTTP status
+        await completion.run.close()
+        raise first
+    return StreamingResponse(
+        completion.stream(first),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+def _start(gw: Gateway, body: ChatCompletionRequest, plan: ChatPlan) -> Completion:
     settings = gw.settings
+    completion_id = f"chatcmpl-{uuid.uuid4().hex}"
     options = RenderOptions(
         model=body.model,
         completion_id=completion_id,
@@ -86,76 +100,16 @@ async def chat_completions(request: Request) -> Response:
         include_usage=bool(body.stream_options and body.stream_options.include_usage),
         side=plan.call.side,
     )
-    log.info(
-        "[%s] model=%s stream=%s flow=%s call=%s",
-        completion_id,
-        body.model,
-        body.stream,
-        settings.arena_flow,
-        type(plan.call).__name__,
-    )
+    log.info("[%s] model=%s stream=%s flow=%s call=%s", completion_id, body.model, body.stream,
+             settings.arena_flow, type(plan.call).__name__)
     if settings.log_prompts:
         log.info("[%s] messages=%r", completion_id, [m.text for m in plan.messages])
-    events = relay.events(plan.call)
-    if not body.stream:
-        return JSONResponse(await _complete(gw, plan, relay, events, options))
-    first = await _first_event(events)  # errors before any output keep their HTTP status
-    return StreamingResponse(
-        _stream(gw, plan, relay, events, first, options),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    relay = Relay(gw.pool, gw.relay_config, request_id=completion_id)
+    return Completion(
+        run=RelayRun(relay, plan.call),
+        plan=plan,
+        options=options,
+        keepalive_interval=settings.keepalive_interval_seconds,
+        show_retries=settings.empty_response_retry.show_retry_info_to_client,
+        remember=remember_session(gw.chat.store.remember, settings.arena_flow == "modern"),
     )
-
-
-async def _first_event(events: AsyncIterator[Event]) -> Event | None:
-    try:
-        return await anext(events)
-    except StopAsyncIteration:
-        return None
-
-
-def _remember(gw: Gateway, plan: ChatPlan, relay: Relay, content: str) -> None:
-    request = relay.request
-    if request is None or gw.settings.arena_flow != "modern":
-        return
-    ref = SessionRef(request.session_id, request.assistant_message_id)
-    gw.chat.store.remember(plan.model.name, plan.messages, content, ref)
-
-
-async def _complete(
-    gw: Gateway, plan: ChatPlan, relay: Relay, events: AsyncIterator[Event], options: RenderOptions
-) -> dict[str, Any]:
-    renderer = JSONRenderer(options)
-    async for event in events:
-        renderer.feed(event)
-    _remember(gw, plan, relay, renderer.content())
-    log.info("[%s] done after %d attempt(s)", options.completion_id, relay.attempts)
-    return renderer.result()
-
-
-async def _stream(
-    gw: Gateway,
-    plan: ChatPlan,
-    relay: Relay,
-    events: AsyncIterator[Event],
-    first: Event | None,
-    options: RenderOptions,
-) -> AsyncIterator[bytes]:
-    renderer = SSERenderer(options)
-    try:
-        if first is not None:
-            yield renderer.feed(first)
-        async for event in events:
-            frame = renderer.feed(event)
-            if frame:
-                yield frame
-        yield renderer.finish()
-        _remember(gw, plan, relay, renderer.content())
-        log.info("[%s] done after %d attempt(s)", options.completion_id, relay.attempts)
-    except GatewayError as exc:
-        log.warning(
-            "[%s] failed after the response started: %s", options.completion_id, exc.message
-        )
-        yield renderer.error(exc.message, exc.type, exc.code)
-    finally:
-        await events.aclose()  # type: ignore[attr-defined]

@@ -8,6 +8,7 @@ until `remove`. Nothing else holds per-request state here.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import time
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ..arena.page import discover_recaptcha_site_key
-from ..errors import NoWorker
+from ..errors import NoWorker, QueueFull
 from .jobs import Job
 from .protocol import (
     Hello,
@@ -25,6 +26,7 @@ from .protocol import (
     PongFrame,
     abort_frame,
     ping_frame,
+    reload_frame,
     welcome_frame,
 )
 
@@ -54,6 +56,7 @@ class Worker:
     order: int
     jobs: set[str] = field(default_factory=set)
     recaptcha_site_key: str | None = None
+    reloading: bool = False
 
     @property
     def load(self) -> float:
@@ -71,6 +74,7 @@ class WorkerPool:
         default_capacity: int,
         ping_interval: float,
         ping_timeout: float,
+        max_waiting: int = 100,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.workers: dict[str, Worker] = {}
@@ -80,6 +84,8 @@ class WorkerPool:
         self.ping_timeout = ping_timeout
         self.clock = clock
         self.dropped_frames = 0
+        self.max_waiting = max_waiting
+        self.waiting = 0
         self._changed = asyncio.Condition()
         self._order = itertools.count()
 
@@ -127,34 +133,56 @@ class WorkerPool:
     # -- jobs ----------------------------------------------------------------------------------
 
     def _pick(self) -> Worker | None:
-        free = [w for w in self.workers.values() if len(w.jobs) < w.capacity]
+        free = [
+            w for w in self.workers.values() if len(w.jobs) < w.capacity and not w.reloading
+        ]
         if not free:
             return None
         return min(free, key=lambda w: (w.load, len(w.jobs), w.order))
 
     async def acquire(self, wait: float) -> Worker:
         """The least-loaded worker with a free slot, waiting up to `wait` seconds for one."""
+        worker = self._pick()
+        if worker is not None:
+            return worker
+        if wait > 0 and self.waiting >= self.max_waiting:
+            raise QueueFull(
+                f"{self.waiting} requests are already waiting for an LMArena tab; "
+                "try again shortly (or open more tabs)",
+                retry_after=max(1, round(self.ping_interval)),
+            )
         deadline = self.clock() + wait
-        async with self._changed:
-            while True:
-                worker = self._pick()
-                if worker is not None:
-                    return worker
-                remaining = deadline - self.clock()
-                if remaining <= 0:
-                    raise NoWorker(self._no_worker_message())
-                try:
-                    await asyncio.wait_for(self._changed.wait(), remaining)
-                except TimeoutError:
-                    continue
+        self.waiting += 1
+        try:
+            async with self._changed:
+                while True:
+                    worker = self._pick()
+                    if worker is not None:
+                        return worker
+                    remaining = deadline - self.clock()
+                    if remaining <= 0:
+                        raise NoWorker(self._no_worker_message(wait))
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._changed.wait(), remaining)
+        finally:
+            self.waiting -= 1
 
-    def _no_worker_message(self) -> str:
+    def _no_worker_message(self, waited: float) -> str:
+        after = f" (waited {waited:g} s)" if waited > 0 else ""
         if not self.workers:
             return (
-                "no browser tab is connected: open https://lmarena.ai/ in a browser with the "
-                "lmarenarev userscript installed (its title starts with ✅ when connected)"
+                f"no browser tab is connected{after}: open https://lmarena.ai/ in a browser with "
+                "the lmarenarev userscript installed (its title starts with ✅ when connected)"
             )
-        return "every connected LMArena tab is busy; try again shortly or open another tab"
+        return f"every connected LMArena tab is busy{after}; try again shortly or open another tab"
+
+    async def reload(self, worker: Worker, reason: str) -> None:
+        """Reload the tab (fresh page state); it gets no new jobs until it reconnects."""
+        if worker.reloading or worker.id not in self.workers:
+            return
+        worker.reloading = True
+        log.warning("reloading %s: %s", worker.describe(), reason)
+        await self.send(worker, reload_frame())
 
     def start_job(self, worker: Worker) -> Job:
         job = Job(uuid.uuid4().hex, worker.id)
