@@ -15,6 +15,15 @@ _RENDER_KEY = re.compile(r"recaptcha/(?:enterprise|api)\.js\?(?:[^#\s\"']*&)?ren
 ARENA_HOSTS = ("lmarena.ai", "arena.ai")  # §1.1: historic and current origins
 
 
+# Titles of Cloudflare's interstitial pages (§3.1).
+_CHALLENGE_TITLES = ("just a moment", "attention required! | cloudflare")
+
+
+def is_challenge_title(title: str) -> bool:
+    lowered = title.strip().lower()
+    return any(lowered.startswith(t) for t in _CHALLENGE_TITLES)
+
+
 def discover_recaptcha_site_key(script_srcs: list[str]) -> str | None:
     for src in script_srcs:
         match = _RENDER_KEY.search(src)

@@ -126,6 +126,7 @@
       tab: TAB_ID,
       capacity: CAPACITY,
       script_srcs: scriptSrcs(),
+      title: String(document.title || '').replace(/^(✅ |🎯 )+/u, '').slice(0, 200),
     };
   }
 

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from ..arena.page import discover_recaptcha_site_key
+from ..arena.page import discover_recaptcha_site_key, is_challenge_title
 from ..errors import NoWorker, QueueFull
 from .jobs import Job
 from .protocol import (
@@ -102,10 +102,15 @@ class WorkerPool:
             last_seen=now,
             order=next(self._order),
             recaptcha_site_key=discover_recaptcha_site_key(hello.script_srcs),
+            # A tab showing Cloudflare's challenge gets no jobs; it reconnects once past it.
+            reloading=is_challenge_title(hello.title),
         )
         self.workers[worker.id] = worker
         await link.send(welcome_frame(worker.id))
         log.info("%s connected (script %s)", worker.describe(), hello.script_version)
+        if worker.reloading:
+            log.warning("%s shows a Cloudflare challenge: no jobs until it is passed",
+                        worker.describe())
         await self._notify()
         return worker
 

@@ -29,6 +29,7 @@ class Hello(BaseModel):
     tab: str = Field(default="", max_length=128)
     capacity: int = Field(default=6, ge=1, le=64)
     script_srcs: list[str] = Field(default_factory=list, max_length=200)
+    title: str = Field(default="", max_length=512)
 
 
 @dataclass(frozen=True, slots=True)
