@@ -156,14 +156,16 @@ def remember_session(store_remember: Callable[[str, list[Any], str, SessionRef],
     return remember
 
 
-async def until_client_gone(receive: Callable[[], Awaitable[MutableMapping[str, Any]]]) -> None:
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+
+
+async def until_client_gone(receive: Receive) -> None:
     """Returns when the HTTP client disconnects (the request body must be read already)."""
     while (await receive())["type"] != "http.disconnect":
         pass
 
 
-async def race_client(work: Awaitable[Any], receive: Callable[[], Awaitable[MutableMapping[str, Any]]],
-                      ) -> tuple[bool, Any]:
+async def race_client(work: Awaitable[Any], receive: Receive) -> tuple[bool, Any]:
     """(True, result) when `work` finished first; (False, None) when the client left first."""
     task = asyncio.ensure_future(work)
     gone = asyncio.ensure_future(until_client_gone(receive))

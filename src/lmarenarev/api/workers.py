@@ -20,6 +20,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 
 from ..arena.page import is_arena_origin
+from ..completions import until_client_gone
 from ..state import Gateway
 from ..workers.pool import Worker
 from ..workers.protocol import ByeFrame, FrameError, Hello, parse_worker_frame
@@ -153,7 +154,7 @@ class PollLink:
         try:
             if not self.outbox:
                 waiter = asyncio.ensure_future(self.ready.wait())
-                gone = asyncio.ensure_future(_client_gone(request))
+                gone = asyncio.ensure_future(until_client_gone(request.receive))
                 try:
                     await asyncio.wait(
                         {waiter, gone}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
@@ -167,11 +168,6 @@ class PollLink:
         finally:
             self.polling -= 1
             self.last_poll_end = self.clock()
-
-
-async def _client_gone(request: Request) -> None:
-    while (await request.receive())["type"] != "http.disconnect":
-        pass
 
 
 def _unknown_worker() -> JSONResponse:
