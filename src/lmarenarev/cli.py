@@ -75,15 +75,24 @@ def worker_token(settings: Settings, home: Path) -> str:
     if settings.worker_token:
         return settings.worker_token
     path = home / "worker_token"
-    if path.exists():
-        token = path.read_text("utf-8").strip()
-        if token:
-            return token
-    token = secrets.token_urlsafe(24)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(token + "\n")
+    try:
+        if path.exists():
+            token = path.read_text("utf-8").strip()
+            if token:
+                return token
+        token = secrets.token_urlsafe(24)
+        home.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(token + "\n")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise _data_error(path, exc) from None
     return token
+
+
+def _data_error(path: Path, exc: OSError | UnicodeDecodeError) -> ConfigError:
+    reason = exc.reason if isinstance(exc, UnicodeDecodeError) else exc.strerror or str(exc)
+    return ConfigError(f"cannot use the data directory: {path}: {reason}")
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -101,6 +110,20 @@ def _display_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
+def _print_banner(settings: Settings, home: Path, *, created: bool, model_count: int) -> None:
+    base = f"http://{_display_host(settings.host)}:{settings.port}"
+    note = " (config.jsonc created, every setting documented)" if created else ""
+    lines = [
+        f"lmarenarev {__version__}: an OpenAI-compatible API for LMArena",
+        f"  API base URL:   {base}/v1",
+        f"  Userscript:     {base}/bridge.user.js",
+        f"  Data directory: {home}{note}",
+        f"  Models:         {model_count} from models.json, flow: {settings.arena_flow}",
+        NEXT_STEP,
+    ]
+    print("\n".join(lines), flush=True)
+
+
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -108,7 +131,10 @@ def serve(args: argparse.Namespace) -> int:
     from .state import build_gateway
 
     home: Path = args.home.resolve()
-    created = ensure_config_file(home)
+    try:
+        created = ensure_config_file(home)
+    except OSError as exc:
+        raise _data_error(Path(exc.filename or home), exc) from None
     loaded = load_settings(home, env=os.environ, overrides=_overrides(args))
     settings = loaded.settings
     for warning in loaded.warnings:
@@ -123,16 +149,7 @@ def serve(args: argparse.Namespace) -> int:
         models=models,
         endpoint_map=endpoint_map,
     )
-    base = f"http://{_display_host(settings.host)}:{settings.port}"
-    print(f"lmarenarev {__version__}: an OpenAI-compatible API for LMArena", flush=True)
-    print(f"  API base URL:   {base}/v1", flush=True)
-    print(f"  Userscript:     {base}/bridge.user.js", flush=True)
-    note = " (config.jsonc created, every setting documented)" if created else ""
-    print(f"  Data directory: {home}{note}", flush=True)
-    print(
-        f"  Models:         {len(models)} from models.json, flow: {settings.arena_flow}", flush=True
-    )
-    print(NEXT_STEP, flush=True)
+    _print_banner(settings, home, created=created, model_count=len(models))
     config = uvicorn.Config(
         create_app(gateway),
         host=settings.host,
