@@ -85,8 +85,13 @@ class Relay:
                                 failure.final.message)
                     raise failure.final from None
                 delay = self._retry_delay(failure)
-                if delay is None or self.clock() + delay >= self.deadline:
-                    raise failure.final from None
+                problem = failure.problem
+                rate_limited = problem is not None and problem.kind is Kind.RATE_LIMIT
+                if delay is None or (rate_limited and self.clock() + delay >= self.deadline):
+                    raise failure.final from None  # a 429 stays a 429, with its Retry-After
+                if self.clock() + delay >= self.deadline:
+                    last = f"; the last attempt failed: {failure.final.message}"
+                    raise self._over_budget(last) from None
                 await self._before_retry(failure, delay)
 
     async def _before_retry(self, failure: _Retryable, delay: float) -> None:
@@ -192,9 +197,12 @@ class Relay:
             return await asyncio.wait_for(job.signals.get(), min(timeout, remaining))
         except TimeoutError:
             if remaining <= timeout:
-                budget = self.config.total_timeout
-                raise Timeout(f"the request took longer than its {budget:g} s budget") from None
+                raise self._over_budget() from None
             raise Timeout(f"LMArena sent nothing for {timeout:g} seconds") from None
+
+    def _over_budget(self, detail: str = "") -> Timeout:
+        budget = self.config.total_timeout
+        return Timeout(f"the request took longer than its {budget:g} s budget{detail}")
 
     async def _collect_body(self, job: Job) -> str:
         parts: list[str] = []
