@@ -5,20 +5,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import secrets
 from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from . import __version__
-from .api import openai, workers
-from .errors import GatewayError, InvalidRequest, Unauthorized
+from .api import admin, images, keys, monitor, openai, workers
+from .api.openapi_doc import documented_openapi
+from .auth import AccessMiddleware, V1CorsMiddleware, admin_allowed
+from .errors import GatewayError, InvalidRequest
 from .state import Gateway
+from .upkeep import run_upkeep
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +35,13 @@ async def _gateway_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
-    return _error_response(InvalidRequest(str(exc)))
+    # str(exc) names the handler's source file and line: say only what was wrong, and where.
+    assert isinstance(exc, RequestValidationError)
+    problems = [
+        f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}"
+        for error in exc.errors()[:5]
+    ]
+    return _error_response(InvalidRequest("; ".join(problems) or "invalid request"))
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
@@ -42,51 +50,47 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     error.status = exc.status_code
     error.type = "invalid_request_error"
     error.code = "not_found" if exc.status_code == 404 else None
+    error.headers = dict(exc.headers) if exc.headers else None  # e.g. Allow on a 405
     return _error_response(error)
-
-
-class ApiKeyMiddleware:
-    """`/v1/*` needs `Authorization: Bearer <api_key>` when the seed's `api_key` is set."""
-
-    def __init__(self, app: ASGIApp, *, api_key: str) -> None:
-        self.app = app
-        self.expected = f"Bearer {api_key}".encode()
-        self.enabled = bool(api_key)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.enabled and scope["type"] == "http" and scope["path"].startswith("/v1/"):
-            given = dict(scope["headers"]).get(b"authorization", b"")
-            if not secrets.compare_digest(given, self.expected):
-                error = Unauthorized(
-                    "missing or wrong API key (send 'Authorization: Bearer <key>')"
-                )
-                await _error_response(error)(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
 
 
 def create_app(gateway: Gateway) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         heartbeat = asyncio.create_task(gateway.pool.heartbeat())
+        upkeep = asyncio.create_task(run_upkeep(gateway))
+        monitoring = asyncio.create_task(gateway.monitoring.run())  # the request log's writer
         try:
             yield
         finally:
-            heartbeat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await heartbeat
+            for task in (heartbeat, upkeep, monitoring):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await gateway.media.aclose()
 
     app = FastAPI(title="lmarenarev", version=__version__, lifespan=lifespan)
     app.state.gateway = gateway
     app.add_exception_handler(GatewayError, _gateway_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
-    app.add_middleware(ApiKeyMiddleware, api_key=gateway.settings.api_key)
+    app.add_middleware(AccessMiddleware, policy=gateway.access)
+    if gateway.settings.cors_origins:
+        app.add_middleware(V1CorsMiddleware, origins=tuple(gateway.settings.cors_origins))
     app.include_router(openai.router)
+    app.include_router(images.router)
     app.include_router(workers.router)
+    app.include_router(keys.router)
+    app.include_router(admin.router)
+    app.include_router(monitor.router)
+    app.state.templates = monitor.templates()
+    app.mount(monitor.STATIC_URL, StaticFiles(directory=monitor.MONITOR_DIR / "static"))
+    app.openapi = documented_openapi(app)  # type: ignore[method-assign]
 
     @app.get("/health", include_in_schema=False)
-    async def health() -> dict[str, Any]:
+    async def health(request: Request) -> dict[str, Any]:
+        if not admin_allowed(request):  # who is connected is the admin's business
+            return {"status": "ok", "version": gateway.version}
         workers = [
             {
                 "id": w.id,

@@ -12,9 +12,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from .arena.requests import ArenaCall, CreateCall, Injection, LegacyCall, Recaptcha, RetryCall
-from .conversation import Continue, ConversationStore, NewSession, Retry
-from .errors import InvalidRequest, ModelNotFound, PayloadTooLarge
-from .messages import Message, normalize, total_attachment_bytes
+from .conversation import Continue, ConversationStore, NewSession, Retry, fold_history
+from .endpoint_pools import EndpointSelector
+from .errors import InvalidRequest, ModelNotFound
+from .files.shaping import (
+    bypass_images,
+    history_images,
+    split_image_attachments,
+    take_bypass_suffix,
+)
+from .limits import Limits
+from .messages import Message, normalize
 from .model_files import EndpointMapping, ModelEntry, ModelType
 from .openai_schema import ChatCompletionRequest
 from .settings import Settings
@@ -86,15 +94,38 @@ class ChatService:
         endpoint_map: dict[str, tuple[EndpointMapping, ...]],
         store: ConversationStore,
         choose: Callable[[Sequence[EndpointMapping]], EndpointMapping] = random.choice,
+        *,
+        selector: EndpointSelector | None = None,
     ) -> None:
         self.settings = settings
         self.models = models
         self.endpoint_map = endpoint_map
         self.store = store
         self.choose = choose
+        self.selector = selector or EndpointSelector(choose=choose)
+        self.selector.configure(
+            settings.endpoint_selection_strategy,
+            settings.endpoint_failure_threshold,
+            settings.endpoint_cooldown_seconds,
+        )
+        # Models of models.json LMArena's page no longer lists (name → id); see model_catalog.
+        self.withdrawn: dict[str, str] = {}
+        self.limits = Limits(
+            settings.max_messages, settings.max_attachment_bytes, settings.max_prompt_chars
+        )
 
-    def plan(self, request: ChatCompletionRequest) -> ChatPlan:
+    def plan(self, request: ChatCompletionRequest, *, fresh: bool = False) -> ChatPlan:
+        """`fresh`: a new LMArena session whatever the history (image generations)."""
         settings = self.settings
+        self.limits.check_message_count(len(request.messages))
+        if request.model in self.withdrawn:
+            raise ModelNotFound(
+                f"LMArena no longer offers the model {request.model!r} (id "
+                f"{self.withdrawn[request.model]}): it is not in the page's model list. Run "
+                "`lmarenarev update-models` to see what it offers, then update models.json.",
+                code="model_not_available",
+                param="model",
+            )
         entry = resolve_model(self.models, request.model)
         messages = normalize(
             request.messages,
@@ -105,33 +136,37 @@ class ChatService:
             raise InvalidRequest(
                 "messages must contain at least one user message", param="messages"
             )
-        size = total_attachment_bytes(messages)
-        if size > settings.max_request_bytes:
-            raise PayloadTooLarge(
-                f"attachments total {size} bytes; the limit is {settings.max_request_bytes} bytes"
-            )
+        self.limits.check_attachments(messages)
+        _, bypass = take_bypass_suffix(messages)
         if settings.arena_flow == "legacy":
-            call: ArenaCall = self._legacy(entry, messages)
+            call: ArenaCall = self._legacy(entry, messages, bypass)
         else:
-            call = self._modern(entry, messages)
+            call = self._modern(entry, messages, bypass=bypass, fresh=fresh)
+        self.limits.check_prompt(call)
         return ChatPlan(entry, messages, call)
 
     def _recaptcha(self) -> Recaptcha:
         # An empty site key is filled per worker: discovered from its page, else the default.
         return Recaptcha(self.settings.recaptcha_site_key, self.settings.recaptcha_action)
 
-    def _modern(self, entry: ModelEntry, messages: list[Message]) -> ArenaCall:
+    def _modern(
+        self, entry: ModelEntry, messages: list[Message], *, bypass: bool, fresh: bool
+    ) -> ArenaCall:
         if entry.arena_id is None:
             raise InvalidRequest(
                 f"model {entry.name!r} has no LMArena id in models.json; the modern flow needs one",
                 param="model",
             )
-        turn = self.store.decide(entry.name, messages)
+        turn = None if fresh else self.store.decide(entry.name, messages)
+        if turn is None or isinstance(turn, NewSession):
+            turn = new_session(messages)
         if isinstance(turn, Retry):
             return RetryCall(
                 turn.session.session_id, turn.session.assistant_message_id, self._recaptcha()
             )
         prompt = turn.prompt
+        if bypass:  # the modern flow sends one message: only the marker goes (files/shaping.py)
+            prompt = prompt.rstrip().removesuffix("--bypass").rstrip()
         injection = bypass_injection(self.settings, entry.type)
         if injection is not None and injection.content.strip():
             prompt = f"{prompt}\n\n{injection.content}"
@@ -147,10 +182,18 @@ class ChatService:
             session_id=session,
         )
 
-    def _legacy(self, entry: ModelEntry, messages: list[Message]) -> LegacyCall:
+    def _legacy(self, entry: ModelEntry, messages: list[Message], bypass: bool) -> LegacyCall:
         settings = self.settings
-        mapping = pick_mapping(settings, self.endpoint_map, entry.name, self.choose)
+        name = entry.name
+        mapping = pick_mapping(
+            settings, self.endpoint_map, name, lambda pool: self.selector.pick(name, pool)
+        )
         model_type = mapping.type or entry.type
+        messages = history_images(messages)
+        if bypass:
+            messages = bypass_images(take_bypass_suffix(messages)[0])
+        elif settings.image_attachment_bypass_enabled and model_type == "image":
+            messages = split_image_attachments(messages)
         return LegacyCall(
             session_id=mapping.session_id,
             message_id=mapping.message_id,
@@ -161,3 +204,11 @@ class ChatService:
             messages=tuple(messages),
             injection=bypass_injection(settings, model_type),
         )
+
+
+def new_session(messages: list[Message]) -> NewSession:
+    """A history LMArena has not seen, folded into one message; images of the assistant's
+    replies come along as attachments (files/shaping.py)."""
+    shaped = history_images(messages)
+    attachments = tuple(a for m in shaped for a in m.attachments if m.role != "system")
+    return NewSession(fold_history(shaped), attachments)

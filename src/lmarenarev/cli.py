@@ -6,15 +6,23 @@ import argparse
 import logging
 import os
 import secrets
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from . import __version__
+from . import __version__, admin_client
+from .config_files import ConfigSource
+from .files import filebed_server
 from .jsonc import ConfigError
 from .model_files import load_endpoint_map, load_models
 from .settings import Settings, ensure_config_file, load_settings, parse_set_option
+from .store import logs_command
+from .update_check import PYPI_JSON_URL, check_in_background
+
+if TYPE_CHECKING:
+    from .state import Gateway
 
 log = logging.getLogger("lmarenarev")
 
@@ -50,6 +58,12 @@ def _parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="override any config.jsonc key (VALUE is JSON, or a plain string); repeatable",
     )
+    serve.add_argument(
+        "--allow-insecure-bind",
+        action="store_true",
+        help="start even when --host is not a loopback address and no API key is set (anyone "
+        "who reaches the gateway can then use your LMArena login); warns at every start",
+    )
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
 
     script = commands.add_parser(
@@ -57,6 +71,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     _add_home(script)
     script.add_argument("--print", action="store_true", help="print the script's source")
+    admin_client.add_commands(commands, _add_home)
+    logs_command.add_command(commands, _add_home)
+    filebed_server.add_command(commands)
     return parser
 
 
@@ -101,7 +118,34 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         overrides["host"] = args.host
     if args.port is not None:
         overrides["port"] = args.port
+    if getattr(args, "allow_insecure_bind", False):
+        overrides["allow_insecure_bind"] = True
     return overrides
+
+
+def _check_bind(settings: Settings) -> None:
+    """Listening beyond this machine needs an API key, or the user's explicit consent."""
+    from .auth import insecure_bind
+
+    if not insecure_bind(settings):
+        return
+    exposed = f"{settings.host}:{settings.port}"
+    if not settings.allow_insecure_bind:
+        raise ConfigError(
+            f"refusing to listen on {exposed} without an API key: anyone who can reach it could "
+            "use your LMArena login. Set api_key (or api_keys) in config.jsonc, keep host "
+            "127.0.0.1, or pass --allow-insecure-bind to accept the risk"
+        )
+    log.warning(
+        "INSECURE: listening on %s with no API key (--allow-insecure-bind): anyone who can "
+        "reach this address can use your LMArena login. Set api_key to close it.",
+        exposed,
+    )
+
+
+def _userscript_url(settings: Settings) -> str:
+    base = f"http://{_display_host(settings.host)}:{settings.port}"
+    return f"{base}/bridge.user.js" + ("?key=<your admin_key>" if settings.admin_key else "")
 
 
 def _display_host(host: str) -> str:
@@ -116,7 +160,7 @@ def _print_banner(settings: Settings, home: Path, *, created: bool, model_count:
     lines = [
         f"lmarenarev {__version__}: an OpenAI-compatible API for LMArena",
         f"  API base URL:   {base}/v1",
-        f"  Userscript:     {base}/bridge.user.js",
+        f"  Userscript:     {_userscript_url(settings)}",
         f"  Data directory: {home}{note}",
         f"  Models:         {model_count} from models.json, flow: {settings.arena_flow}",
         NEXT_STEP,
@@ -128,6 +172,7 @@ def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from .app import create_app
+    from .redact import redact_server_logs
     from .state import build_gateway
 
     home: Path = args.home.resolve()
@@ -139,6 +184,7 @@ def serve(args: argparse.Namespace) -> int:
     settings = loaded.settings
     for warning in loaded.warnings:
         log.warning("%s", warning)
+    _check_bind(settings)
     models = load_models(home / "models.json")
     endpoint_map = load_endpoint_map(home / "model_endpoint_map.json")
     gateway = build_gateway(
@@ -149,7 +195,12 @@ def serve(args: argparse.Namespace) -> int:
         models=models,
         endpoint_map=endpoint_map,
     )
+    gateway.ops.source = ConfigSource(home, dict(os.environ), _overrides(args))  # for reloads
+    _reload_on_sighup(gateway)
     _print_banner(settings, home, created=created, model_count=len(models))
+    if settings.enable_auto_update and sys.stderr.isatty():  # a notice is for a person
+        url = os.environ.get("LMARENAREV_UPDATE_URL", PYPI_JSON_URL)
+        check_in_background(home, __version__, lambda text: log.info("%s", text), url=url)
     config = uvicorn.Config(
         create_app(gateway),
         host=settings.host,
@@ -158,8 +209,17 @@ def serve(args: argparse.Namespace) -> int:
         access_log=args.log_level == "debug",
         ws_max_size=16 * 1024 * 1024,
     )
+    redact_server_logs()  # after uvicorn.Config, which configures its loggers
     uvicorn.Server(config).run()
     return 0
+
+
+def _reload_on_sighup(gateway: Gateway) -> None:
+    """`kill -HUP <pid>` re-reads the config files, like `lmarenarev reload`."""
+    from .reload import request_reload
+
+    if hasattr(signal, "SIGHUP"):
+        signal.signal(signal.SIGHUP, lambda signum, frame: request_reload(gateway))
 
 
 def userscript(args: argparse.Namespace) -> int:
@@ -181,7 +241,7 @@ def userscript(args: argparse.Namespace) -> int:
         )
         sys.stdout.write(render_userscript(gateway, base))
     else:
-        print(f"{base}/bridge.user.js")
+        print(_userscript_url(settings))
     return 0
 
 
@@ -194,6 +254,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "serve":
             return serve(args)
+        if args.command == "logs":
+            return logs_command.run(args)
+        if args.command in admin_client.COMMANDS:
+            return admin_client.run(args)
+        if args.command == "file-bed":
+            return filebed_server.run(args)
         return userscript(args)
     except ConfigError as exc:
         print(f"lmarenarev: configuration error: {exc}", file=sys.stderr)

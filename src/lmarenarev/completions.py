@@ -10,15 +10,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from .arena.events import Event
+from .arena.events import Event, ImageOut, Usage
 from .arena.requests import ArenaCall
 from .chat import ChatPlan
 from .conversation import SessionRef
 from .errors import GatewayError, UpstreamFailure
+from .observe import RequestWatch
 from .relay import Relay
 from .render.common import RenderOptions
 from .render.json import JSONRenderer
@@ -45,15 +47,24 @@ Item = Event | Notice | GatewayError | End
 class RelayRun:
     """The relay running in a task; `next()` hands out what it produced, in order."""
 
-    def __init__(self, relay: Relay, call: ArenaCall) -> None:
+    def __init__(
+        self,
+        relay: Relay,
+        call: ArenaCall,
+        image_url: Callable[[str], Awaitable[str]] | None = None,
+    ) -> None:
         self.relay = relay
+        self.image_url = image_url  # what a generated image's URL becomes (images/service.py)
         self.queue: asyncio.Queue[Item] = asyncio.Queue()
+        self.held: list[Notice] = []  # retry notices seen before the response started
         relay.on_retry = lambda text: self.queue.put_nowait(Notice(text))
         self.task = asyncio.create_task(self._produce(call))
 
     async def _produce(self, call: ArenaCall) -> None:
         try:
             async for event in self.relay.events(call):
+                if isinstance(event, ImageOut) and self.image_url is not None:
+                    event = replace(event, url=await self.image_url(event.url))
                 self.queue.put_nowait(event)
             self.queue.put_nowait(End())
         except GatewayError as exc:
@@ -67,15 +78,21 @@ class RelayRun:
         if not self.queue.empty():
             return self.queue.get_nowait()
         try:
-            return await asyncio.wait_for(self.queue.get(), timeout)
+            async with asyncio.timeout(timeout):  # not wait_for: see Relay._next
+                return await self.queue.get()
         except TimeoutError:
             return None
 
     async def close(self) -> None:
         if not self.task.done():
             self.task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self.task
+        try:
+            # Shielded: if whoever closes is cancelled again meanwhile, the relay still finishes
+            # its own clean-up (freeing the slot, aborting the tab's fetch) in its task.
+            await asyncio.shield(self.task)
+        except asyncio.CancelledError:
+            if not self.task.done():
+                raise
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,21 +105,33 @@ class Completion:
     keepalive_interval: float
     show_retries: bool
     remember: Callable[[ChatPlan, Relay, str], None]
+    on_usage: Callable[[Usage], None] | None = None  # per-key token counts
+    on_outcome: Callable[[ChatPlan, GatewayError | None], None] | None = None  # pools, errors
+    watch: RequestWatch | None = None  # the request log, the dashboard, the metrics
 
     async def first(self) -> Item | None:
-        """The first item if it comes within one keep-alive interval (errors keep their status)."""
-        return await self.run.next(self.keepalive_interval)
+        """The first item if it comes within one keep-alive interval (errors keep their status).
+
+        Retry notices do not count: they are held and shown once the stream has started."""
+        deadline = time.monotonic() + self.keepalive_interval
+        while True:
+            item = await self.run.next(max(0.0, deadline - time.monotonic()))
+            if not isinstance(item, Notice):
+                return item
+            self.run.held.append(item)
 
     async def stream(self, first: Item | None) -> AsyncIterator[bytes]:
         renderer = SSERenderer(self.options)
         item = first
         try:
+            for notice in self.run.held if self.show_retries else ():
+                yield _comment(notice)
             while True:
                 if item is None:
                     yield keepalive()
                 elif isinstance(item, End):
                     yield renderer.finish()
-                    self._done(renderer.content())
+                    self._done(renderer.content(), renderer.usage)
                     return
                 elif isinstance(item, GatewayError):
                     self._failed(item)
@@ -110,14 +139,15 @@ class Completion:
                     return
                 elif isinstance(item, Notice):
                     if self.show_retries:
-                        yield f": {' '.join(item.text.split())}\n\n".encode()
+                        yield _comment(item)
                 else:
+                    self._saw(item)
                     frame = renderer.feed(item)
                     if frame:
                         yield frame
                 item = await self.run.next(self.keepalive_interval)
         finally:
-            await self.run.close()
+            await self.close()
 
     async def complete(self) -> dict[str, Any]:
         renderer = JSONRenderer(self.options)
@@ -125,23 +155,55 @@ class Completion:
             while True:
                 item = await self.run.next(self.keepalive_interval)
                 if isinstance(item, End):
-                    self._done(renderer.content())
+                    self._done(renderer.content(), renderer.usage)
                     return renderer.result()
                 if isinstance(item, GatewayError):
                     self._failed(item)
                     raise item
                 if item is not None and not isinstance(item, Notice):
+                    self._saw(item)
                     renderer.feed(item)
         finally:
-            await self.run.close()
+            await self.close()
 
-    def _done(self, content: str) -> None:
+    async def refuse(self, error: GatewayError) -> None:
+        """The stream failed before its first byte: the route raises `error` with its status."""
+        self._failed(error)
+        await self.close()
+
+    async def close(self) -> None:
+        """Stop the relay (which aborts the tab's fetch); the request has ended either way."""
+        try:
+            await self.run.close()
+        finally:
+            if self.watch is not None:
+                self.watch.close()
+
+    def _saw(self, event: Event) -> None:
+        if self.watch is not None:
+            self.watch.event(event)
+
+    def _done(self, content: str, usage: Usage | None) -> None:
+        if self.watch is not None:
+            self.watch.done(content, usage)
         self.remember(self.plan, self.run.relay, content)
+        if self.on_outcome is not None:
+            self.on_outcome(self.plan, None)
+        if usage is not None and self.on_usage is not None:
+            self.on_usage(usage)
         log.info("[%s] done after %d attempt(s)", self.options.completion_id,
                  self.run.relay.attempts)
 
     def _failed(self, error: GatewayError) -> None:
+        if self.watch is not None:
+            self.watch.failed(error)
+        if self.on_outcome is not None:
+            self.on_outcome(self.plan, error)
         log.warning("[%s] failed: %s", self.options.completion_id, error.message)
+
+
+def _comment(notice: Notice) -> bytes:
+    return f": {' '.join(notice.text.split())}\n\n".encode()
 
 
 def remember_session(store_remember: Callable[[str, list[Any], str, SessionRef], None],

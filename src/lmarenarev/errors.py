@@ -45,6 +45,27 @@ class Unauthorized(GatewayError):
     code = "invalid_api_key"
 
 
+class Forbidden(GatewayError):
+    """Authenticated (or not needing to be) but not allowed: a model outside a key's list, an
+    admin route from elsewhere, a cross-site browser request."""
+
+    status = 403
+    type = "permission_error"
+    code = "forbidden"
+
+
+class RateLimited(GatewayError):
+    """A client key is over its requests-per-minute limit (not LMArena's 429)."""
+
+    status = 429
+    type = "rate_limit_error"
+    code = "rate_limit_exceeded"
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.headers = {"Retry-After": str(retry_after)}
+
+
 class ModelNotFound(GatewayError):
     status = 404
     type = "invalid_request_error"

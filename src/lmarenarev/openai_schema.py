@@ -41,8 +41,99 @@ class ModelCard(BaseModel):
     created: int
     owned_by: str = "lmarenarev"
     type: str | None = None
+    capabilities: dict[str, Any] | None = None  # LMArena's, with expose_available_models
 
 
 class ModelList(BaseModel):
     object: Literal["list"] = "list"
     data: list[ModelCard]
+
+
+# --- what we emit (documented in the OpenAPI schema; the renderers build the JSON) ---------------
+
+
+class CompletionUsage(BaseModel):
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+
+class ChatCompletionMessage(BaseModel):
+    role: Literal["assistant"]
+    content: str | None
+    reasoning_content: str | None = None
+
+
+class ChatCompletionChoice(BaseModel):
+    index: int
+    message: ChatCompletionMessage
+    finish_reason: str | None
+
+
+class ChatCompletion(BaseModel):
+    id: str
+    object: Literal["chat.completion"]
+    created: int
+    model: str
+    choices: list[ChatCompletionChoice]
+    usage: CompletionUsage | None = None
+
+
+class ChoiceDelta(BaseModel):
+    role: Literal["assistant"] | None = None
+    content: str | None = None
+    reasoning_content: str | None = None
+
+
+class ChatCompletionChunkChoice(BaseModel):
+    index: int
+    delta: ChoiceDelta
+    finish_reason: str | None = None
+
+
+class ChatCompletionChunk(BaseModel):
+    """One `data:` event of a stream (the last ones: usage with no choices, then `[DONE]`)."""
+
+    id: str
+    object: Literal["chat.completion.chunk"]
+    created: int
+    model: str
+    choices: list[ChatCompletionChunkChoice]
+    usage: CompletionUsage | None = None
+
+
+class ErrorDetail(BaseModel):
+    message: str
+    type: str
+    param: str | None = None
+    code: str | None = None
+
+
+class ErrorResponse(BaseModel):
+    """OpenAI's error envelope: every error the gateway sends has this shape."""
+
+    error: ErrorDetail
+
+
+# --- images ------------------------------------------------------------------------------------
+
+
+class ImageGenerationRequest(_Lenient):
+    """`POST /v1/images/generations` (quality, style, user, … are accepted and ignored)."""
+
+    prompt: str = Field(min_length=1)
+    model: str = Field(min_length=1)
+    n: int = Field(1, ge=1, le=10)
+    size: str | None = None
+    response_format: Literal["url", "b64_json"] | None = None
+
+
+class Image(BaseModel):
+    url: str | None = None
+    b64_json: str | None = None
+    revised_prompt: str | None = None
+
+
+class ImagesResponse(BaseModel):
+    created: int
+    data: list[Image]

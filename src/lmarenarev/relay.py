@@ -69,6 +69,10 @@ class Relay:
         self.output_started = False
         self.attempts = 0
         self.retries: dict[str, int] = {}
+        # What the request log reads (observe.RelayFacts):
+        self.worker_id: str | None = None  # the worker of the latest attempt
+        self.bytes_received = 0  # of LMArena's answers, over all attempts
+        self.last_failure: str | None = None  # the latest failure's Kind, or "worker"
         self.deadline = clock() + config.total_timeout
 
     async def events(self, call: ArenaCall) -> AsyncIterator[Event]:
@@ -80,6 +84,7 @@ class Relay:
                     yield event
                 return
             except _Retryable as failure:
+                self.last_failure = failure.problem.kind.value if failure.problem else "worker"
                 if self.output_started:
                     log.warning("[%s] failed after output: %s", self.request_id,
                                 failure.final.message)
@@ -135,6 +140,7 @@ class Relay:
         wait = min(self.config.wait_for_worker, max(0.0, self.deadline - self.clock()))
         worker = await self.pool.acquire(wait)
         job = self.pool.start_job(worker)
+        self.worker_id = worker.id
         log.debug(
             "[%s] job %s on worker %s: %s %s",
             self.request_id,
@@ -168,6 +174,7 @@ class Relay:
         while True:
             signal = await self._next(job, self.config.chunk_timeout)
             if isinstance(signal, Data):
+                self.bytes_received += len(signal.text.encode("utf-8", "surrogatepass"))
                 events = parser.feed(signal.text)
             elif isinstance(signal, End):
                 events = parser.close()
@@ -194,7 +201,10 @@ class Relay:
             return job.signals.get_nowait()
         remaining = self.deadline - self.clock()
         try:
-            return await asyncio.wait_for(job.signals.get(), min(timeout, remaining))
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
+            # arrives together with a chunk, and the client-gone abort would be lost.
+            async with asyncio.timeout(min(timeout, remaining)):
+                return await job.signals.get()
         except TimeoutError:
             if remaining <= timeout:
                 raise self._over_budget() from None
@@ -210,6 +220,7 @@ class Relay:
         while True:
             signal = await self._next(job, self.config.chunk_timeout)
             if isinstance(signal, Data):
+                self.bytes_received += len(signal.text.encode("utf-8", "surrogatepass"))
                 if size < ERROR_BODY_LIMIT:
                     parts.append(signal.text)
                     size += len(signal.text)

@@ -27,6 +27,14 @@ from pydantic.fields import FieldInfo
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from lmarenarev.jsonc import ConfigError
+from lmarenarev.keys import ApiKeyEntry, check_entries
+from lmarenarev.settings_media import (
+    DownloadTimeout,
+    FileBedEndpoint,
+    ImageReturnFormat,
+    LocalSaveFormat,
+    MemoryManagement,
+)
 
 if TYPE_CHECKING:
     from lmarenarev.settings_docs import (
@@ -41,6 +49,7 @@ __all__ = [
     "DEFAULT_RECAPTCHA_SITE_KEY",
     "ENV_PREFIX",
     "KNOWN_SEED_KEYS_NOT_SUPPORTED",
+    "ApiKeyEntry",
     "BypassInjection",
     "ConfigError",
     "EmptyResponseRetry",
@@ -61,25 +70,10 @@ DEFAULT_RECAPTCHA_SITE_KEY = "6LeTGMcsAAAAALuIlkVwIxaAuZA8VledA6d3Nnb0"
 
 KNOWN_SEED_KEYS_NOT_SUPPORTED: frozenset[str] = frozenset(
     {
-        "save_images_locally",
-        "local_save_format",
-        "image_return_format",
-        "file_bed_enabled",
-        "file_bed_selection_strategy",
-        "file_bed_endpoints",
-        "file_bed_upload_url",
-        "file_bed_api_key",
-        "max_concurrent_downloads",
-        "download_timeout",
         "download_delay",
         "connection_pool",
-        "memory_management",
         "metadata_timeout_minutes",
         "performance_monitoring",
-        "image_attachment_bypass_enabled",
-        "enable_auto_update",
-        "enable_idle_restart",
-        "idle_restart_timeout_seconds",
         "debug_stream_timing",
         "debug_show_full_urls",
         "url_display_length",
@@ -237,10 +231,68 @@ class Settings(BaseModel):
         ge=1,
         description="Largest request body accepted, in bytes, attachments included (32 MiB).",
     )
+    max_messages: int = Field(
+        1000, ge=1, description="Most messages one chat request may carry; more get 400."
+    )
+    max_attachment_bytes: int = Field(
+        20971520,
+        ge=0,
+        description="Largest total size of one request's attachments, decoded, in bytes "
+        "(20 MiB); more get 413.",
+    )
+    max_prompt_chars: int = Field(
+        113567,
+        ge=1,
+        description="Longest prompt sent to LMArena, in characters (the message, or the folded "
+        "history, in the modern flow; all messages in the legacy flow). LMArena rejects very "
+        "long prompts, so longer requests get 400 before anything is sent (113567 is the limit "
+        "public bridges use).",
+    )
+    api_keys: list[ApiKeyEntry] = Field(
+        default_factory=list,
+        description='Named client keys besides api_key: [{"name": "alice", "key": "sk-..." (or '
+        '"sha256": "<hex sha256 of the key>"), "rpm": 30, "models": ["gpt-5"], "enabled": '
+        "true}]. rpm (requests per minute, null: no limit), models (null: all) and enabled are "
+        "optional. A key over its rpm gets 429 with Retry-After.",
+    )
+    admin_key: str = Field(
+        "",
+        description="Key for the dashboard, monitor and admin routes, sent as `Authorization: "
+        "Bearer <key>` or `X-Admin-Key: <key>`. Empty: those routes answer only requests from "
+        "this machine, and only while no API key is set.",
+    )
+    cors_origins: list[str] = Field(
+        default_factory=list,
+        description='Web origins (like "https://chat.example.com") whose pages may call /v1 '
+        'from the browser (CORS); "*" for any (needs an API key). Empty: CORS is off.',
+    )
+    allow_insecure_bind: bool = Field(
+        False,
+        description="Start even when host is not a loopback address and no API key is set "
+        "(then anyone who reaches the gateway can use your LMArena login). Same as the "
+        "--allow-insecure-bind flag; the gateway warns at every start.",
+    )
     log_prompts: bool = Field(
         False,
-        description="Keep prompts and replies in the request log. Off: only metadata (model, "
-        "timing, sizes, errors) is kept.",
+        description="Also write each request's messages to the text log (the terminal). For "
+        "the request log of the dashboard see log_bodies.",
+    )
+    log_bodies: bool = Field(
+        False,
+        description="Keep prompts, replies and reasoning in the request log (lmarenarev.sqlite3 "
+        "in the data directory, shown by /monitor and `lmarenarev logs`). Off: only metadata "
+        "(model, timing, tokens, sizes, errors) is kept.",
+    )
+    log_retention_days: float = Field(
+        30.0,
+        ge=0,
+        description="Requests older than this many days are removed from the request log. 0: "
+        "kept whatever their age.",
+    )
+    log_max_rows: int = Field(
+        100000,
+        ge=0,
+        description="The request log keeps at most this many requests (the newest). 0: no limit.",
     )
     conversation_cache_size: int = Field(
         2000,
@@ -277,6 +329,53 @@ class Settings(BaseModel):
         description="Longest wait before retrying after LMArena's 429 (its Retry-After is "
         "honoured up to this).",
     )
+    endpoint_selection_strategy: Literal["random", "round_robin"] = Field(
+        "random",
+        description="(legacy flow) How a model's pool in model_endpoint_map.json (a list of "
+        'mappings) is used: "random" (as LMArenaBridge) or "round_robin" (in order, one after '
+        "the other).",
+    )
+    endpoint_failure_threshold: int = Field(
+        3,
+        ge=0,
+        description="(legacy flow) A mapping of a pool that fails this many times in a row "
+        "(LMArena rejects its session, or answers empty) is cooled down: the others are used "
+        "meanwhile. 0: never.",
+    )
+    endpoint_cooldown_seconds: float = Field(
+        300.0, gt=0, description="(legacy flow) How long a failing mapping is cooled down."
+    )
+    expose_available_models: bool = Field(
+        False,
+        description="List every model of LMArena's page (available_models.json) in /v1/models "
+        "with its type and capabilities, accept requests for them even when models.json lacks "
+        "them, and refuse models LMArena no longer offers with a clear error.",
+    )
+    model_catalog_refresh_minutes: float = Field(
+        30.0,
+        ge=0,
+        description="Read the page's model list (available_models.json) through a worker tab "
+        "when a tab connects and then every this many minutes. 0: only on `lmarenarev "
+        "update-models`.",
+    )
+    attachment_upload: Literal["arena", "inline"] = Field(
+        "arena",
+        description='(modern flow) How attachments given as data URLs reach LMArena: "arena" '
+        "uploads them through a worker tab with LMArena's own upload (like the page does; cached "
+        'by content until the link expires); "inline" sends the data URLs in the request (the '
+        "legacy flow always does, unless a file bed is enabled).",
+    )
+    download_ca_bundle: str = Field(
+        "",
+        description="Extra CA certificates (a PEM file) trusted when downloading images, "
+        "besides the system ones. Certificates are always verified.",
+    )
+    file_bed_cooldown_seconds: float = Field(
+        300.0,
+        gt=0,
+        description="A file bed whose upload failed is skipped for this long (unless every "
+        "file bed is cooling down), then tried again.",
+    )
 
     # --- LMArenaBridge keys: same names and meanings ---
     session_id: str = Field(
@@ -306,8 +405,8 @@ class Settings(BaseModel):
     )
     api_key: str = Field(
         "",
-        description="Key clients must send as `Authorization: Bearer <key>`. Empty: no key is "
-        "required.",
+        description="Key clients must send as `Authorization: Bearer <key>` (named \"default\" "
+        "in usage; api_keys adds more). Empty and no api_keys: no key is required.",
     )
     tavern_mode_enabled: bool = Field(
         False,
@@ -365,6 +464,81 @@ class Settings(BaseModel):
         description="Longest wait for the next piece of a response (once LMArena started "
         "answering) before the request fails with a timeout.",
     )
+    enable_auto_update: bool = Field(
+        True,
+        description="Tell (in the terminal, at most once a day, never blocking the start) when "
+        "a newer lmarenarev is released. The userscript updates itself from the gateway "
+        "(@updateURL) either way.",
+    )
+    enable_idle_restart: bool = Field(
+        True,
+        description="After idle_restart_timeout_seconds without requests, reload the worker "
+        "tabs (fresh page state) instead of restarting the gateway.",
+    )
+    idle_restart_timeout_seconds: float = Field(
+        -1,
+        description="Seconds without requests before the tabs are reloaded; -1 disables it.",
+    )
+    image_attachment_bypass_enabled: bool = Field(
+        False,
+        description="(legacy flow, image models) When the last user message has images and "
+        "text, send the images in a message of their own before the text.",
+    )
+    save_images_locally: bool = Field(
+        False,
+        description="Save every generated image under <home>/downloaded_images/YYYYMMDD/ "
+        "(listed by GET /api/images/list).",
+    )
+    local_save_format: LocalSaveFormat = Field(
+        default_factory=LocalSaveFormat, description="Format of the images saved locally."
+    )
+    image_return_format: ImageReturnFormat = Field(
+        default_factory=ImageReturnFormat, description="How generated images are returned."
+    )
+    max_concurrent_downloads: int = Field(
+        50, ge=1, description="Most image downloads running at the same time."
+    )
+    download_timeout: DownloadTimeout = Field(
+        default_factory=DownloadTimeout, description="Timeouts of one image download, seconds."
+    )
+    memory_management: MemoryManagement = Field(
+        default_factory=MemoryManagement,
+        description="The in-memory cache of downloaded images (LRU, bounded by entries and "
+        "bytes, entries expire).",
+    )
+    file_bed_enabled: bool = Field(
+        False,
+        description="Upload attachments to a file bed (file_bed_endpoints) and send LMArena "
+        "the link instead of the file.",
+    )
+    file_bed_selection_strategy: Literal["random", "round_robin", "failover"] = Field(
+        "random",
+        description='Which file bed takes an upload: "random", "round_robin" (in turn) or '
+        '"failover" (the first that works, in order). A failed upload tries the next one.',
+    )
+    file_bed_endpoints: list[FileBedEndpoint] = Field(
+        default_factory=list,
+        description='File beds: [{"name", "url", "enabled", "api_key", "api_key_field" '
+        '("api_key"), "upload_mode" ("json": {file_name, file_data, <api_key_field>} as the '
+        'LMArenaBridge file bed takes; or "form": multipart), "form_file_field" ("file"), '
+        '"response_type" ("json" or "text": the body is the link), "json_url_key" (dotted '
+        'path of the link in the JSON answer, e.g. "data.url"; empty: {filename} of the '
+        "LMArenaBridge file bed, served under <url without /upload>/uploads/)}].",
+    )
+    file_bed_upload_url: str = Field(
+        "",
+        description="(LMArenaBridge) Upload URL of a single file bed, used when "
+        "file_bed_endpoints is empty (e.g. http://127.0.0.1:5104/upload of "
+        "`lmarenarev file-bed`).",
+    )
+    file_bed_api_key: str = Field("", description="(LMArenaBridge) Key of that file bed.")
+
+    @field_validator("idle_restart_timeout_seconds")
+    @classmethod
+    def _idle_timeout(cls, value: float) -> float:
+        if value != -1 and value <= 0:
+            raise ValueError("must be -1 (off) or a number of seconds above 0")
+        return value
 
     @field_validator("id_updater_battle_target", mode="before")
     @classmethod
@@ -380,6 +554,28 @@ class Settings(BaseModel):
             if scheme not in ("http", "https") or not sep or not host or "/" in host:
                 raise ValueError(f"{origin!r} is not an origin like https://example.com")
         return cleaned
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _cors_origins(cls, origins: list[str]) -> list[str]:
+        wildcard = [origin for origin in origins if origin == "*"]
+        return wildcard + cls._origins([origin for origin in origins if origin != "*"])
+
+    @model_validator(mode="after")
+    def _keys(self) -> Settings:
+        problem = ""
+        try:
+            check_entries(self.api_key, self.api_keys)
+        except ValueError as exc:
+            problem, where = str(exc), "api_keys"
+        if "*" in self.cors_origins and not (self.api_key or self.api_keys):
+            problem = '"*" lets every web page use the gateway: set an API key first'
+            where = "cors_origins"
+        if problem:  # a ValidationError so the message names the key, not the whole model
+            error = PydanticCustomError("invalid_keys", "{reason}", {"reason": problem})
+            details = InitErrorDetails(type=error, loc=(where,), input=None)
+            raise ValidationError.from_exception_data(type(self).__name__, [details])
+        return self
 
 
 # --- the shape of the model: blocks, leaves, env names -------------------------------------------

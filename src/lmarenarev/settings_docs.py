@@ -18,12 +18,14 @@ from pydantic.fields import FieldInfo
 from lmarenarev.settings import (
     CONFIG_FILE_NAME,
     KNOWN_SEED_KEYS_NOT_SUPPORTED,
+    ApiKeyEntry,
     Injection,
     Settings,
     block_model,
     config_key,
     walk_keys,
 )
+from lmarenarev.settings_media import FileBedEndpoint
 
 __all__ = ["config_template", "ensure_config_file", "settings_reference_markdown"]
 
@@ -118,6 +120,10 @@ def _type_text(annotation: Any) -> str:
         return names[annotation]
     if annotation is Injection:
         return "injection {role, content, participantPosition}"
+    if annotation is ApiKeyEntry:
+        return "key {name, key or sha256, rpm, models, enabled}"
+    if annotation is FileBedEndpoint:
+        return "file bed {name, url, ...}"
     return "object"
 
 

@@ -7,9 +7,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .auth import AccessPolicy, policy_from_settings
 from .chat import ChatService
 from .conversation import ConversationStore
+from .keys import KeyRing
+from .media import Media, build_media
 from .model_files import EndpointMapping, ModelEntry
+from .monitor.service import Monitoring, build_monitoring
+from .ops import Operations
 from .relay import RelayConfig
 from .retry import RetryPolicy
 from .settings import Settings
@@ -29,8 +34,13 @@ class Gateway:
     pool: WorkerPool
     chat: ChatService
     relay_config: RelayConfig
+    keys: KeyRing
+    access: AccessPolicy
     poll_links: dict[str, PollLink] = field(default_factory=dict)
     started_at: float = field(default_factory=time.time)
+    ops: Operations = field(default_factory=Operations)
+    media: Media = field(init=False)  # images and files; set by build_gateway
+    monitoring: Monitoring = field(init=False)  # request log, dashboard, metrics; likewise
 
     def sizes(self) -> dict[str, int]:
         """The size of every per-request and per-worker structure (all 0 when idle, but the
@@ -43,6 +53,8 @@ class Gateway:
             "poll_links": len(self.poll_links),
             "conversations": len(self.chat.store),
             "dropped_frames": self.pool.dropped_frames,
+            "active_requests": len(self.monitoring.observer.active),
+            "log_queue": self.monitoring.writer.pending,
         }
 
 
@@ -80,7 +92,8 @@ def build_gateway(
         max_waiting=settings.max_waiting_requests,
     )
     store = ConversationStore(settings.conversation_cache_size)
-    return Gateway(
+    keys = KeyRing.from_config(settings.api_key, settings.api_keys)
+    gateway = Gateway(
         settings=settings,
         home=home,
         worker_token=worker_token,
@@ -89,4 +102,15 @@ def build_gateway(
         pool=pool,
         chat=ChatService(settings, models, endpoint_map, store),
         relay_config=relay_config(settings),
+        keys=keys,
+        access=policy_from_settings(settings, keys),
     )
+    gateway.media = build_media(
+        lambda: gateway.settings,
+        home,
+        pool,
+        gateway.ops.spawn,
+        lambda: gateway.relay_config.wait_for_worker,
+    )
+    gateway.monitoring = build_monitoring(lambda: gateway.settings, home, pool)
+    return gateway

@@ -95,6 +95,8 @@ class GatewayProcess:
 def start_gateway_process(home: Path, *extra: str, port: int | None = None) -> GatewayProcess:
     port = port or free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("LMARENAREV_")}
+    # No catalogue read when a tab connects (an extra job per tab) unless a test passes --set.
+    env["LMARENAREV_MODEL_CATALOG_REFRESH_MINUTES"] = "0"
     process = subprocess.Popen(
         [*lmarenarev_command(), "serve", "--home", str(home), "--port", str(port), *extra],
         stdout=subprocess.PIPE,

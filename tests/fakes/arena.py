@@ -64,6 +64,7 @@ from tests.fakes.arena_auth import (
     make_jwt,
 )
 from tests.fakes.arena_ids import uuid7
+from tests.fakes.arena_images import ImageHost
 from tests.fakes.arena_models import DEFAULT_MODELS, Model, find_model, modality, model_id
 from tests.fakes.arena_page import ChunkData, chunk_path
 from tests.fakes.arena_replies import Participant, Rendered, Reply, ReplyDefaults, render
@@ -133,6 +134,11 @@ class FakeArena:
             signed_action=self.action_ids["getSignedUrl"],
         )
         self.chunk_path = chunk_path(self.chunk)
+        # Image models answer `<image_base or the request's base>/__fake/images/<n>.<format>`;
+        # a fixed image_base stands for LMArena's CDN (another host than the page).
+        self.image_host = ImageHost()
+        self.image_format = "png"
+        self.image_base: str | None = None
         self.app = Starlette(routes=build_routes(self))
 
     # ----------------------------------------------------------------- scripting
@@ -205,6 +211,7 @@ class FakeArena:
             self._state = ArenaState()
             self._state.counters.open = still_open
             self._store = UploadStore(self._state.uploads)
+        self.image_host.reset()
 
     # ----------------------------------------------------------------- observation
 
@@ -305,7 +312,8 @@ class FakeArena:
         citations: list[tuple[str, str]] = []
         if modality(model) == "image":
             self._state.images_issued += 1
-            images, text = [f"{base}/__fake/images/{self._state.images_issued}.png"], ""
+            number, ext = self._state.images_issued, self.image_format
+            images, text = [f"{self.image_base or base}/__fake/images/{number}.{ext}"], ""
         elif modality(model) == "search":
             citations = [("https://example.com/search/1", f"Result 1 for {prompt[:40]}"),
                          ("https://example.org/search/2", "Result 2")]

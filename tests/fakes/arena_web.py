@@ -48,7 +48,7 @@ class WebRoutes:
         self.arena = arena
 
     def static_routes(self) -> list[Route]:
-        return [
+        return [*self.arena.image_host.routes(),
             Route("/_next/static/chunks/{name}", self.chunk),
             Route("/__fake/recaptcha/enterprise.js", self.recaptcha_library),
             Route("/__fake/recaptcha/api.js", self.recaptcha_library),
@@ -56,7 +56,6 @@ class WebRoutes:
             Route("/__fake/turnstile/api.js", self.turnstile_library),
             Route("/__fake/turnstile/execute", self.turnstile_execute, methods=["POST"]),
             Route("/__fake/cf/solve", self.solve_challenge, methods=["POST"]),
-            Route("/__fake/images/{number:int}.png", self.image),
             Route("/favicon.ico", self.favicon),
         ]
 
@@ -204,9 +203,6 @@ class WebRoutes:
         response.headers.append("set-cookie", cookie_header(
             CLEARANCE_COOKIE, value, request, http_only=True, cross_site=True))
         return response
-
-    async def image(self, request: Request) -> Response:
-        return Response(png_bytes(request.path_params["number"]), media_type="image/png")
 
     async def favicon(self, request: Request) -> Response:
         return Response(png_bytes(0), media_type="image/png")

@@ -14,9 +14,11 @@ like `TextDecoder` with `{stream: true}`, and `abort` cancels the job's task.
 from __future__ import annotations
 
 import asyncio
+import base64
 import codecs
 import json
 import logging
+import re
 import uuid
 from collections.abc import Awaitable, Callable
 from html.parser import HTMLParser
@@ -110,6 +112,7 @@ class FakeWorker:
         self.aborted: set[str] = set()
         self.pings = 0
         self.reloads = 0
+        self.capture_pattern: re.Pattern[str] | None = None  # armed by `capture_ids`
         self.received: list[Frame] = []  # every gateway → worker frame
         self.sent: list[Frame] = []  # every worker → gateway frame, hello included
         self.worker_id: str | None = None
@@ -263,6 +266,7 @@ class FakeWorker:
         """The gateway side went away (closed socket, unknown worker): what a tab would notice."""
         self.close_code, self.close_reason = code, reason
         link, self._link = self._link, None
+        self.capture_pattern = None
         self.disconnected.set()
         if link is not None:
             self._spawn(link.drop())
@@ -281,8 +285,18 @@ class FakeWorker:
             except (OSError, WorkerRejected, TimeoutError, httpx.HTTPError) as exc:
                 log.info("fake worker %s: reconnect failed: %r", self.tab, exc)
 
+    async def page_request(self, url: str, *, method: str = "PUT", body: str | None = None) -> bool:
+        """The page itself made a request (the user clicked Retry, sent a message): report it
+        like the userscript's fetch wrapper when capture is armed and the URL matches."""
+        absolute = urljoin(self.page_url, url)
+        if self.capture_pattern is None or not self.capture_pattern.search(absolute):
+            return False
+        await self._send({"type": "captured", "url": absolute, "method": method, "body": body})
+        return True
+
     async def _leave_page(self) -> None:
         """pagehide: report running jobs as failed, then close the connection."""
+        self.capture_pattern = None
         running = list(self._jobs)
         await self._cancel_jobs()
         for job in running:
@@ -327,6 +341,10 @@ class FakeWorker:
         elif kind == "reload":
             self.reloads += 1
             self._spawn(self._reload())
+        elif kind == "capture_ids":
+            self.capture_pattern = re.compile(str(frame.get("match") or ""))
+        elif kind == "capture_cancel":
+            self.capture_pattern = None
 
     def _spawn(self, coro: Awaitable[None]) -> None:
         task = asyncio.ensure_future(coro)
@@ -378,11 +396,14 @@ class FakeWorker:
 
     async def _fetch(self, job: str, frame: Frame) -> None:
         assert self._arena is not None
-        body = frame.get("body")
+        body: str | bytes | None = frame.get("body")
+        if isinstance(frame.get("body_base64"), str):  # binary upload; `credentials` is not
+            body = base64.b64decode(frame["body_base64"])  # emulated (the fake is same-origin)
         recaptcha = frame.get("recaptcha")
         if recaptcha:
             try:
-                body = await self._inject_recaptcha(body, recaptcha)
+                body = await self._inject_recaptcha(body if isinstance(body, str) else None,
+                                                    recaptcha)
             except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
                 message = f"reCAPTCHA could not be minted: {exc}"
                 await self._send({"type": "error", "job": job, "message": message})
@@ -426,7 +447,9 @@ class FakeWorker:
         await self._send({"type": "chunk", "job": job, "seq": seq, "data": data})
         return seq + 1
 
-    def _request_headers(self, method: str, given: Any, body: str | None) -> dict[str, str]:
+    def _request_headers(
+        self, method: str, given: Any, body: str | bytes | None
+    ) -> dict[str, str]:
         headers = {
             str(name): str(value)
             for name, value in (given or {}).items()

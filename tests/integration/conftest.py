@@ -14,6 +14,7 @@ import pytest
 
 from lmarenarev import __version__
 from lmarenarev.app import create_app
+from lmarenarev.config_files import ConfigSource
 from lmarenarev.model_files import load_endpoint_map, load_models
 from lmarenarev.settings import load_settings
 from lmarenarev.state import Gateway, build_gateway
@@ -69,9 +70,9 @@ def start_gateway(tmp_path: Path, arena: Arena) -> Iterator[StartGateway]:
         home = write_home(
             tmp_path / f"home{len(servers)}", arena.fake.models, endpoint_map=endpoint_map
         )
-        settings = load_settings(
-            home, env={}, overrides={"worker_token": TOKEN, **overrides}
-        ).settings
+        # No catalogue read on connect unless a test asks: it would be a job of its own.
+        overrides = {"worker_token": TOKEN, "model_catalog_refresh_minutes": 0, **overrides}
+        settings = load_settings(home, env={}, overrides=overrides).settings
         gateway = build_gateway(
             settings,
             home=home,
@@ -80,6 +81,7 @@ def start_gateway(tmp_path: Path, arena: Arena) -> Iterator[StartGateway]:
             models=load_models(home / "models.json"),
             endpoint_map=load_endpoint_map(home / "model_endpoint_map.json"),
         )
+        gateway.ops.source = ConfigSource(home, {}, overrides)  # what a reload re-reads
         server = ServerThread(create_app(gateway)).start()
         servers.append(server)
         return RunningGateway(gateway, server.url)

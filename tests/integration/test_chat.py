@@ -132,7 +132,9 @@ async def test_attachments_reach_lmarena(client: openai.AsyncOpenAI, arena: Aren
     (request,) = [r for r in arena.fake.requests if r.kind == "create"]
     attachments = request.body["userMessage"]["experimental_attachments"]
     assert [a["contentType"] for a in attachments] == ["image/png", "image/png"]
-    assert attachments[0]["url"] == png
+    # uploaded through the tab (attachment_upload: "arena"), once: the same bytes twice
+    assert list(arena.fake.uploads.values()) == [b"\x89PNG\r\n\x1a\n"]
+    assert attachments[0]["url"] == attachments[1]["url"] and "/r2/" in attachments[0]["url"]
 
 
 async def test_three_turns_stay_in_one_lmarena_session(

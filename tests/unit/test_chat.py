@@ -494,9 +494,9 @@ def test_a_model_without_an_arena_id_is_a_400_in_the_modern_flow() -> None:
 
 
 @pytest.mark.parametrize(("limit", "fits"), [(10, True), (9, False)])
-def test_attachments_over_max_request_bytes_are_a_413(limit: int, fits: bool) -> None:
+def test_attachments_over_max_attachment_bytes_are_a_413(limit: int, fits: bool) -> None:
     content = [{"type": "text", "text": "look"}, image_part(4), image_part(6)]
-    svc = service(max_request_bytes=limit)
+    svc = service(max_attachment_bytes=limit)
     if fits:
         assert plan(svc, "gpt-4o", msg("user", content)).messages[0].attachments
     else:

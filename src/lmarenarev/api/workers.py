@@ -14,12 +14,14 @@ from collections import deque
 from collections.abc import Callable
 from importlib import resources
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 
-from ..arena.page import is_arena_origin
+from ..arena.page import ARENA_HOSTS, is_arena_origin
+from ..auth import is_extension_origin
 from ..completions import until_client_gone
 from ..state import Gateway
 from ..workers.pool import Worker
@@ -36,6 +38,20 @@ MAX_FRAME_BYTES = 16 * 1024 * 1024
 
 def _token_ok(gw: Gateway, given: str | None) -> bool:
     return given is not None and secrets.compare_digest(given.encode(), gw.worker_token.encode())
+
+
+def _poll_refusal(gw: Gateway, request: Request) -> Response | None:
+    """GM_xmlhttpRequest sends no page `Origin` (or an extension's); a web page's fetch always
+    sends its own on a POST, so one that is not an LMArena page is refused even with the token."""
+    if not _token_ok(gw, request.headers.get("x-worker-token")):
+        return _refused()
+    origin = request.headers.get("origin")
+    if origin is None or is_extension_origin(origin):
+        return None
+    if is_arena_origin(origin, gw.settings.worker_origins):
+        return None
+    log.warning("long-poll worker refused: origin %r is not an LMArena page", origin[:200])
+    return JSONResponse({"error": "origin not allowed"}, status_code=403)
 
 
 # -- WebSocket -----------------------------------------------------------------------------------
@@ -105,7 +121,9 @@ def _dispatch(gw: Gateway, worker: Worker, text: str) -> None:
         gw.pool.dropped_frames += 1
         log.debug("dropped a malformed frame from %s: %s", worker.id, exc)
         return
-    if not isinstance(frame, ByeFrame):  # the socket's close says the same
+    if isinstance(frame, ByeFrame):  # leaving: no new jobs; the socket's close removes it
+        gw.pool.retire(worker, "the page is going away")
+    else:
         gw.pool.on_frame(worker, frame)
 
 
@@ -203,8 +221,8 @@ def _poll_worker(gw: Gateway, data: dict[str, Any]) -> tuple[Worker, PollLink] |
 @router.post("/worker/connect", include_in_schema=False)
 async def poll_connect(request: Request) -> Response:
     gw: Gateway = request.app.state.gateway
-    if not _token_ok(gw, request.headers.get("x-worker-token")):
-        return _refused()
+    if (refusal := _poll_refusal(gw, request)) is not None:
+        return refusal
     try:
         hello = Hello.model_validate(await _poll_body(request))
     except (ValueError, ValidationError) as exc:
@@ -220,8 +238,8 @@ async def poll_connect(request: Request) -> Response:
 @router.post("/worker/poll", include_in_schema=False)
 async def poll_frames(request: Request) -> Response:
     gw: Gateway = request.app.state.gateway
-    if not _token_ok(gw, request.headers.get("x-worker-token")):
-        return _refused()
+    if (refusal := _poll_refusal(gw, request)) is not None:
+        return refusal
     try:
         found = _poll_worker(gw, await _poll_body(request))
     except ValueError:
@@ -238,8 +256,8 @@ async def poll_frames(request: Request) -> Response:
 @router.post("/worker/push", include_in_schema=False)
 async def poll_push(request: Request) -> Response:
     gw: Gateway = request.app.state.gateway
-    if not _token_ok(gw, request.headers.get("x-worker-token")):
-        return _refused()
+    if (refusal := _poll_refusal(gw, request)) is not None:
+        return refusal
     try:
         data = await _poll_body(request)
     except ValueError as exc:
@@ -275,7 +293,12 @@ def render_userscript(gw: Gateway, base_url: str) -> str:
         "__LMARENAREV_VERSION__": gw.version,
         "__LMARENAREV_GATEWAY__": base_url,
         "__LMARENAREV_TOKEN__": gw.worker_token,
+        # Update checks come from the script manager, which sends no admin key.
+        "__LMARENAREV_TOKEN_QUERY__": quote(gw.worker_token, safe=""),
         "__LMARENAREV_CONNECT_HOST__": host,
+        # The script runs only on these pages (its @match is advice a <script src> ignores).
+        "__LMARENAREV_PAGE_HOSTS__": json.dumps(list(ARENA_HOSTS)),
+        "__LMARENAREV_PAGE_ORIGINS__": json.dumps(gw.settings.worker_origins),
     }
     for placeholder, value in values.items():
         template = template.replace(placeholder, json.dumps(value)[1:-1])
@@ -285,5 +308,13 @@ def render_userscript(gw: Gateway, base_url: str) -> str:
 @router.get("/bridge.user.js", include_in_schema=False)
 async def userscript(request: Request) -> Response:
     gw: Gateway = request.app.state.gateway
+    refusal = gw.access.userscript_refusal(request, gw.worker_token)
+    if refusal is not None:
+        raise refusal
     base = f"{request.url.scheme}://{request.url.netloc}"
-    return Response(render_userscript(gw, base), media_type="text/javascript; charset=utf-8")
+    return Response(
+        render_userscript(gw, base),
+        media_type="text/javascript; charset=utf-8",
+        # CORP: a browser will not run it as another site's <script src> (it holds the token).
+        headers={"Cache-Control": "no-store", "Cross-Origin-Resource-Policy": "same-origin"},
+    )

@@ -12,8 +12,8 @@
 // @connect      __LMARENAREV_CONNECT_HOST__
 // @connect      127.0.0.1
 // @connect      localhost
-// @updateURL    __LMARENAREV_GATEWAY__/bridge.user.js
-// @downloadURL  __LMARENAREV_GATEWAY__/bridge.user.js
+// @updateURL    __LMARENAREV_GATEWAY__/bridge.user.js?token=__LMARENAREV_TOKEN_QUERY__
+// @downloadURL  __LMARENAREV_GATEWAY__/bridge.user.js?token=__LMARENAREV_TOKEN_QUERY__
 // @run-at       document-start
 // @noframes
 // ==/UserScript==
@@ -31,6 +31,8 @@
   const CAPACITY = 6;
   const MAX_SCRIPT_SRCS = 100;
   const TITLE_MARK = '✅ ';
+  const CAPTURE_MARK = '🎯 ';
+  const MAX_CAPTURED_BODY = 256 * 1024;
   const TAB_KEY = 'lmarenarev:tab';
   // Debug/testing knob: localStorage['lmarenarev:transport'] = 'ws' | 'poll' forces a transport.
   const FORCE_TRANSPORT_KEY = 'lmarenarev:transport';
@@ -45,6 +47,26 @@
   const NAVIGATED_AWAY = 'page navigated away';
 
   const W = typeof unsafeWindow !== 'undefined' ? unsafeWindow : window;
+
+  // @match is advice only: loaded by another site's <script src>, this would hand that page the
+  // token. So run on LMArena pages (and configured origins) only, before anything else.
+  const PAGE_HOSTS = JSON.parse("__LMARENAREV_PAGE_HOSTS__");
+  const PAGE_ORIGINS = JSON.parse("__LMARENAREV_PAGE_ORIGINS__");
+  function onWorkerPage() {
+    try {
+      const here = W.location;
+      if (PAGE_ORIGINS.indexOf(here.origin) !== -1) return true;
+      if (here.protocol !== 'https:') return false;
+      const host = here.hostname;
+      for (let i = 0; i < PAGE_HOSTS.length; i++) {
+        const suffix = '.' + PAGE_HOSTS[i];
+        if (host === PAGE_HOSTS[i] || (host.length > suffix.length
+            && host.slice(host.length - suffix.length) === suffix)) return true;
+      }
+    } catch (_) { /* ignore */ }
+    return false;
+  }
+  if (!onWorkerPage()) return;
 
   try {
     if (W.__lmarenarev) return; // installed twice (or injected twice): one bridge per page
@@ -134,17 +156,26 @@
 
   const title = {
     marked: false,
+    armed: false,
     apply() {
       try {
         const current = document.title || '';
         let bare = current;
-        while (bare.startsWith(TITLE_MARK)) bare = bare.slice(TITLE_MARK.length);
-        const wanted = this.marked ? TITLE_MARK + bare : bare;
+        for (;;) {
+          if (bare.startsWith(TITLE_MARK)) bare = bare.slice(TITLE_MARK.length);
+          else if (bare.startsWith(CAPTURE_MARK)) bare = bare.slice(CAPTURE_MARK.length);
+          else break;
+        }
+        const wanted = (this.marked ? TITLE_MARK : '') + (this.armed ? CAPTURE_MARK : '') + bare;
         if (wanted !== current) document.title = wanted;
       } catch (_) { /* ignore */ }
     },
     set(marked) {
       this.marked = marked;
+      this.apply();
+    },
+    setArmed(armed) {
+      this.armed = armed;
       this.apply();
     },
     watch() {
@@ -422,6 +453,7 @@
     conn.kind = null;
     conn.workerId = null;
     setConnected(false);
+    disarmCapture();
     // The gateway forgets a worker's jobs when its connection ends; their frames would be dropped.
     abortAllJobs();
     if (conn.stopped) return;
@@ -496,6 +528,12 @@
         case 'reload':
           log('reload requested by the gateway');
           W.location.reload();
+          break;
+        case 'capture_ids':
+          armCapture(frame.match);
+          break;
+        case 'capture_cancel':
+          disarmCapture();
           break;
         default:
           break; // unknown frame types are ignored (forward compatibility)
@@ -590,7 +628,15 @@
     return token;
   }
 
+  function decodeBase64(text) {
+    const binary = atob(text);
+    const bytes = new Uint8Array(binary.length);
+    for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+    return bytes;
+  }
+
   async function prepareBody(frame) {
+    if (typeof frame.body_base64 === 'string') return decodeBase64(frame.body_base64);
     const body = frame.body === undefined ? null : frame.body;
     const rc = frame.recaptcha;
     if (!rc) return body;
@@ -624,13 +670,14 @@
         return;
       }
       if (job.aborted) return;
-      const response = await W.fetch(frame.url, {
+      const init = {
         method: frame.method || 'GET',
         headers: frame.headers || {},
         body,
-        credentials: 'include',
+        credentials: frame.credentials || 'include',
         signal: job.controller.signal,
-      });
+      };
+      const response = await ownFetch(frame.url, init);
       job.httpStatus = response.status;
       if (job.aborted) return;
       send({ type: 'status', job: id, http_status: response.status, headers: headersObject(response.headers) });
@@ -661,6 +708,80 @@
     }
   }
 
+  // ---------------------------------------------------------------- id capture (🎯)
+  // While the gateway has armed capture, report the page's own requests whose URL matches the
+  // gateway's pattern (the gateway reads the ids out of them). The fetch wrapper is installed at
+  // document-start so it sees the page's requests; the script's own job fetches are marked and
+  // never reported.
+
+  const capture = { pattern: null };
+  const ownInits = new WeakSet();
+  let ownCalls = 0;
+
+  function ownFetch(url, init) {
+    ownInits.add(init);
+    ownCalls++;
+    try {
+      return W.fetch(url, init);
+    } finally {
+      ownCalls--;
+    }
+  }
+
+  function armCapture(match) {
+    try {
+      capture.pattern = new RegExp(String(match || ''));
+    } catch (e) {
+      warn('capture pattern rejected', e);
+      return;
+    }
+    title.setArmed(true);
+    log('id capture armed: use the page (e.g. click Retry under an answer)');
+  }
+
+  function disarmCapture() {
+    if (!capture.pattern) return;
+    capture.pattern = null;
+    title.setArmed(false);
+  }
+
+  async function bodyText(input, body) {
+    if (body === undefined || body === null) {
+      return input && typeof input.clone === 'function' ? input.clone().text() : null;
+    }
+    if (typeof body === 'string') return body;
+    if (typeof W.URLSearchParams === 'function' && body instanceof W.URLSearchParams) return body.toString();
+    if (typeof W.Blob === 'function' && body instanceof W.Blob) return body.text();
+    if (body instanceof ArrayBuffer || ArrayBuffer.isView(body)) return new TextDecoder().decode(body);
+    return null;
+  }
+
+  function observe(input, init) {
+    const raw = typeof input === 'string' ? input : (input && input.url) || String(input);
+    const url = new W.URL(raw, W.location.href).href;
+    if (!capture.pattern || !capture.pattern.test(url)) return;
+    const method = String((init && init.method) || (input && input.method) || 'GET').toUpperCase();
+    // Read the body now: a Request's body is gone once the page's fetch has used it.
+    const text = bodyText(input, init ? init.body : undefined);
+    Promise.resolve(text).then((body) => {
+      const data = body === null ? null : String(body).slice(0, MAX_CAPTURED_BODY);
+      send({ type: 'captured', url, method, body: data });
+    }).catch((e) => warn('captured body unreadable', e));
+  }
+
+  function installFetchWrapper() {
+    let original;
+    try { original = W.fetch; } catch (_) { return; }
+    if (typeof original !== 'function') return;
+    const wrapped = function (input, init) {
+      if (capture.pattern && ownCalls === 0 && !(init && ownInits.has(init))) {
+        try { observe(input, init); } catch (e) { warn('capture failed', e); }
+      }
+      return original.apply(W, arguments);
+    };
+    try { W.fetch = pageFunction(wrapped); } catch (e) { warn('fetch wrapper not installed', e); }
+  }
+
   // ---------------------------------------------------------------- page lifecycle
 
   function onVisibilityChange() {
@@ -673,6 +794,7 @@
     try {
       if (conn.stopped) return;
       conn.stopped = true;
+      send({ type: 'bye' }); // first, so the gateway gives this tab no new job meanwhile
       for (const job of Array.from(jobs.values())) {
         flush(job);
         send({ type: 'error', job: job.id, message: NAVIGATED_AWAY });
@@ -720,6 +842,7 @@
     };
   } catch (_) { /* ignore */ }
 
+  installFetchWrapper(); // now, at document-start: before the page's code keeps a reference
   if (document.readyState === 'loading') {
     document.addEventListener('DOMContentLoaded', start, { once: true });
   } else {

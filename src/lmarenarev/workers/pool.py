@@ -21,6 +21,7 @@ from ..arena.page import discover_recaptcha_site_key, is_challenge_title
 from ..errors import NoWorker, QueueFull
 from .jobs import Job
 from .protocol import (
+    CapturedFrame,
     Hello,
     JobFrame,
     PongFrame,
@@ -86,8 +87,13 @@ class WorkerPool:
         self.dropped_frames = 0
         self.max_waiting = max_waiting
         self.waiting = 0
-        self._changed = asyncio.Condition()
+        # Replaced (and set) on every change; waiters hold the one current when they looked.
+        # An Event needs no lock, so a cancelled waiter can never leave one held.
+        self._changed = asyncio.Event()
         self._order = itertools.count()
+        # Called (synchronously) when a worker connects and when a page reports a request.
+        self.connect_listeners: list[Callable[[Worker], None]] = []
+        self.capture_listeners: list[Callable[[Worker, CapturedFrame], None]] = []
 
     # -- workers -------------------------------------------------------------------------------
 
@@ -111,6 +117,8 @@ class WorkerPool:
         if worker.reloading:
             log.warning("%s shows a Cloudflare challenge: no jobs until it is passed",
                         worker.describe())
+        for listener in self.connect_listeners:
+            listener(worker)
         await self._notify()
         return worker
 
@@ -125,9 +133,13 @@ class WorkerPool:
         log.info("%s disconnected: %s", worker.describe(), reason)
         await self._notify()
 
-    def on_frame(self, worker: Worker, frame: JobFrame | PongFrame) -> None:
+    def on_frame(self, worker: Worker, frame: JobFrame | PongFrame | CapturedFrame) -> None:
         worker.last_seen = self.clock()
         if isinstance(frame, PongFrame):
+            return
+        if isinstance(frame, CapturedFrame):
+            for listener in self.capture_listeners:
+                listener(worker, frame)
             return
         job = self.jobs.get(frame.job)
         if job is None or job.worker_id != worker.id:
@@ -159,16 +171,17 @@ class WorkerPool:
         deadline = self.clock() + wait
         self.waiting += 1
         try:
-            async with self._changed:
-                while True:
-                    worker = self._pick()
-                    if worker is not None:
-                        return worker
-                    remaining = deadline - self.clock()
-                    if remaining <= 0:
-                        raise NoWorker(self._no_worker_message(wait))
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._changed.wait(), remaining)
+            while True:
+                worker = self._pick()
+                if worker is not None:
+                    return worker
+                remaining = deadline - self.clock()
+                if remaining <= 0:
+                    raise NoWorker(self._no_worker_message(wait))
+                changed = self._changed
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(remaining):
+                        await changed.wait()
         finally:
             self.waiting -= 1
 
@@ -180,6 +193,12 @@ class WorkerPool:
                 "the lmarenarev userscript installed (its title starts with ✅ when connected)"
             )
         return f"every connected LMArena tab is busy{after}; try again shortly or open another tab"
+
+    def retire(self, worker: Worker, reason: str) -> None:
+        """The tab is leaving (reload, navigation): schedule nothing more on it."""
+        if not worker.reloading:
+            worker.reloading = True
+            log.info("%s is leaving: %s", worker.describe(), reason)
 
     async def reload(self, worker: Worker, reason: str) -> None:
         """Reload the tab (fresh page state); it gets no new jobs until it reconnects."""
@@ -210,13 +229,13 @@ class WorkerPool:
         if worker is None:
             return
         worker.jobs.discard(job.id)
+        await self._notify()  # the slot is free before anything below can be interrupted
         if abort and not job.finished:
             await self.send(worker, abort_frame(job.id))
-        await self._notify()
 
     async def _notify(self) -> None:
-        async with self._changed:
-            self._changed.notify_all()
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
 
     # -- liveness ------------------------------------------------------------------------------
 

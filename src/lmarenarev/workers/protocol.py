@@ -69,7 +69,18 @@ class ByeFrame:
     """The page is going away (long-poll only; a WebSocket just closes)."""
 
 
+@dataclass(frozen=True, slots=True)
+class CapturedFrame:
+    """A request the page itself made while capture was armed (`capture_ids`)."""
+
+    url: str
+    method: str
+    body: str | None
+
+
 JobFrame = StatusFrame | ChunkFrame | DoneFrame | ErrorFrame
+MAX_CAPTURED_URL = 8192
+MAX_CAPTURED_BODY = 1024 * 1024
 
 
 def _str(frame: dict[str, Any], key: str) -> str:
@@ -92,7 +103,7 @@ def _headers(value: Any) -> dict[str, str]:
     return {str(k).lower(): str(v) for k, v in value.items()}
 
 
-def parse_worker_frame(frame: Any) -> JobFrame | PongFrame | ByeFrame:
+def parse_worker_frame(frame: Any) -> JobFrame | PongFrame | ByeFrame | CapturedFrame:
     """A worker → gateway frame other than `hello`."""
     if not isinstance(frame, dict):
         raise FrameError("a frame must be a JSON object")
@@ -117,6 +128,13 @@ def parse_worker_frame(frame: Any) -> JobFrame | PongFrame | ByeFrame:
         return PongFrame(float(t) if isinstance(t, int | float) else 0.0)
     if kind == "bye":
         return ByeFrame()
+    if kind == "captured":
+        body = frame.get("body")
+        return CapturedFrame(
+            _str(frame, "url")[:MAX_CAPTURED_URL],
+            str(frame.get("method") or "GET").upper()[:16],
+            body[:MAX_CAPTURED_BODY] if isinstance(body, str) else None,
+        )
     raise FrameError(f"unknown frame type {kind!r}")
 
 
@@ -128,8 +146,12 @@ def fetch_frame(
     headers: dict[str, str],
     body: str | None,
     recaptcha: dict[str, str] | None,
+    body_base64: str | None = None,
+    credentials: str | None = None,
 ) -> dict[str, Any]:
-    return {
+    """`body_base64` (bytes, base64) replaces `body` for binary uploads; `credentials`
+    ("include" when absent, "omit", "same-origin") is the fetch option."""
+    frame: dict[str, Any] = {
         "type": "fetch",
         "job": job,
         "url": url,
@@ -138,6 +160,11 @@ def fetch_frame(
         "body": body,
         "recaptcha": recaptcha,
     }
+    if body_base64 is not None:
+        frame["body_base64"] = body_base64
+    if credentials is not None:
+        frame["credentials"] = credentials
+    return frame
 
 
 def abort_frame(job: str) -> dict[str, Any]:
@@ -154,3 +181,12 @@ def welcome_frame(worker: str) -> dict[str, Any]:
 
 def reload_frame() -> dict[str, Any]:
     return {"type": "reload"}
+
+
+def capture_frame(match: str) -> dict[str, Any]:
+    """Arm capture: report the page's own requests whose URL matches the regex `match`."""
+    return {"type": "capture_ids", "match": match}
+
+
+def capture_cancel_frame() -> dict[str, Any]:
+    return {"type": "capture_cancel"}

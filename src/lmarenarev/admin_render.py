@@ -1,0 +1,169 @@
+"""The admin commands' answers as text for people (pure: data in, lines out)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+
+def _ago(at: float | None, now: float) -> str:
+    if at is None:
+        return "never"
+    return f"{duration(now - at)} ago"
+
+
+def duration(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes}m {seconds}s"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours}h {minutes}m"
+    return f"{hours // 24}d {hours % 24}h"
+
+
+def waiting_for(mode: str, target: str, model: str | None, tabs: list[dict[str, Any]]) -> str:
+    where = "\n".join(f"  🎯 {tab['page_url']}" for tab in tabs)
+    side = f" of model {target}" if mode == "battle" else ""
+    into = f"model_endpoint_map.json ({model!r})" if model else "config.jsonc"
+    return (
+        f"Capture armed in {len(tabs)} tab(s) (🎯 in the title):\n{where}\n"
+        f"Waiting for the page's next retry / create-evaluation / post-to-evaluation request "
+        f"(mode {mode}{', target ' + target if mode == 'battle' else ''}).\n"
+        f"In that tab, click Retry under an answer{side} (or send a message); "
+        f"the ids go into {into}."
+    )
+
+
+def captured(answer: dict[str, Any]) -> list[str]:
+    lines = [
+        f"Captured from {answer['page_url']} ({answer['route']}):",
+        f"  session_id  {answer['session_id']}",
+        f"  message_id  {answer['message_id']}",
+        f"  mode        {answer['mode']}"
+        + (f", target {answer['battle_target']}" if answer["mode"] == "battle" else ""),
+        f"Wrote {answer['file']} ({', '.join(answer['written'])}).",
+    ]
+    if answer.get("reloaded"):
+        lines.append("The gateway uses them now (no restart needed).")
+    lines += [f"warning: {warning}" for warning in answer.get("warnings", [])]
+    return lines
+
+
+def models(answer: dict[str, Any]) -> list[str]:
+    rows = answer["models"]
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row["type"]] = counts.get(row["type"], 0) + 1
+    summary = ", ".join(f"{count} {kind}" for kind, count in sorted(counts.items()))
+    lines = [f"LMArena offers {len(rows)} models ({summary}); written to {answer['file']}"]
+    width = max((len(row["name"]) for row in rows), default=4)
+    lines.append(f"  {'name':<{width}}  type    in models.json  organization")
+    for row in rows:
+        mark = "yes" if row["in_models_json"] else "-"
+        org = row["organization"] or "(anonymous)"
+        lines.append(f"  {row['name']:<{width}}  {row['type']:<6}  {mark:<14}  {org}")
+    merged = answer["merged"]
+    if merged["added"]:
+        added = ", ".join(f"{name} ({_kind(value)})" for name, value in merged["added"].items())
+        lines.append(f"Added to models.json: {added}")
+    if merged["already_present"]:
+        lines.append(f"Already in models.json (kept): {', '.join(merged['already_present'])}")
+    for name, why in merged["skipped"].items():
+        lines.append(f"Skipped {name}: {why}")
+    return lines
+
+
+def _kind(value: str) -> str:
+    suffix = value.rsplit(":", 1)[-1] if ":" in value else "text"
+    return suffix if suffix in ("image", "search") else "text"
+
+
+def status(data: dict[str, Any], url: str, now: float | None = None) -> list[str]:
+    now = time.time() if now is None else now
+    lines = [
+        f"Gateway   {url}  up {duration(data['uptime_seconds'])}, lmarenarev {data['version']}, "
+        f"pid {data['pid']}, flow {data['flow']}",
+        f"Home      {data['home']}",
+    ]
+    lines += _workers(data)
+    lines += _ids(data)
+    lines += _models(data, now)
+    lines += _errors(data, now)
+    return lines
+
+
+def _workers(data: dict[str, Any]) -> list[str]:
+    workers = data["workers"]
+    if not workers:
+        return ["Workers   none connected: open https://lmarena.ai/ with the userscript installed"]
+    armed = ", capture armed 🎯" if data["capture_armed"] else ""
+    lines = [f"Workers   {len(workers)} connected{armed}"]
+    for w in workers:
+        flags = " (older script: it updates itself, or reload)" if w["script_outdated"] else ""
+        flags += " (reloading)" if w["reloading"] else ""
+        lines.append(
+            f"  {w['id']}  {w['transport']:<9}  jobs {w['jobs']}/{w['capacity']}  "
+            f"script {w['script_version']}  {w['page_url']}{flags}"
+        )
+    return lines
+
+
+def _ids(data: dict[str, Any]) -> list[str]:
+    ids = data["ids"]
+    mode = ids["mode"] + (f", target {ids['battle_target']}" if ids["mode"] == "battle" else "")
+    if ids["session_id"]:
+        line = f"Ids       session {ids['session_id']}, message {ids['message_id']} ({mode})"
+    else:
+        line = "Ids       none captured (lmarenarev capture-ids)"
+    lines = [line]
+    pools = data["endpoint_map"]["models"]
+    if pools:
+        lines.append(f"Pools     {data['endpoint_map']['strategy']}")
+    for model, mappings in pools.items():
+        for m in mappings:
+            cooling = m["cooldown_seconds_left"]
+            state = f"cooling down {duration(cooling)}" if cooling else "ready"
+            mode = m["mode"] or "default mode"
+            lines.append(f"  {model}: session {m['session_id']} ({mode}) {state}")
+    return lines
+
+
+def _models(data: dict[str, Any], now: float) -> list[str]:
+    models = data["models"]
+    catalog = models["catalog"]
+    exposed = " (every available model is exposed)" if models["expose_available_models"] else ""
+    failed = f"; last error: {catalog['last_error']}" if catalog["last_error"] else ""
+    read = _ago(catalog["updated_at"], now)
+    lines = [
+        f"Models    {len(models['configured'])} in models.json, "
+        f"{models['offered']} offered{exposed}",
+        f"Catalogue {catalog['count']} models on LMArena's page, read {read}{failed}",
+    ]
+    if models["withdrawn"]:
+        lines.append(f"  no longer offered by LMArena: {', '.join(models['withdrawn'])}")
+    return lines
+
+
+def _errors(data: dict[str, Any], now: float) -> list[str]:
+    errors = data["errors"]
+    if not errors:
+        return ["Errors    none recently"]
+    lines = [f"Errors    last {len(errors)}:"]
+    for e in errors[::-1]:
+        model = f" {e['model']}" if e.get("model") else ""
+        what = f"{e['status']} {e['code']}: {e['message']}"
+        lines.append(f"  {_ago(e['at'], now)}  {e['source']}{model}: {what}")
+    return lines
+
+
+def reloaded(answer: dict[str, Any]) -> list[str]:
+    changed = ", ".join(answer["changed"]) or "nothing"
+    lines = [f"Reloaded. Changed: {changed}"]
+    if answer["restart_needed"]:
+        lines.append(f"Takes effect at the next start: {', '.join(answer['restart_needed'])}")
+    lines += [f"warning: {warning}" for warning in answer["warnings"]]
+    return lines

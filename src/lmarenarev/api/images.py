@@ -1,0 +1,105 @@
+"""Image routes: `/v1/images/generations` (client keys) and the gallery under `/api/images/`
+(admin only: `auth.ADMIN_PREFIXES`)."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import FileResponse, JSONResponse, Response
+from pydantic import ValidationError
+
+from ..auth import authorize_model
+from ..completions import race_client
+from ..errors import GatewayError, InvalidRequest
+from ..images.gallery import list_images, resolve_image
+from ..images.generation import generate_images
+from ..images.save import images_root
+from ..openai_schema import ErrorResponse, ImageGenerationRequest, ImagesResponse
+from .openai import gateway, read_json, validation_message
+
+log = logging.getLogger(__name__)
+router = APIRouter()
+
+
+class ImageNotFound(GatewayError):
+    status = 404
+    type = "invalid_request_error"
+    code = "not_found"
+
+
+def _errors(**described: str) -> dict[int | str, dict[str, Any]]:
+    return {
+        int(status.removeprefix("e")): {"model": ErrorResponse, "description": text}
+        for status, text in described.items()
+    }
+
+
+_GENERATION_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": ImageGenerationRequest.model_json_schema()}},
+    }
+}
+_GENERATION_ERRORS = _errors(
+    e400="Invalid request: bad JSON or fields, a text model, n outside 1-10, a size the model "
+    "does not offer",
+    e404="Unknown model",
+    e413="Body over max_request_bytes",
+    e429="The key is over its rpm, or LMArena's rate limit (see Retry-After)",
+    e502="LMArena or the worker tab failed, or the model answered without an image",
+    e503="No LMArena tab connected",
+    e504="The request took longer than its budget",
+)
+
+
+@router.post(
+    "/v1/images/generations",
+    response_model=ImagesResponse,
+    responses=_GENERATION_ERRORS,
+    openapi_extra=_GENERATION_BODY,
+)
+async def images_generations(request: Request) -> Response:
+    gw = gateway(request)
+    payload = await read_json(request, gw.settings.max_request_bytes)
+    try:
+        body = ImageGenerationRequest.model_validate(payload)
+    except ValidationError as exc:
+        raise InvalidRequest(validation_message(exc)) from None
+    authorize_model(request, body.model)
+    gw.ops.touch()
+    request_id = f"img-{uuid.uuid4().hex}"
+    try:
+        finished, result = await race_client(
+            generate_images(gw, body, request_id), request.receive
+        )
+    except GatewayError as exc:
+        gw.ops.errors.record("images", exc, model=body.model)
+        raise
+    if not finished:
+        log.info("[%s] the client went away", request_id)
+        return Response(status_code=499)
+    return JSONResponse(result.model_dump(exclude_none=True))
+
+
+@router.get("/api/images/list")
+async def gallery_list(
+    request: Request,
+    page: int = Query(1, ge=1, le=100000),
+    per_page: int = Query(50, ge=1, le=500),
+) -> JSONResponse:
+    unknown = sorted(set(request.query_params) - {"page", "per_page"})
+    if unknown:
+        raise InvalidRequest(f"unknown query parameters: {', '.join(map(repr, unknown))}")
+    root = images_root(gateway(request).home)
+    return JSONResponse(list_images(root, page, per_page))
+
+
+@router.get("/api/images/{path:path}", responses=_errors(e404="No such image in the gallery"))
+async def gallery_image(request: Request, path: str) -> FileResponse:
+    target = resolve_image(images_root(gateway(request).home), path)
+    if target is None:
+        raise ImageNotFound(f"no image {path[:200]!r} in the gallery")
+    return FileResponse(target, headers={"X-Content-Type-Options": "nosniff"})

@@ -1,0 +1,107 @@
+"""`/metrics`: the gateway in Prometheus' text format, from a registry of its own.
+
+Counters and histograms are updated when a request ends (`observe.RequestObserver`); the gauges
+(active requests, queue depth, workers, the log's queue) are read from the live state when
+scraped, by `LiveCollector`. One `Metrics` per gateway: no default registry, no module state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+LATENCY_BUCKETS = (0.25, 0.5, 1, 2, 3, 5, 8, 13, 20, 30, 45, 60, 90, 120, 180, 300, 600)
+FIRST_TOKEN_BUCKETS = (0.1, 0.25, 0.5, 1, 1.5, 2, 3, 5, 8, 13, 20, 30, 60, 120)
+UNKNOWN_MODEL = "(unknown)"  # a model not configured: never a label of its own
+
+
+@dataclass(frozen=True, slots=True)
+class Live:
+    """What the gauges show, read at scrape time."""
+
+    active_requests: int
+    jobs: int
+    waiting: int
+    workers: int
+    busy_slots: int
+    capacity: int
+    log_queue: int
+    log_dropped: int
+    log_failed: int
+    uptime_seconds: float
+
+
+class LiveCollector(Collector):
+    def __init__(self, read: Callable[[], Live]) -> None:
+        self.read = read
+
+    def collect(self) -> Iterator[Metric]:
+        live = self.read()
+        gauges = (
+            ("lmarenarev_active_requests", "Chat requests in progress", live.active_requests),
+            ("lmarenarev_active_jobs", "Jobs running in worker tabs", live.jobs),
+            ("lmarenarev_queue_depth", "Requests waiting for a free tab", live.waiting),
+            ("lmarenarev_workers", "Connected worker tabs", live.workers),
+            ("lmarenarev_worker_busy_slots", "Busy job slots over all tabs", live.busy_slots),
+            ("lmarenarev_worker_capacity", "Job slots over all tabs", live.capacity),
+            ("lmarenarev_request_log_queue", "Records waiting for the log writer", live.log_queue),
+            ("lmarenarev_uptime_seconds", "Seconds since the gateway started", live.uptime_seconds),
+        )
+        for name, documentation, value in gauges:
+            yield GaugeMetricFamily(name, documentation, value=value)
+        yield CounterMetricFamily(
+            "lmarenarev_request_log_dropped",
+            "Records dropped because the log writer was behind",
+            value=live.log_dropped,
+        )
+        yield CounterMetricFamily(
+            "lmarenarev_request_log_failed",
+            "Records the log writer could not write",
+            value=live.log_failed,
+        )
+
+
+class Metrics:
+    def __init__(self, read_live: Callable[[], Live]) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.requests = Counter(
+            "lmarenarev_requests",
+            "Chat completion requests by model, outcome and error kind",
+            ["model", "status", "error_kind"],
+            registry=self.registry,
+        )
+        self.duration = Histogram(
+            "lmarenarev_request_duration_seconds",
+            "Time from a request's arrival to its end",
+            ["model", "status"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.first_token = Histogram(
+            "lmarenarev_time_to_first_token_seconds",
+            "Time from a request's arrival to its first content or reasoning",
+            ["model"],
+            buckets=FIRST_TOKEN_BUCKETS,
+            registry=self.registry,
+        )
+        self.retries = Counter(
+            "lmarenarev_retries",
+            "Retries by what failed (an arena.errors kind, or 'worker')",
+            ["kind"],
+            registry=self.registry,
+        )
+        self.tokens = Counter(
+            "lmarenarev_tokens",
+            "Tokens by model, direction (prompt|completion) and source (upstream|tokenizer)",
+            ["model", "direction", "source"],
+            registry=self.registry,
+        )
+        self.registry.register(LiveCollector(read_live))
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,46 @@
+"""What the dashboard's template lays out: its tabs, its cards, the endpoints it lists."""
+
+from __future__ import annotations
+
+TABS = (
+    ("overview", "Overview"),
+    ("requests", "Requests"),
+    ("errors", "Errors"),
+    ("workers", "Workers"),
+    ("images", "Images"),
+    ("api", "API"),
+)
+CARDS = (
+    ("active", "active requests"),
+    ("total", "requests"),
+    ("avg", "average latency"),
+    ("p95", "p95 latency"),
+    ("error-rate", "error rate"),
+    ("tokens", "tokens in / out"),
+    ("workers", "worker tabs"),
+    ("uptime", "uptime"),
+)
+ENDPOINTS = (
+    ("POST /v1/chat/completions", "OpenAI chat completions (streaming or not)"),
+    ("GET /v1/models", "the models clients may use"),
+    ("GET /api/monitor/stats?hours=24", "totals, latency, error rate, per model"),
+    ("GET /api/monitor/active", "the requests running now"),
+    ("GET /api/monitor/workers", "the connected worker tabs"),
+    ("GET /api/monitor/logs/requests?limit=&offset=&q=", "the request log, newest first"),
+    ("GET /api/monitor/logs/errors?limit=&offset=&q=", "failed requests"),
+    ("GET /api/request/{id}", "one request, with its bodies when log_bodies is on"),
+    ("GET /api/monitor/performance", "state sizes, the request log's writer"),
+    ("GET /api/monitor/events", "live changes (server-sent events)"),
+    ("GET /metrics", "Prometheus text format"),
+    ("GET /health · GET /ready", "alive · a worker tab is connected"),
+)
+
+
+def context(static: str, version: str) -> dict[str, object]:
+    return {
+        "static": static,
+        "asset_version": version,
+        "tabs": TABS,
+        "cards": CARDS,
+        "endpoints": ENDPOINTS,
+    }

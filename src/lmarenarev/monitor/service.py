@@ -1,0 +1,86 @@
+"""Everything the monitoring of one gateway holds, built with the gateway, run by its lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+from ..metrics import Live, Metrics
+from ..observe import RequestObserver
+from ..settings import Settings
+from ..store.db import db_path, open_for_reading
+from ..store.tokens import load_counter
+from ..store.writer import Retention, StoreWriter
+from ..workers.pool import WorkerPool
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+SWEEP_SLACK_SECONDS = 300.0  # past the request budget, for a slow client still reading
+
+
+@dataclass
+class Monitoring:
+    observer: RequestObserver
+    metrics: Metrics
+    writer: StoreWriter
+    db: Path
+    started_at: float  # unix time
+
+    async def read(self, query: Callable[[sqlite3.Connection], T], empty: T) -> T:
+        """`query` on a read-only connection in a thread; `empty` while there is no log yet."""
+        return await asyncio.to_thread(self.read_now, query, empty)
+
+    def read_now(self, query: Callable[[sqlite3.Connection], T], empty: T) -> T:
+        conn = open_for_reading(self.db)
+        if conn is None:
+            return empty
+        try:
+            return query(conn)
+        except sqlite3.DatabaseError as exc:  # not migrated yet (starting), or damaged
+            log.warning("cannot read the request log %s: %s", self.db, exc)
+            return empty
+        finally:
+            conn.close()
+
+    async def run(self) -> None:
+        await self.observer.run()
+
+
+def build_monitoring(settings: Callable[[], Settings], home: Path, pool: WorkerPool) -> Monitoring:
+    """`settings` is read when used, so a reload changes log_bodies and the retention."""
+    writer = StoreWriter(
+        db_path(home),
+        retention=lambda: Retention(settings().log_retention_days, settings().log_max_rows),
+        count_tokens=load_counter,
+    )
+    started_at = time.time()
+    observer: RequestObserver | None = None
+
+    def live() -> Live:
+        return Live(
+            active_requests=0 if observer is None else len(observer.active),
+            jobs=len(pool.jobs),
+            waiting=pool.waiting,
+            workers=len(pool.workers),
+            busy_slots=sum(len(w.jobs) for w in list(pool.workers.values())),
+            capacity=sum(w.capacity for w in list(pool.workers.values())),
+            log_queue=writer.pending,
+            log_dropped=writer.dropped,
+            log_failed=writer.failed,
+            uptime_seconds=time.time() - started_at,
+        )
+
+    metrics = Metrics(live)
+    observer = RequestObserver(
+        writer=writer,
+        metrics=metrics,
+        log_bodies=lambda: settings().log_bodies,
+        max_age=lambda: settings().request_timeout_seconds + SWEEP_SLACK_SECONDS,
+    )
+    return Monitoring(observer, metrics, writer, writer.path, started_at)

@@ -1,0 +1,96 @@
+"""The request log's schema as numbered, named migrations, applied in order, each once.
+
+Like simonw/llm's `migrations.py`: `_migrations` records what ran; a new schema change is a new
+function appended to `MIGRATIONS`, never an edit of one that shipped.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable
+
+Migration = Callable[[sqlite3.Connection], None]
+
+
+def m001_requests(conn: sqlite3.Connection) -> None:
+    conn.execute(
+        """
+        CREATE TABLE requests (
+            id TEXT PRIMARY KEY,
+            started_at REAL NOT NULL,
+            model TEXT NOT NULL,
+            key_name TEXT,
+            stream INTEGER NOT NULL,
+            flow TEXT NOT NULL,
+            call TEXT NOT NULL,
+            worker_id TEXT,
+            status TEXT NOT NULL,
+            http_status INTEGER NOT NULL,
+            error_kind TEXT,
+            upstream_kind TEXT,
+            error_message TEXT,
+            finish_reason TEXT,
+            ttft_ms REAL,
+            duration_ms REAL NOT NULL,
+            prompt_tokens INTEGER,
+            completion_tokens INTEGER,
+            tokens_source TEXT,
+            attempts INTEGER NOT NULL,
+            retries INTEGER NOT NULL,
+            retry_kinds TEXT NOT NULL DEFAULT '{}',
+            bytes_in INTEGER NOT NULL
+        )
+        """
+    )
+
+
+def m002_request_bodies(conn: sqlite3.Connection) -> None:
+    conn.execute(
+        """
+        CREATE TABLE request_bodies (
+            id TEXT PRIMARY KEY REFERENCES requests(id) ON DELETE CASCADE,
+            prompt TEXT NOT NULL,
+            reply TEXT NOT NULL,
+            reasoning TEXT NOT NULL
+        )
+        """
+    )
+
+
+def m003_indexes(conn: sqlite3.Connection) -> None:
+    conn.execute("CREATE INDEX requests_started_at ON requests (started_at)")
+    conn.execute("CREATE INDEX requests_model ON requests (model, started_at)")
+    conn.execute("CREATE INDEX requests_status ON requests (status, started_at)")
+
+
+MIGRATIONS: tuple[Migration, ...] = (m001_requests, m002_request_bodies, m003_indexes)
+
+
+def applied(conn: sqlite3.Connection) -> list[str]:
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at REAL NOT NULL)"
+    )
+    return [row[0] for row in conn.execute("SELECT name FROM _migrations ORDER BY rowid")]
+
+
+def migrate(conn: sqlite3.Connection, migrations: tuple[Migration, ...] = MIGRATIONS) -> list[str]:
+    """Apply the migrations not applied yet, each in its own transaction; their names."""
+    done = set(applied(conn))
+    ran: list[str] = []
+    for migration in migrations:
+        name = migration.__name__
+        if name in done:
+            continue
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            migration(conn)
+            conn.execute(
+                "INSERT INTO _migrations (name, applied_at) VALUES (?, ?)", (name, time.time())
+            )
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        ran.append(name)
+    return ran

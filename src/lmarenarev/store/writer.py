@@ -1,0 +1,203 @@
+"""The one writer of the request log: an asyncio task draining a bounded queue into SQLite.
+
+`submit()` never blocks and never touches the disk: it queues the record, or drops and counts
+it when the queue is full (logged once). `run()` takes what is queued in batches and writes
+each batch in a thread (`asyncio.to_thread`), counting tokens there too when LMArena sent no
+usage; it prunes the log to its retention now and then. On cancellation it writes what is
+still queued, then closes the file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, TypeVar
+
+from . import queries
+from .db import open_for_writing
+from .migrations import migrate
+from .records import RequestRecord
+
+log = logging.getLogger(__name__)
+
+PRUNE_INTERVAL_SECONDS = 600.0
+T = TypeVar("T")
+
+Counter = Callable[[str], int]
+Counted = Callable[[RequestRecord], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Retention:
+    max_age_days: float
+    max_rows: int
+
+
+class StoreWriter:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        retention: Callable[[], Retention],
+        count_tokens: Callable[[], Counter | None] = lambda: None,
+        queue_size: int = 1000,
+        batch_size: int = 200,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.path = path
+        self.retention = retention
+        self._count_tokens = count_tokens  # loads the tokenizer (in the writer's thread)
+        self._counter: Counter | None = None
+        self._counter_loaded = False
+        self._queue: asyncio.Queue[RequestRecord] = asyncio.Queue(queue_size)
+        self.batch_size = batch_size
+        self.clock = clock
+        self._conn: sqlite3.Connection | None = None
+        self._inflight: asyncio.Future[Any] | None = None
+        self._last_prune = 0.0
+        self.written = 0
+        self.dropped = 0
+        self.failed = 0
+        self.error: str | None = None  # why the log is not being written, if it is not
+        self.listeners: list[Callable[[list[RequestRecord]], None]] = []  # after each batch
+
+    @property
+    def pending(self) -> int:
+        return self._queue.qsize()
+
+    def submit(self, record: RequestRecord) -> bool:
+        try:
+            self._queue.put_nowait(record)
+        except asyncio.QueueFull:
+            if self.dropped == 0:
+                log.warning("the request log is behind: dropping records (counted in /metrics)")
+            self.dropped += 1
+            return False
+        return True
+
+    # -- the task ------------------------------------------------------------------------------
+
+    def open(self) -> None:
+        """Create or migrate the file (blocking: call in a thread). The data directory must
+        exist already: the CLI makes it; a gateway given none keeps no log."""
+        conn = open_for_writing(self.path)
+        try:
+            ran = migrate(conn)
+        except BaseException:
+            conn.close()
+            raise
+        if ran:
+            log.info("request log %s: applied %s", self.path, ", ".join(ran))
+        self._conn = conn
+
+    async def run(self) -> None:
+        try:
+            try:
+                await self._in_thread(self.open)
+            except (OSError, sqlite3.Error) as exc:
+                self.error = f"cannot open {self.path}: {exc}"
+                log.error("the request log is off: %s", self.error)
+                return
+            while True:
+                batch = [await self._queue.get()]
+                await self._write(self._drain(batch))
+        finally:  # cancelled: let the thread finish, write what is queued, close
+            if self._inflight is not None:
+                await asyncio.wait([self._inflight])
+            if self._conn is not None:
+                while not self._queue.empty():
+                    await self._write(self._drain([]))
+                await asyncio.to_thread(self._close)
+
+    async def _in_thread(self, work: Callable[[], T]) -> T:
+        """`work` in a thread; shielded, so a cancellation never leaves it half done."""
+        self._inflight = asyncio.ensure_future(asyncio.to_thread(work))
+        return await asyncio.shield(self._inflight)
+
+    def _drain(self, batch: list[RequestRecord]) -> list[RequestRecord]:
+        while len(batch) < self.batch_size and not self._queue.empty():
+            batch.append(self._queue.get_nowait())
+        return batch
+
+    async def _write(self, batch: list[RequestRecord]) -> None:
+        try:
+            written = await self._in_thread(lambda: self._write_batch(batch))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a full disk must not stop the gateway, nor this task
+            self.failed += len(batch)
+            log.error("could not write %d record(s) to the request log: %s", len(batch), exc)
+            return
+        for listener in self.listeners:
+            listener(written)
+
+    # -- in the thread -------------------------------------------------------------------------
+
+    def _write_batch(self, batch: list[RequestRecord]) -> list[RequestRecord]:
+        conn = self._conn
+        assert conn is not None
+        records = [self._counted(record) for record in batch]
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            queries.insert(conn, records)
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        self.written += len(records)
+        now = self.clock()
+        if now - self._last_prune >= PRUNE_INTERVAL_SECONDS:
+            self._last_prune = now
+            try:
+                self._prune(conn, now)
+            except sqlite3.Error as exc:
+                log.error("could not prune the request log: %s", exc)
+        return records
+
+    def _prune(self, conn: sqlite3.Connection, now: float) -> None:
+        retention = self.retention()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            deleted = queries.prune(
+                conn, now=now, max_age_days=retention.max_age_days, max_rows=retention.max_rows
+            )
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        if deleted:
+            log.info("request log: removed %d old request(s)", deleted)
+
+    def _counted(self, record: RequestRecord) -> RequestRecord:
+        texts = record.to_count
+        if texts is None:
+            return record
+        if not self._counter_loaded:
+            self._counter_loaded = True
+            self._counter = self._count_tokens()
+        if self._counter is None:
+            return replace(record, to_count=None)  # tokens stay unknown, never guessed
+        count = self._counter
+        try:
+            prompt = count(queries.well_formed(texts.prompt))
+            completion = sum(count(queries.well_formed(part)) for part in texts.completion)
+        except Exception as exc:  # one odd text must not cost the batch
+            log.warning("[%s] could not count tokens: %s", record.id, exc)
+            return replace(record, to_count=None)
+        return replace(
+            record,
+            prompt_tokens=prompt,
+            completion_tokens=completion,
+            tokens_source="tokenizer",
+            to_count=None,
+        )
+
+    def _close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None

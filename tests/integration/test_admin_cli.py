@@ -1,0 +1,96 @@
+"""The admin commands in-process (`lmarenarev.cli.main`) against a running gateway."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+
+from lmarenarev.cli import main
+from tests.fakes.worker import FakeWorker
+
+from .conftest import Arena, RunningGateway
+
+RETRY = (
+    "/nextjs-api/stream/retry-evaluation-session-message/"
+    "0199a1ce-70b8-70a1-bcc3-3f04b155b850/messages/0199a1ce-70b8-70a1-bcc3-3f04b155b851"
+)
+
+
+def run(gateway: RunningGateway, *args: str) -> int:
+    return main([*args, "--home", str(gateway.gateway.home), "--url", gateway.url])
+
+
+async def test_capture_ids_shows_what_it_waits_for_and_the_result(
+    gateway: RunningGateway, worker: FakeWorker, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ("capture-ids", "--timeout", "10")
+    command = asyncio.ensure_future(asyncio.to_thread(run, gateway, *args))
+    await worker.wait_until(lambda: worker.capture_pattern is not None)
+    await worker.page_request(RETRY)
+    assert await command == 0
+    out = capsys.readouterr().out
+    assert "Capture armed in 1 tab(s)" in out and "click Retry under an answer" in out
+    assert "session_id  0199a1ce-70b8-70a1-bcc3-3f04b155b850" in out
+    assert "The gateway uses them now" in out
+
+
+async def test_capture_ids_without_a_tab_fails_clearly(
+    gateway: RunningGateway, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert await asyncio.to_thread(run, gateway, "capture-ids") == 1
+    assert "no LMArena tab is connected" in capsys.readouterr().err
+
+
+async def test_capture_ids_that_times_out_fails_clearly(
+    gateway: RunningGateway, worker: FakeWorker, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert await asyncio.to_thread(run, gateway, "capture-ids", "--timeout", "0.2") == 1
+    assert "nothing was captured within 0.2 s" in capsys.readouterr().err
+
+
+async def test_status_json_and_text(
+    gateway: RunningGateway, worker: FakeWorker, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert await asyncio.to_thread(run, gateway, "status", "--json") == 0
+    status = json.loads(capsys.readouterr().out)
+    assert status["up"] and len(status["workers"]) == 1
+    assert await asyncio.to_thread(run, gateway, "status") == 0
+    text = capsys.readouterr().out
+    assert "Workers   1 connected" in text and "Ids       none captured" in text
+
+
+def test_status_of_a_gateway_that_is_down(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = "http://127.0.0.1:9"
+    assert main(["status", "--json", "--url", url, "--home", str(tmp_path)]) == 1
+    assert json.loads(capsys.readouterr().out)["up"] is False
+    assert main(["status", "--url", url, "--home", str(tmp_path)]) == 1
+    assert f"no lmarenarev gateway answers at {url}" in capsys.readouterr().err
+
+
+async def test_reload_reports_a_rejected_config(
+    gateway: RunningGateway, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (gateway.gateway.home / "config.jsonc").write_text('{"arena_flow": "sideways"}')
+    assert await asyncio.to_thread(run, gateway, "reload") == 1
+    err = capsys.readouterr().err
+    assert "reload rejected, the old settings stay" in err and "arena_flow" in err
+    (gateway.gateway.home / "config.jsonc").write_text('{"arena_flow": "legacy"}')
+    assert await asyncio.to_thread(run, gateway, "reload") == 0
+    assert "Changed: arena_flow" in capsys.readouterr().out
+    assert gateway.gateway.settings.arena_flow == "legacy"
+
+
+async def test_update_models_lists_and_merges(
+    gateway: RunningGateway, arena: Arena, worker: FakeWorker, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (gateway.gateway.home / "models.json").write_text("{}")
+    code = await asyncio.to_thread(run, gateway, "update-models", "--merge", "fake-searcher")
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "LMArena offers 6 models (1 image, 1 search, 4 text)" in out
+    assert "Added to models.json: fake-searcher (search)" in out

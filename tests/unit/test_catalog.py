@@ -1,0 +1,159 @@
+"""The model catalogue: extraction from the page (§4.1), types (§4.3) and what is offered."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from lmarenarev.arena.catalog import extract_models, model_type, models_json_value
+from lmarenarev.errors import InvalidRequest
+from lmarenarev.model_catalog import effective_models, model_cards, plan_merge
+from lmarenarev.model_files import ModelEntry
+from tests.fakes.arena import DEFAULT_MODELS, FakeArena
+from tests.fakes.arena_page import PageData, page_html, script_json
+
+
+def fake_page(models: list[dict[str, Any]]) -> str:
+    arena = FakeArena(models=models)
+    return page_html(PageData(arena.models, models[0]["id"], None, "key", "static/x.js", {}))
+
+
+def test_the_fake_pages_models_come_back_whole() -> None:
+    assert extract_models(fake_page(DEFAULT_MODELS)) == DEFAULT_MODELS
+
+
+def test_escaped_payload_alone_is_enough() -> None:
+    """Only the escaped text of the RSC payload, no parseable push around it (§4.1 G, L)."""
+    html = fake_page(DEFAULT_MODELS)
+    start = html.index('\\"initialModels\\"')
+    assert extract_models("<div>" + html[start - 30 :]) == DEFAULT_MODELS
+
+
+def test_a_row_split_across_two_pushes() -> None:
+    row = json.dumps(["$", "$L1", None, {"initialModels": DEFAULT_MODELS, "initialModelAId": "x"}])
+    half = len(row) // 2
+    pushes = "".join(
+        f"<script>self.__next_f.push([1,{script_json(part)}])</script>"
+        for part in ("2:" + row[:half], row[half:] + "\n")
+    )
+    assert extract_models(pushes) == DEFAULT_MODELS
+
+
+def test_plain_json_like_next_data() -> None:
+    data = {"props": {"pageProps": {"initialModels": DEFAULT_MODELS[:2]}}}
+    page = f'<script id="__NEXT_DATA__" type="application/json">{json.dumps(data)}</script>'
+    assert extract_models(page) == DEFAULT_MODELS[:2]
+
+
+def test_unicode_brackets_and_quotes_inside_strings() -> None:
+    model = {"id": "m1", "publicName": 'odd "name" ] } [ 😀 é', "capabilities": {}}
+    page = fake_page([model])
+    assert extract_models(page) == [model]
+    start = page.index('\\"initialModels\\"')
+    assert extract_models(page[start - 1 :]) == [model]
+
+
+@pytest.mark.parametrize(
+    "page",
+    [
+        "",
+        "<html>no models here</html>",
+        '{"initialModels": "not a list"}',
+        '{"initialModels": [1, 2, {"name": "no id"}]}',
+        '{"initialModels": [{"id": "x", "publicName": "cut',
+    ],
+)
+def test_no_models(page: str) -> None:
+    assert extract_models(page) == []
+
+
+def test_duplicates_are_dropped() -> None:
+    twice = [DEFAULT_MODELS[0], DEFAULT_MODELS[0], DEFAULT_MODELS[1]]
+    assert extract_models(json.dumps({"initialModels": twice})) == DEFAULT_MODELS[:2]
+
+
+def caps(**outputs: Any) -> dict[str, Any]:
+    return {"id": "i", "publicName": "n", "capabilities": {"outputCapabilities": outputs}}
+
+
+@pytest.mark.parametrize(
+    ("model", "expected"),
+    [
+        (caps(text=True), "text"),
+        (caps(text=True, web=True), "text"),
+        (caps(web=True), "text"),
+        (caps(image={"aspectRatios": ["1:1"]}), "image"),
+        (caps(text=True, search=True), "search"),
+        (caps(video=True), None),
+        (caps(text=True, video=True), "text"),
+        ({"id": "i", "publicName": "n"}, "text"),
+    ],
+)
+def test_model_type_from_capabilities(model: dict[str, Any], expected: str | None) -> None:
+    assert model_type(model) == expected
+
+
+def test_models_json_values() -> None:
+    assert models_json_value(caps(text=True)) == "i"
+    assert models_json_value(caps(image=True)) == "i:image"
+    assert models_json_value(caps(search=True)) == "i:search"
+    assert models_json_value(caps(video=True)) is None
+
+
+# --- what the gateway offers ---------------------------------------------------------------------
+
+GPT = DEFAULT_MODELS[0]
+CONFIGURED = {
+    "gpt": ModelEntry("gpt", GPT["id"], "text"),
+    "gone": ModelEntry("gone", "0000", "text"),
+    "legacy-image": ModelEntry("legacy-image", None, "image"),
+}
+
+
+def test_without_expose_models_json_is_all() -> None:
+    assert effective_models(CONFIGURED, DEFAULT_MODELS, expose=False) == (CONFIGURED, {})
+
+
+def test_with_expose_the_catalogue_is_added_and_withdrawn_models_refused() -> None:
+    models, withdrawn = effective_models(CONFIGURED, DEFAULT_MODELS, expose=True)
+    assert withdrawn == {"gone": "0000"}
+    assert models["gpt"] is CONFIGURED["gpt"]  # models.json names win
+    assert models["legacy-image"] is CONFIGURED["legacy-image"]  # no id: nothing to check
+    assert models["fake-painter"] == ModelEntry("fake-painter", DEFAULT_MODELS[3]["id"], "image")
+    assert "fake-gpt" in models  # its own name too
+
+
+def test_a_model_with_a_new_id_keeps_working_under_its_name() -> None:
+    renamed = {"fake-gpt": ModelEntry("fake-gpt", "old-id", "text")}
+    models, withdrawn = effective_models(renamed, DEFAULT_MODELS, expose=True)
+    assert withdrawn == {}
+    assert models["fake-gpt"] == ModelEntry("fake-gpt", GPT["id"], "text")
+
+
+def test_an_empty_catalogue_withdraws_nothing() -> None:
+    assert effective_models(CONFIGURED, [], expose=True) == (CONFIGURED, {})
+
+
+def test_model_cards_carry_capabilities_when_exposed() -> None:
+    models = {"fake-painter": ModelEntry("fake-painter", DEFAULT_MODELS[3]["id"], "image")}
+    (card,) = model_cards(models, DEFAULT_MODELS, expose=True, created=1)
+    assert (card.type, card.owned_by) == ("image", "google")
+    assert card.capabilities == DEFAULT_MODELS[3]["capabilities"]
+    (plain,) = model_cards(models, DEFAULT_MODELS, expose=False, created=1)
+    assert plain.capabilities is None and plain.owned_by == "lmarenarev"
+
+
+def test_merge_plan() -> None:
+    video = {**caps(video=True), "id": "v", "publicName": "fake-video"}
+    catalog = [*DEFAULT_MODELS, video]
+    plan = plan_merge(catalog, {"fake-gpt": CONFIGURED["gpt"]}, [], merge_all=True)
+    assert plan.present == ["fake-gpt"]
+    assert plan.skipped == {"fake-video": "video-only model (the gateway has no video output)"}
+    assert plan.add["fake-searcher"] == DEFAULT_MODELS[4]["id"] + ":search"
+    assert len(plan.add) == 5
+    named = plan_merge(catalog, {}, ["fake-claude", "fake-claude"], merge_all=False)
+    assert named.add == {"fake-claude": DEFAULT_MODELS[1]["id"]}
+    with pytest.raises(InvalidRequest, match="did you mean fake-claude"):
+        plan_merge(catalog, {}, ["fake-claud"], merge_all=False)

@@ -1,0 +1,123 @@
+"""The release check: a local fake of PyPI's JSON API (the internet is never asked)."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from lmarenarev.update_check import (
+    CACHE_FILE,
+    cached_newer_release,
+    check_in_background,
+    is_newer,
+    latest_version,
+    newer_release,
+)
+from tests.fakes.serving import ServerThread
+
+
+class FakePyPI:
+    def __init__(self) -> None:
+        self.version = "9.0.0"
+        self.status = 200
+        self.hits = 0
+
+    async def project(self, request: Request) -> Response:
+        self.hits += 1
+        if self.status != 200:
+            return Response("no", status_code=self.status)
+        return JSONResponse({"info": {"name": "lmarenarev", "version": self.version}})
+
+
+@pytest.fixture
+def pypi() -> Iterator[tuple[FakePyPI, str]]:
+    fake = FakePyPI()
+    app = Starlette(routes=[Route("/pypi/lmarenarev/json", fake.project)])
+    with ServerThread(app) as server:
+        yield fake, f"{server.url}/pypi/lmarenarev/json"
+
+
+DAY = 24 * 3600
+
+
+def test_a_newer_release_is_found_and_cached_for_a_day(
+    tmp_path: Path, pypi: tuple[FakePyPI, str]
+) -> None:
+    fake, url = pypi
+    assert newer_release(tmp_path, "0.1.0", url=url, now=1000.0) == "9.0.0"
+    fake.version = "9.1.0"
+    assert newer_release(tmp_path, "0.1.0", url=url, now=1000.0 + DAY - 1) == "9.0.0"
+    assert fake.hits == 1
+    assert newer_release(tmp_path, "0.1.0", url=url, now=1000.0 + DAY) == "9.1.0"
+    assert fake.hits == 2
+    assert json.loads((tmp_path / CACHE_FILE).read_text()) == {
+        "checked_at": 1000.0 + DAY,
+        "latest": "9.1.0",
+    }
+    assert cached_newer_release(tmp_path, "0.1.0") == "9.1.0"
+    assert cached_newer_release(tmp_path, "9.1.0") is None
+
+
+def test_the_same_version_is_not_newer(tmp_path: Path, pypi: tuple[FakePyPI, str]) -> None:
+    fake, url = pypi
+    fake.version = "0.1.0"
+    assert newer_release(tmp_path, "0.1.0", url=url) is None
+
+
+def test_offline_is_silent_and_not_retried_within_the_day(tmp_path: Path) -> None:
+    url = "http://127.0.0.1:9/pypi/lmarenarev/json"  # nothing listens there
+    assert latest_version(tmp_path, url=url, now=5.0, timeout=1) is None
+    assert json.loads((tmp_path / CACHE_FILE).read_text())["checked_at"] == 5.0
+
+
+def test_an_error_answer_keeps_what_was_known(tmp_path: Path, pypi: tuple[FakePyPI, str]) -> None:
+    fake, url = pypi
+    assert latest_version(tmp_path, url=url, now=0.0) == "9.0.0"
+    fake.status = 503
+    assert latest_version(tmp_path, url=url, now=DAY + 1.0) == "9.0.0"
+
+
+def test_an_unwritable_home_is_fine(tmp_path: Path, pypi: tuple[FakePyPI, str]) -> None:
+    _, url = pypi
+    assert newer_release(tmp_path / "missing" / "dir", "0.1.0", url=url) == "9.0.0"
+
+
+def test_the_background_check_reports_only_news(
+    tmp_path: Path, pypi: tuple[FakePyPI, str]
+) -> None:
+    _, url = pypi
+    said: list[str] = []
+    done = threading.Event()
+
+    def report(text: str) -> None:
+        said.append(text)
+        done.set()
+
+    check_in_background(tmp_path, "0.1.0", report, url=url).join(10)
+    assert said == ["lmarenarev 9.0.0 is available (this is 0.1.0): pip install -U lmarenarev"]
+    check_in_background(tmp_path, "9.0.0", report, url=url).join(10)
+    assert len(said) == 1
+
+
+@pytest.mark.parametrize(
+    ("latest", "current", "newer"),
+    [
+        ("0.2.0", "0.1.0", True),
+        ("0.10.0", "0.9.9", True),
+        ("1.0", "1.0.0", False),
+        ("0.1.0", "0.2.0", False),
+        ("0.3.0rc1", "0.2.0", False),  # pre-releases are never suggested
+        ("0.2.0", "0.2.0.dev3", True),
+        ("not a version", "0.1.0", False),
+    ],
+)
+def test_versions(latest: str, current: str, newer: bool) -> None:
+    assert is_newer(latest, current) is newer
