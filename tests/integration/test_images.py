@@ -341,3 +341,20 @@ async def test_file_bed_takes_attachments_instead(
             assert (await http.get(attachment["url"])).content == b"hello file bed"
     assert arena.fake.uploads == {}  # not LMArena's upload
     assert gateway.gateway.media.beds().health["down"].failures == 1
+
+
+async def test_each_generated_image_is_a_row_in_the_request_log(
+    gateway: RunningGateway, arena: Arena
+) -> None:
+    async with gateway.worker(arena):
+        await gateway.client().images.generate(model="fake-painter", prompt="two owls", n=2)
+    async with gateway.http() as http:
+        for _ in range(200):  # the log is written by its own task: wait for both rows
+            page = (await http.get("/api/monitor/logs/requests",
+                                   params={"model": "fake-painter"})).json()
+            if page["total"] >= 2:
+                break
+            await asyncio.sleep(0.05)
+    rows = page["requests"]
+    assert len(rows) == 2 and {row["status"] for row in rows} == {"ok"}
+    assert all(row["id"].startswith("img-") for row in rows)

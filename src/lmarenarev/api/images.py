@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import ValidationError
 
-from ..auth import authorize_model
+from ..auth import authorize_model, client_key
 from ..completions import race_client
 from ..errors import GatewayError, InvalidRequest
 from ..images.gallery import list_images, resolve_image
@@ -73,7 +73,7 @@ async def images_generations(request: Request) -> Response:
     request_id = f"img-{uuid.uuid4().hex}"
     try:
         finished, result = await race_client(
-            generate_images(gw, body, request_id), request.receive
+            generate_images(gw, body, request_id, _key_name(request)), request.receive
         )
     except GatewayError as exc:
         gw.ops.errors.record("images", exc, model=body.model)
@@ -103,3 +103,8 @@ async def gallery_image(request: Request, path: str) -> FileResponse:
     if target is None:
         raise ImageNotFound(f"no image {path[:200]!r} in the gallery")
     return FileResponse(target, headers={"X-Content-Type-Options": "nosniff"})
+
+
+def _key_name(request: Request) -> str | None:
+    key = client_key(request)
+    return None if key is None else key.name

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from ..arena.events import ImageOut, TextDelta
 from ..chat import resolve_model
 from ..errors import GatewayError, InvalidRequest, UpstreamFailure
+from ..observe import RequestStart, call_name
 from ..openai_schema import (
     ChatCompletionRequest,
     ChatMessage,
@@ -42,7 +43,7 @@ class NoImage(UpstreamFailure):
 
 
 async def generate_images(
-    gw: Gateway, body: ImageGenerationRequest, request_id: str
+    gw: Gateway, body: ImageGenerationRequest, request_id: str, key_name: str | None = None
 ) -> ImagesResponse:
     entry = resolve_model(gw.chat.models, body.model)
     if entry.type != "image":
@@ -58,7 +59,7 @@ async def generate_images(
     request = ChatCompletionRequest(
         model=body.model, messages=[ChatMessage(role="user", content=body.prompt)]
     )
-    runs = [_one_image(gw, request, f"{request_id}-{i}") for i in range(body.n)]
+    runs = [_one_image(gw, request, f"{request_id}-{i}", key_name) for i in range(body.n)]
     results = await asyncio.gather(*runs, return_exceptions=True)
     urls = [url for result in results if isinstance(result, list) for url in result][: body.n]
     failures = [r for r in results if isinstance(r, BaseException)]
@@ -77,21 +78,36 @@ async def generate_images(
     return ImagesResponse(created=int(time.time()), data=data)
 
 
-async def _one_image(gw: Gateway, request: ChatCompletionRequest, request_id: str) -> list[str]:
+async def _one_image(
+    gw: Gateway, request: ChatCompletionRequest, request_id: str, key_name: str | None
+) -> list[str]:
     plan = gw.chat.plan(request, fresh=True)
     relay = Relay(gw.pool, gw.relay_config, request_id=request_id)
+    start = RequestStart(
+        id=request_id, model=request.model, key_name=key_name, stream=False,
+        flow=gw.settings.arena_flow, call=call_name(plan.call), messages=plan.messages,
+    )
+    watch = gw.monitoring.observer.started(start, relay)  # one log row per image
     urls: list[str] = []
     text: list[str] = []
-    async for event in relay.events(plan.call):
-        if event.side != plan.side:
-            continue
-        if isinstance(event, ImageOut):
-            urls.append(event.url)
-        elif isinstance(event, TextDelta):
-            text.append(event.text)
-    if not urls:
-        raise NoImage("".join(text))
-    return urls
+    try:
+        async for event in relay.events(plan.call):
+            if event.side != plan.side:
+                continue
+            watch.event(event)
+            if isinstance(event, ImageOut):
+                urls.append(event.url)
+            elif isinstance(event, TextDelta):
+                text.append(event.text)
+        if not urls:
+            raise NoImage("".join(text))
+        watch.done("\n".join(f"![image]({url})" for url in urls), None)
+        return urls
+    except GatewayError as exc:
+        watch.failed(exc)
+        raise
+    finally:
+        watch.close()
 
 
 async def _b64_image(gw: Gateway, url: str) -> Image:
