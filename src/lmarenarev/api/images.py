@@ -9,7 +9,6 @@ from typing import Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
-from pydantic import ValidationError
 
 from ..auth import authorize_model, client_key
 from ..completions import race_client
@@ -18,7 +17,7 @@ from ..images.gallery import list_images, resolve_image
 from ..images.generation import generate_images
 from ..images.save import images_root
 from ..openai_schema import ErrorResponse, ImageGenerationRequest, ImagesResponse
-from .openai import gateway, read_json, validation_message
+from .openai import gateway, read_body
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -63,11 +62,7 @@ _GENERATION_ERRORS = _errors(
 )
 async def images_generations(request: Request) -> Response:
     gw = gateway(request)
-    payload = await read_json(request, gw.settings.max_request_bytes)
-    try:
-        body = ImageGenerationRequest.model_validate(payload)
-    except ValidationError as exc:
-        raise InvalidRequest(validation_message(exc)) from None
+    body = await read_body(request, ImageGenerationRequest)
     authorize_model(request, body.model)
     gw.ops.touch()
     request_id = f"img-{uuid.uuid4().hex}"

@@ -8,11 +8,11 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from starlette.types import Receive, Scope, Send
 
 from ..auth import authorize_model, client_key
@@ -30,6 +30,7 @@ from ..state import Gateway
 
 log = logging.getLogger(__name__)
 router = APIRouter()
+BodyT = TypeVar("BodyT", bound=BaseModel)
 
 
 def gateway(request: Request) -> Gateway:
@@ -60,6 +61,15 @@ def validation_message(exc: ValidationError) -> str:
     return f"{where}: {first['msg']}"
 
 
+async def read_body(request: Request, model: type[BodyT]) -> BodyT:
+    """The JSON body, size-checked and validated; any problem is a 400/413 in the envelope."""
+    payload = await read_json(request, gateway(request).settings.max_request_bytes)
+    try:
+        return model.model_validate(payload)
+    except ValidationError as exc:
+        raise InvalidRequest(validation_message(exc)) from None
+
+
 @router.get("/v1/models", response_model=ModelList, response_model_exclude_none=True)
 async def list_models(request: Request) -> ModelList:
     gw = gateway(request)
@@ -74,11 +84,7 @@ async def list_models(request: Request) -> ModelList:
 @router.post("/v1/chat/completions", response_model=None)
 async def chat_completions(request: Request) -> Response:
     gw = gateway(request)
-    payload = await read_json(request, gw.settings.max_request_bytes)
-    try:
-        body = ChatCompletionRequest.model_validate(payload)
-    except ValidationError as exc:
-        raise InvalidRequest(validation_message(exc)) from None
+    body = await read_body(request, ChatCompletionRequest)
     authorize_model(request, body.model)
     gw.ops.touch()
     try:
