@@ -31,6 +31,7 @@ from ..arena.actions import (
 from ..errors import GatewayError, UpstreamFailure
 from ..messages import Attachment
 from ..page_fetch import fetch_through_worker
+from ..singleflight import SingleFlight
 from ..workers.pool import WorkerPool
 
 log = logging.getLogger(__name__)
@@ -81,7 +82,9 @@ class ArenaUploader:
         self.action_ids: dict[str, str] = {}
         self._cache: dict[str, _Cached] = {}
         self._discovery = asyncio.Lock()
-        self._inflight: dict[str, asyncio.Future[Attachment]] = {}
+        self._inflight: SingleFlight[str, Attachment] = SingleFlight(
+            lambda: UploadFailed("upload cancelled")
+        )
 
     async def upload(self, data: bytes, name: str, mime: str) -> Attachment:
         """The attachment as LMArena's upload holds it; the same bytes twice at once, or again
@@ -90,23 +93,7 @@ class ArenaUploader:
         cached = self._cache.get(digest)
         if cached is not None and cached.expires_at - EXPIRY_MARGIN > self.clock():
             return cached.attachment
-        running = self._inflight.get(digest)
-        if running is not None:
-            return await asyncio.shield(running)
-        future: asyncio.Future[Attachment] = asyncio.get_running_loop().create_future()
-        self._inflight[digest] = future
-        try:
-            attachment = await self._upload(digest, data, name, mime)
-        except BaseException as exc:
-            # Others waiting must not see this task's cancellation as their own.
-            shared = exc if isinstance(exc, Exception) else UploadFailed("upload cancelled")
-            future.set_exception(shared)
-            future.exception()  # retrieved: nobody else may be waiting
-            raise
-        finally:
-            self._inflight.pop(digest, None)
-        future.set_result(attachment)
-        return attachment
+        return await self._inflight.run(digest, lambda: self._upload(digest, data, name, mime))
 
     async def _upload(self, digest: str, data: bytes, name: str, mime: str) -> Attachment:
         grant = await self._action("generateUploadUrl", [name, mime])

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..settings import Settings
+from ..singleflight import SingleFlight
 from .cache import ImageCache
 from .convert import ConversionFailed, convert, data_url, extension, sniff_mime
 from .download import Downloader, DownloadFailed
@@ -41,7 +42,9 @@ class ImageService:
         self.cache = cache
         self.spawn = spawn
         self.now = now
-        self._inflight: dict[str, asyncio.Future[bytes]] = {}
+        self._inflight: SingleFlight[str, bytes] = SingleFlight(
+            lambda: DownloadFailed("download cancelled")
+        )
 
     async def for_chat(self, url: str) -> str:
         """The URL a chat reply shows for this image (a data URL in base64 mode)."""
@@ -80,22 +83,7 @@ class ImageService:
         cached = self.cache.get(url)
         if cached is not None:
             return cached
-        running = self._inflight.get(url)
-        if running is not None:
-            return await asyncio.shield(running)
-        future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
-        self._inflight[url] = future
-        try:
-            data = await self.downloader.fetch(url)
-        except BaseException as exc:
-            # Others waiting must not see this task's cancellation as their own.
-            shared = exc if isinstance(exc, Exception) else DownloadFailed("download cancelled")
-            future.set_exception(shared)
-            future.exception()  # retrieved: nobody else may be waiting
-            raise
-        finally:
-            self._inflight.pop(url, None)
-        future.set_result(data)
+        data = await self._inflight.run(url, lambda: self.downloader.fetch(url))
         self.cache.put(url, data)
         return data
 
