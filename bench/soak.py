@@ -23,8 +23,6 @@ import random
 import re
 import shlex
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -44,7 +42,7 @@ if str(ROOT) not in sys.path:  # `python bench/soak.py` puts bench/ first, not t
 from tests.fakes.arena import FakeArena, Reply  # noqa: E402
 from tests.fakes.serving import ServerThread  # noqa: E402
 from tests.fakes.worker import FakeWorker, WorkerRejected  # noqa: E402
-from tests.support import write_home  # noqa: E402
+from tests.support import free_port, stop_process, write_home  # noqa: E402
 
 from lmarenarev.retry import RetryPolicy  # noqa: E402
 from lmarenarev.settings import Settings  # noqa: E402
@@ -335,12 +333,6 @@ async def send(client: httpx.AsyncClient, planned: Planned) -> Observed:
 # -- the gateway process ---------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def gateway_settings(stream_timeout: float) -> tuple[dict[str, Any], list[str]]:
     """The settings to pass, and the optional ones this gateway does not know (skipped)."""
     timeouts = {"stream_response_timeout_seconds": stream_timeout,
@@ -372,13 +364,7 @@ class GatewayProcess:
         return [li for li in lines if "Traceback" in li or " ERROR " in li or "ERROR:" in li]
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
+        stop_process(self.process)
 
 
 def start_gateway(home: Path, settings: dict[str, Any]) -> GatewayProcess:

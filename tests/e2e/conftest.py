@@ -9,8 +9,6 @@ test opens its own tab, so its worker connects afresh.
 from __future__ import annotations
 
 import os
-import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -27,17 +25,11 @@ from tests.e2e.browser import Browser, Tab
 from tests.fakes.arena import FakeArena
 from tests.fakes.serving import ServerThread
 from tests.fakes.tls import make_self_signed
-from tests.support import wait_until, write_home
+from tests.support import free_port, stop_process, wait_until, write_home
 
 pytestmark = pytest.mark.e2e
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def lmarenarev_command() -> list[str]:
@@ -83,13 +75,7 @@ class GatewayProcess:
         return "\n".join(self.lines)
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
+        stop_process(self.process)
 
 
 def start_gateway_process(home: Path, *extra: str, port: int | None = None) -> GatewayProcess:

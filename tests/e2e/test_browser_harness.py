@@ -23,14 +23,14 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from tests.e2e.browser import (
     LNA_WS_ERROR,
     Browser,
-    ServerThread,
     Tab,
     UserScript,
     UserScriptError,
     _pid_alive,
     chromium_executable,
-    make_cert,
 )
+from tests.fakes.serving import ServerThread
+from tests.fakes.tls import make_self_signed
 
 pytestmark = [
     pytest.mark.e2e,
@@ -130,8 +130,8 @@ LOCAL_APP = Starlette(
 
 @pytest.fixture(scope="module")
 def page_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerThread]:
-    certfile, keyfile = make_cert(str(tmp_path_factory.mktemp("cert")))
-    with ServerThread(PAGE_APP, certfile=certfile, keyfile=keyfile) as server:
+    tls = make_self_signed(tmp_path_factory.mktemp("cert"))
+    with ServerThread(PAGE_APP, ssl=tls) as server:
         yield server
 
 
