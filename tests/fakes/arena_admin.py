@@ -8,6 +8,9 @@
 - `POST /__fake/seed-session` `{"model_name"?, "mode"?}` → `{"session_id", "message_id"}`.
 - `POST /__fake/validation` `{"<Validation field>": value, …}` → the current settings.
 - `POST /__fake/auth-cookie` `{"expires_in"?}` → `{"name", "value"}` of a valid auth cookie.
+- `GET /__fake/defaults` → the `ReplyDefaults` as JSON; `POST /__fake/defaults`
+  `{"<ReplyDefaults field>": value, …}` sets them (`FakeArena.set_defaults`) and answers the new
+  defaults; an unknown field, a wrong type or a negative number is a 400 and changes nothing.
 
 Failure kinds: rate_limited(retry_after, message), recaptcha_failed, cloudflare, unauthorized,
 too_large, server_error(status), redirect(location, status), empty, resource_exhausted,
@@ -80,6 +83,18 @@ def admin_routes(arena: FakeArena) -> list[Route]:
         value = arena.issue_auth_cookie(body.get("expires_in"), base=base_url(request))
         return JSONResponse({"name": AUTH_COOKIE, "value": value})
 
+    async def defaults(request: Request) -> Response:
+        if request.method == "POST":
+            body = await _json(request)
+            if not isinstance(body, dict):
+                return JSONResponse({"error": "expected a JSON object of ReplyDefaults fields"},
+                                    400)
+            try:
+                arena.set_defaults(**body)
+            except ValueError as error:
+                return JSONResponse({"error": str(error)}, 400)
+        return JSONResponse(dataclasses.asdict(arena.defaults))
+
     return [
         Route("/__fake/enqueue", enqueue, methods=["POST"]),
         Route("/__fake/state", state),
@@ -87,6 +102,7 @@ def admin_routes(arena: FakeArena) -> list[Route]:
         Route("/__fake/seed-session", seed, methods=["POST"]),
         Route("/__fake/validation", validation, methods=["POST"]),
         Route("/__fake/auth-cookie", auth_cookie, methods=["POST"]),
+        Route("/__fake/defaults", defaults, methods=["GET", "POST"]),
     ]
 
 

@@ -11,6 +11,11 @@ A stream body is newline-delimited records `<side><code>:<JSON>` (protocol doc �
     a2:[{"type":"image","image":"<url>"}]         per image
     ad:{"finishReason":"stop","usage":{"promptTokens":N,"completionTokens":M}}
 
+Stamped replies (benchmark fast mode, `stamped_records=N`): the content of every side is exactly
+N `a0:` records whose strings are `@t=<send time, integer µs since the Unix epoch>;` plus filler
+letters up to `record_chars` characters; the stamp is filled in when the record is handed to
+ASGI `send` (arena_stream.py), one record per `send`.
+
 Two-sided answers (side-by-side/battle) put both `af:` records first, interleave the content
 records of side a and side b, and end with `ad:` then `bd:` (§2.5 "Battle").
 
@@ -29,7 +34,7 @@ from itertools import zip_longest
 from typing import Any, TypeVar
 
 from tests.fakes.arena_page import challenge_html
-from tests.fakes.arena_stream import StreamPlan
+from tests.fakes.arena_stream import STAMP_BYTES, STAMP_PLACEHOLDER, StreamPlan
 
 STREAM_CONTENT_TYPE = "text/plain; charset=utf-8"
 JSON_CONTENT_TYPE = "application/json"
@@ -53,7 +58,10 @@ class Reply:
     Transport: `chunk_size` bytes per write (cuts anywhere, also mid-UTF-8; None = one write per
     record), `delay` between writes, `first_byte_delay` before the status line,
     `cut_after_bytes` drops the connection after that many body bytes, `record_chars`
-    characters per `a0:`/`ag:` record, `heartbeats` `a2:` heartbeats after `af:`.
+    characters per `a0:`/`ag:` record, `heartbeats` `a2:` heartbeats after `af:`,
+    `stamped_records` N replaces each side's content with N time-stamped `a0:` records (only for
+    200 replies without `body`/`records`/`cut_after_bytes`; `chunk_size` is then ignored and
+    `delay` is an absolute schedule: stamped record i goes out at t0 + i * delay).
     None for a transport field means "use `FakeArena.defaults`".
     """
 
@@ -76,6 +84,7 @@ class Reply:
     first_byte_delay: float | None = None
     cut_after_bytes: int | None = None
     record_chars: int | None = None
+    stamped_records: int | None = None
 
     @classmethod
     def rate_limited(cls, retry_after: int = 7, message: str = "Too Many Requests") -> Reply:
@@ -171,6 +180,19 @@ class ReplyDefaults:
     first_byte_delay: float = 0.0
     record_chars: int = 8
     heartbeats: int = 1
+    stamped_records: int | None = None
+
+    def update(self, **fields: Any) -> None:
+        """Set several fields at once after checking names and types (nothing set on error)."""
+        types = {item.name: item.type for item in dataclasses.fields(self)}
+        for name, value in fields.items():
+            if name not in types:
+                raise ValueError(f"unknown ReplyDefaults field {name!r}; known: {sorted(types)}")
+            if not _fits(value, str(types[name])):
+                raise ValueError(f"ReplyDefaults.{name} must be {types[name]} and >= 0, "
+                                 f"got {value!r}")
+        for name, value in fields.items():
+            setattr(self, name, float(value) if str(types[name]) == "float" else value)
 
 
 @dataclass(frozen=True)
@@ -204,8 +226,11 @@ def render(reply: Reply, participants: Sequence[Participant], prompt: str,
         records = list(reply.records)
         texts = _texts_in(records)
     else:
-        sides = [_resolve(reply, person, participants[0].side) for person in participants]
-        records = _interleave([_message(reply, person, prompt, defaults) for person in sides])
+        stamped = _stamped_count(reply, defaults)
+        sides = [_resolve(reply, person, participants[0].side, stamped)
+                 for person in participants]
+        records = _interleave([_message(reply, person, prompt, defaults, stamped)
+                               for person in sides])
         texts = {person.side: person.text for person in sides}
     pieces = [(record + reply.separator).encode() for record in records]
     return Rendered(_plan(reply, defaults, pieces, STREAM_CONTENT_TYPE), texts)
@@ -225,7 +250,16 @@ def word_count(text: str) -> int:
     return len(text.split())
 
 
-def _resolve(reply: Reply, person: Participant, first_side: str) -> Participant:
+def _stamped_count(reply: Reply, defaults: ReplyDefaults) -> int | None:
+    if reply.cut_after_bytes is not None:
+        return None
+    return _pick(reply.stamped_records, defaults.stamped_records)
+
+
+def _resolve(reply: Reply, person: Participant, first_side: str,
+             stamped: int | None) -> Participant:
+    if stamped is not None:  # stamps are filled in at send time: the text is not known here
+        return dataclasses.replace(person, text="", reasoning=None, images=(), citations=())
     scripted_text = reply.text if person.side == first_side else reply.text_b
     return dataclasses.replace(
         person,
@@ -236,8 +270,8 @@ def _resolve(reply: Reply, person: Participant, first_side: str) -> Participant:
     )
 
 
-def _message(reply: Reply, person: Participant, prompt: str,
-             defaults: ReplyDefaults) -> tuple[list[str], list[str], list[str]]:
+def _message(reply: Reply, person: Participant, prompt: str, defaults: ReplyDefaults,
+             stamped: int | None) -> tuple[list[str], list[str], list[str]]:
     """(start, content, end) records of one side."""
     side, size = person.side, _pick(reply.record_chars, defaults.record_chars)
     heartbeats = _pick(reply.heartbeats, defaults.heartbeats)
@@ -248,7 +282,9 @@ def _message(reply: Reply, person: Participant, prompt: str,
     content += [encode_record(side, "0", part) for part in split_text(person.text, size)]
     content += [encode_record(side, "2", [{"type": "image", "image": url}])
                 for url in person.images]
-    return start, content, _finish(reply, side, prompt, person.text)
+    if stamped is not None:
+        content = [f'{side}0:"{STAMP_PLACEHOLDER}"'] * stamped
+    return start, content, _finish(reply, side, prompt, person.text, stamped)
 
 
 def _citation(url: str, title: str) -> dict[str, str]:
@@ -257,12 +293,14 @@ def _citation(url: str, title: str) -> dict[str, str]:
             "argsTextDelta": _dump({"source": {"url": url, "title": title}})}
 
 
-def _finish(reply: Reply, side: str, prompt: str, text: str) -> list[str]:
+def _finish(reply: Reply, side: str, prompt: str, text: str,
+            stamped: int | None = None) -> list[str]:
     if reply.finish is None:
         return []
     payload: dict[str, Any] = {"finishReason": reply.finish}
     if reply.send_usage:
-        prompt_tokens, completion_tokens = reply.usage or (word_count(prompt), word_count(text))
+        completion = word_count(text) if stamped is None else stamped
+        prompt_tokens, completion_tokens = reply.usage or (word_count(prompt), completion)
         payload["usage"] = {"promptTokens": prompt_tokens, "completionTokens": completion_tokens}
     return [encode_record(side, "d", payload)]
 
@@ -293,7 +331,8 @@ def _texts_in(records: Sequence[str]) -> dict[str, str]:
 def _plan(reply: Reply, defaults: ReplyDefaults, pieces: list[bytes],
           content_type: str) -> StreamPlan:
     chunk_size = _pick(reply.chunk_size, defaults.chunk_size)
-    if chunk_size is not None:
+    stamped = any(STAMP_BYTES in piece for piece in pieces)
+    if chunk_size is not None and not stamped:
         data = b"".join(pieces)
         pieces = [data[start:start + chunk_size] for start in range(0, len(data), chunk_size)]
     abort = reply.cut_after_bytes is not None
@@ -308,6 +347,8 @@ def _plan(reply: Reply, defaults: ReplyDefaults, pieces: list[bytes],
         delay=_pick(reply.delay, defaults.delay),
         first_byte_delay=_pick(reply.first_byte_delay, defaults.first_byte_delay),
         abort=abort,
+        stamped=stamped,
+        record_chars=_pick(reply.record_chars, defaults.record_chars),
     )
 
 
@@ -324,6 +365,18 @@ def _truncate(pieces: list[bytes], limit: int) -> list[bytes]:
 
 def _error_type(status: int) -> str:
     return STREAM_CONTENT_TYPE if status == 200 else JSON_CONTENT_TYPE
+
+
+def _fits(value: Any, annotation: str) -> bool:
+    """Does a JSON value fit a field annotated `int`, `float`, `int | None`, …?"""
+    allowed = {part.strip() for part in annotation.split("|")}
+    if value is None:
+        return "None" in allowed
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int) and allowed & {"int", "float"}:
+        return value >= 0
+    return isinstance(value, float) and "float" in allowed and value >= 0
 
 
 def _pick(value: T | None, default: T) -> T:

@@ -7,12 +7,22 @@ sees an incomplete chunked body) and (d) tell the fake how the stream ended: "co
 (reported just before the terminating frame), "disconnected" (the client went away first;
 noticed through `http.disconnect` on `receive`, because uvicorn's `send` silently drops writes
 after a disconnect) or "cut".
+
+Stamped plans (`StreamPlan.stamped`, the benchmark fast mode): every piece holding
+`STAMP_PLACEHOLDER` is one record, sent in its own `send`; just before that `send` the placeholder
+becomes `@t=<time.time_ns() // 1000>;` plus filler letters up to `record_chars` characters.
+Pieces before the first stamped record and after the last go out without delay; stamped record
+i goes out at t0 + i * delay (t0: when the first one was sent), so lateness does not add up;
+with delay 0 the writer still yields to the loop after every record so streams interleave.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import string
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +31,11 @@ Outcome = str  # "completed" | "disconnected" | "cut"
 Scope = dict[str, Any]
 Receive = Callable[[], Any]
 Send = Callable[[dict[str, Any]], Any]
+
+# NUL never occurs unescaped in JSON text, so this cannot collide with real record content.
+STAMP_PLACEHOLDER = "\x00stamp\x00"
+STAMP_BYTES = STAMP_PLACEHOLDER.encode()
+FILLER = string.ascii_lowercase
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +46,19 @@ class StreamPlan:
     delay: float = 0.0
     first_byte_delay: float = 0.0
     abort: bool = False
+    stamped: bool = False  # fill STAMP_PLACEHOLDER at send time, one record per send
+    record_chars: int = 0  # length of a stamped record's string (stamp + filler)
+
+
+def stamp(record_chars: int, now_us: int | None = None) -> str:
+    """`@t=<µs>;` + filler letters, `record_chars` characters in all (never cut the stamp)."""
+    head = f"@t={time.time_ns() // 1000 if now_us is None else now_us};"
+    return head + _filler(record_chars - len(head))
+
+
+@functools.lru_cache(maxsize=64)
+def _filler(count: int) -> str:
+    return (FILLER * (count // len(FILLER) + 1))[:max(count, 0)]
 
 
 class PlannedResponse:
@@ -79,15 +107,33 @@ class PlannedResponse:
         headers = [(name.lower().encode("latin-1"), value.encode("latin-1"))
                    for name, value in plan.headers]
         await send({"type": "http.response.start", "status": plan.status, "headers": headers})
-        for index, piece in enumerate(plan.pieces):
-            if index and plan.delay:
-                await asyncio.sleep(plan.delay)
-            await send({"type": "http.response.body", "body": piece, "more_body": True})
+        if plan.stamped:
+            await self._write_stamped(send)
+        else:
+            for index, piece in enumerate(plan.pieces):
+                if index and plan.delay:
+                    await asyncio.sleep(plan.delay)
+                await send({"type": "http.response.body", "body": piece, "more_body": True})
         if not plan.abort:
             # Counted before the terminating frame, so a client that has read the whole body
             # already sees `completed_streams` incremented.
             self._end("completed")
             await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    async def _write_stamped(self, send: Send) -> None:
+        plan, loop = self.plan, asyncio.get_running_loop()
+        first: float | None = None
+        sent = 0
+        for piece in plan.pieces:
+            if STAMP_BYTES in piece:
+                if first is None:
+                    first = loop.time()
+                else:
+                    wait = first + sent * plan.delay - loop.time() if plan.delay else 0.0
+                    await asyncio.sleep(max(wait, 0.0))
+                sent += 1
+                piece = piece.replace(STAMP_BYTES, stamp(plan.record_chars).encode())
+            await send({"type": "http.response.body", "body": piece, "more_body": True})
 
 
 async def _wait_for_disconnect(receive: Receive) -> None:

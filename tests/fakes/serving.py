@@ -1,4 +1,4 @@
-"""Run any ASGI app with uvicorn in a background thread, for tests.
+"""Run any ASGI app with uvicorn (or hypercorn, for HTTP/2) in a background thread, for tests.
 
     with ServerThread(app) as server:          # port 0: the OS picks a free port
         httpx.get(server.url + "/")
@@ -11,6 +11,11 @@ The listening socket is bound in the constructor's caller thread by `start()`, s
 `.url` are known before uvicorn runs; `start()` then waits (polling with a deadline, no fixed
 sleep) until uvicorn reports that it has started, and raises if the thread died first.
 Uvicorn's logging config is left alone (`log_config=None`) so tests keep their own handlers.
+
+`ServerThread(app, ssl=tls, http2=True)` serves with hypercorn instead (serving_h2.py): TLS with
+ALPN `h2`/`http/1.1`, same interface (`.port`, `.url`, `start()`, `stop()`, context manager).
+HTTP/2 needs TLS here (browsers only speak it over TLS), so `http2=True` without `ssl` is a
+ValueError.
 """
 
 from __future__ import annotations
@@ -23,13 +28,14 @@ from typing import Any
 
 import uvicorn
 
+from tests.fakes.serving_h2 import HypercornRunner
 from tests.fakes.tls import TLSFiles
 
 _POLL_SECONDS = 0.005
 
 
 class ServerThread:
-    """uvicorn serving `app` on `host:port` in a daemon thread."""
+    """uvicorn (hypercorn with `http2=True`) serving `app` on `host:port` in a daemon thread."""
 
     def __init__(
         self,
@@ -41,8 +47,12 @@ class ServerThread:
         startup_timeout: float = 10.0,
         graceful_shutdown: int = 1,
         log_level: str = "warning",
+        http2: bool = False,
     ) -> None:
+        if http2 and ssl is None:
+            raise ValueError("http2=True needs ssl= (HTTP/2 is served over TLS with ALPN)")
         self.app = app
+        self.http2 = http2
         self.host = host
         self.ssl = ssl
         self._requested_port = port
@@ -59,6 +69,8 @@ class ServerThread:
             lifespan="auto",
         )
         self._server = uvicorn.Server(self._config)
+        self._h2 = (HypercornRunner(app, ssl, graceful_shutdown=graceful_shutdown,
+                                    log_level=log_level) if http2 and ssl else None)
         self._socket: socket.socket | None = None
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
@@ -84,19 +96,20 @@ class ServerThread:
         if self._thread is not None:
             raise RuntimeError("ServerThread already started")
         self._socket = _bind(self.host, self._requested_port)
-        self._thread = threading.Thread(target=self._run, name=f"uvicorn:{self.port}", daemon=True)
+        name = f"{'hypercorn' if self._h2 else 'uvicorn'}:{self.port}"
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
         self._wait_started()
         return self
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Ask uvicorn to exit, force it after `timeout / 2`, and join the thread."""
+        """Ask the server to exit, force it after `timeout / 2`, and join the thread."""
         if self._thread is None:
             return
-        self._server.should_exit = True
+        self._request_exit(force=False)
         self._thread.join(timeout / 2)
         if self._thread.is_alive():
-            self._server.force_exit = True
+            self._request_exit(force=True)
             self._thread.join(timeout / 2)
         if self._socket is not None:
             self._socket.close()
@@ -113,22 +126,40 @@ class ServerThread:
     ) -> None:
         self.stop()
 
+    def _request_exit(self, *, force: bool) -> None:
+        if self._h2 is not None and force:
+            self._h2.force_exit()
+        elif self._h2 is not None:
+            self._h2.request_exit()
+        elif force:
+            self._server.force_exit = True
+        else:
+            self._server.should_exit = True
+
+    @property
+    def _started(self) -> bool:
+        return self._h2.started if self._h2 is not None else bool(self._server.started)
+
     def _run(self) -> None:
         assert self._socket is not None
         try:
-            self._server.run(sockets=[self._socket])
+            if self._h2 is not None:
+                self._h2.run(self._socket)
+            else:
+                self._server.run(sockets=[self._socket])
         except BaseException as error:  # surfaced by start(); SystemExit on startup failure
             self._error = error
 
     def _wait_started(self) -> None:
         assert self._thread is not None
         deadline = time.monotonic() + self._startup_timeout
-        while not self._server.started:
+        server = "hypercorn" if self._h2 else "uvicorn"
+        while not self._started:
             if not self._thread.is_alive():
-                raise RuntimeError(f"uvicorn failed to start: {self._error!r}")
+                raise RuntimeError(f"{server} failed to start: {self._error!r}")
             if time.monotonic() > deadline:
                 self.stop()
-                raise TimeoutError(f"uvicorn did not start within {self._startup_timeout} s")
+                raise TimeoutError(f"{server} did not start within {self._startup_timeout} s")
             time.sleep(_POLL_SECONDS)
 
 

@@ -93,6 +93,7 @@ class FakeWorker:
         chunk_delay: float = 0.0,
         reconnect: bool = False,
         start_timeout: float = 5.0,
+        http2: bool = False,
     ) -> None:
         self.gateway_url = gateway_url.rstrip("/")
         self.token = token
@@ -105,6 +106,7 @@ class FakeWorker:
         self.chunk_delay = chunk_delay
         self.reconnect = reconnect  # reconnect like the userscript after the gateway drops us
         self.start_timeout = start_timeout
+        self.http2 = http2  # speak HTTP/2 to the arena (needs https and the `h2` package)
         self.script_version = __version__
 
         self.respond_to_pings = True
@@ -145,6 +147,7 @@ class FakeWorker:
         self._stopped = False
         self._arena = httpx.AsyncClient(
             verify=self.verify_tls,
+            http2=self.http2,
             trust_env=False,
             follow_redirects=True,
             timeout=httpx.Timeout(None, connect=10.0),  # fetch() has no read timeout

@@ -1,0 +1,81 @@
+"""The hypercorn runner behind `ServerThread(app, ssl=tls, http2=True)` (serving.py).
+
+Hypercorn (asyncio worker) serves the app over TLS with ALPN `h2`, `http/1.1`, so clients that
+offer HTTP/2 get it. It listens on a duplicate (`fd://`) of the socket `ServerThread` bound, so
+the port is known before the server runs; the socket is "started" once hypercorn has called
+`listen()` on it (`SO_ACCEPTCONN`). `request_exit()` fires hypercorn's `shutdown_trigger`
+(graceful: open streams get `graceful_timeout` seconds), `force_exit()` cancels the server task.
+Hypercorn's error log goes to the `hypercorn.error` logger, without handlers of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+from typing import Any
+
+from hypercorn.asyncio import serve
+from hypercorn.config import Config
+
+from tests.fakes.tls import TLSFiles
+
+
+class HypercornRunner:
+    def __init__(self, app: Any, ssl: TLSFiles, *, graceful_shutdown: float = 1.0,
+                 log_level: str = "warning") -> None:
+        self.app = app
+        self.config = Config()
+        self.config.certfile = str(ssl.certfile)
+        self.config.keyfile = str(ssl.keyfile)
+        self.config.alpn_protocols = ["h2", "http/1.1"]
+        self.config.graceful_timeout = graceful_shutdown
+        self.config.accesslog = None
+        self.config.errorlog = logging.getLogger("hypercorn.error")
+        self.config.loglevel = log_level.upper()
+        self._socket: socket.socket | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._shutdown = asyncio.Event()
+        self._exit_requested = False
+
+    @property
+    def started(self) -> bool:
+        sock = self._socket
+        if sock is None or sock.fileno() < 0:
+            return False
+        return bool(sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN))
+
+    def run(self, sock: socket.socket) -> None:
+        """Serve on `sock` until `request_exit()` (blocking; call in the server thread)."""
+        self._socket = sock
+        self.config.bind = [f"fd://{os.dup(sock.fileno())}"]  # hypercorn owns and closes the dup
+        loop = asyncio.new_event_loop()
+        try:
+            self._task = loop.create_task(
+                serve(self.app, self.config, shutdown_trigger=self._shutdown.wait))
+            self._loop = loop
+            if self._exit_requested:  # stop() came before the loop existed
+                self._shutdown.set()
+            with contextlib.suppress(asyncio.CancelledError):
+                loop.run_until_complete(self._task)
+        finally:
+            self._loop = None
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+
+    def request_exit(self) -> None:
+        self._exit_requested = True
+        self._call(self._shutdown.set)
+
+    def force_exit(self) -> None:
+        if self._task is not None:
+            self._call(self._task.cancel)
+
+    def _call(self, callback: Any) -> None:
+        loop = self._loop
+        if loop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                loop.call_soon_threadsafe(callback)
