@@ -23,7 +23,6 @@ import random
 import re
 import shlex
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -39,13 +38,13 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # `python bench/soak.py` puts bench/ first, not the repo
     sys.path.insert(0, str(ROOT))
 
+from bench.procs import GatewayProcess, start_gateway  # noqa: E402
+from lmarenarev.retry import RetryPolicy  # noqa: E402
+from lmarenarev.settings import Settings  # noqa: E402
 from tests.fakes.arena import FakeArena, Reply  # noqa: E402
 from tests.fakes.serving import ServerThread  # noqa: E402
 from tests.fakes.worker import FakeWorker, WorkerRejected  # noqa: E402
-from tests.support import free_port, stop_process, write_home  # noqa: E402
-
-from lmarenarev.retry import RetryPolicy  # noqa: E402
-from lmarenarev.settings import Settings  # noqa: E402
+from tests.support import write_home  # noqa: E402
 
 TOKEN = "soak-worker-token"
 STREAM_TIMEOUT = 2.0  # default of --stream-timeout
@@ -341,43 +340,6 @@ def gateway_settings(stream_timeout: float) -> tuple[dict[str, Any], list[str]]:
     known = {f.alias or name for name, f in Settings.model_fields.items()}
     present = {k: v for k, v in wanted.items() if k in known}
     return {**BASE_SETTINGS, **present}, sorted(set(wanted) - set(present))
-
-
-@dataclass
-class GatewayProcess:
-    process: subprocess.Popen[bytes]
-    port: int
-    command: list[str]
-    log_path: Path
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def rss_kb(self) -> int:
-        status = Path(f"/proc/{self.process.pid}/status").read_text()
-        line = next(li for li in status.splitlines() if li.startswith("VmRSS:"))
-        return int(line.split()[1])
-
-    def log_problems(self) -> list[str]:
-        lines = self.log_path.read_text("utf-8", "replace").splitlines()
-        return [li for li in lines if "Traceback" in li or " ERROR " in li or "ERROR:" in li]
-
-    def stop(self) -> None:
-        stop_process(self.process)
-
-
-def start_gateway(home: Path, settings: dict[str, Any]) -> GatewayProcess:
-    port = free_port()
-    sets = [part for key, value in settings.items()
-            for part in ("--set", f"{key}={json.dumps(value, separators=(',', ':'))}")]
-    command = [sys.executable, "-m", "lmarenarev", "serve", "--home", str(home),
-               "--port", str(port), "--log-level", "warning", *sets]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LMARENAREV_")}
-    log_path = home / "gateway.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
-    return GatewayProcess(process, port, command, log_path)
 
 
 async def until(predicate: Callable[[], Awaitable[bool]], timeout: float, what: str) -> None:

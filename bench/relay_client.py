@@ -1,0 +1,267 @@
+"""Light clients for bench/relay.py, and a server that shows the gateway client's own ceiling.
+
+`stream_gateway` reads `/v1/chat/completions` SSE with a raw HTTP/1.1 `asyncio.Protocol`: no
+HTTP library, no JSON parsing; it decodes the chunked body and finds the fake's send-time stamps
+(`@t=<µs>;`, docs/fake-arena.md "Fast mode") in each complete HTTP chunk. The official `openai`
+client tops out near 6,700 records/s on 2 cores, which would measure the client, not the relay.
+
+`stream_direct` is the Python baseline for the Python fake worker: what that worker does (mint a
+reCAPTCHA token on the page's endpoint, POST the create-evaluation body, read the stream) with the
+same httpx settings, without the gateway.
+
+    python bench/relay_client.py ceiling-server --records 400 --chars 16
+
+serves an endless supply of gateway-shaped SSE replies (pre-rendered, one frame per HTTP chunk,
+stamped per write batch) so the client can be timed against something faster than itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import re
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, cast
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench.procs import run_fast  # noqa: E402
+
+STAMP = re.compile(rb"@t=(\d+);")
+STAMP_TEXT = re.compile(r"@t=(\d+);")
+STREAM_TIMEOUT = 120.0
+
+
+@dataclass
+class StreamResult:
+    """One reply as a client saw it; times are `time.time()` seconds, latencies µs."""
+
+    start: float
+    first: float | None = None
+    end: float | None = None
+    records: int = 0
+    latencies_us: list[float] = field(default_factory=list)
+    error: str | None = None
+
+    def see(self, now: float, stamps: list[bytes] | list[str]) -> None:
+        if not stamps:
+            return
+        if self.first is None:
+            self.first = now
+        self.records += len(stamps)
+        now_us = now * 1e6
+        self.latencies_us.extend(now_us - int(stamp) for stamp in stamps)
+
+    @classmethod
+    def from_page(cls, data: dict[str, Any], offset_us: float) -> StreamResult:
+        """A page's result (its clock is `performance.timeOrigin + now()`, `offset_us` ahead)."""
+
+        def at(value: float | None) -> float | None:
+            return None if value is None else (value - offset_us) / 1e6
+
+        return cls(start=(data["start"] - offset_us) / 1e6, first=at(data["first"]),
+                   end=at(data["end"]), records=int(data["records"]),
+                   latencies_us=[lat - offset_us for lat in data["lat"]], error=data["error"])
+
+
+class _SSEReader(asyncio.Protocol):
+    """Sends one request; decodes `Transfer-Encoding: chunked`; stamps per complete chunk."""
+
+    def __init__(self, request: bytes, result: StreamResult, done: asyncio.Future[None]) -> None:
+        self.request = request
+        self.result = result
+        self.done = done
+        self.buffer = bytearray()
+        self.in_body = False
+        self.status_ok = True
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+        self.transport.write(self.request)
+
+    def data_received(self, data: bytes) -> None:
+        if self.result.end is not None:
+            return  # past the last chunk
+        now = time.time()
+        buffer = self.buffer
+        buffer += data
+        if not self.in_body:
+            head_end = buffer.find(b"\r\n\r\n")
+            if head_end < 0:
+                return
+            self.status_ok = buffer[9:12] == b"200"
+            del buffer[:head_end + 4]
+            self.in_body = True
+        if not self.status_ok:
+            return  # collected until the connection closes (`Connection: close`)
+        pos = 0
+        while True:
+            line_end = buffer.find(b"\r\n", pos)
+            if line_end < 0:
+                break
+            size = int(buffer[pos:line_end].split(b";", 1)[0], 16)
+            if size == 0:
+                self._finish(now)
+                return
+            chunk_end = line_end + 2 + size
+            if len(buffer) < chunk_end + 2:
+                break
+            payload = bytes(buffer[line_end + 2:chunk_end])
+            pos = chunk_end + 2
+            if b'"error"' in payload and b"@t=" not in payload:
+                self.result.error = payload.decode("utf-8", "replace")[:300]
+            self.result.see(now, STAMP.findall(payload))
+        del buffer[:pos]
+
+    def _finish(self, now: float) -> None:
+        self.result.end = now
+        if self.transport is not None:
+            self.transport.close()
+        if not self.done.done():
+            self.done.set_result(None)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.done.done():
+            if self.result.end is None:
+                text = bytes(self.buffer[:300]).decode("utf-8", "replace")
+                self.result.error = self.result.error or f"connection lost: {exc or text!r}"
+            self.done.set_result(None)
+
+
+def chat_request(port: int, body: dict[str, Any], path: str = "/v1/chat/completions") -> bytes:
+    payload = json.dumps(body).encode()
+    head = (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+            "Content-Type: application/json\r\nAuthorization: Bearer bench\r\n"
+            f"Content-Length: {len(payload)}\r\nConnection: close\r\n\r\n")
+    return head.encode() + payload
+
+
+async def stream_gateway(port: int, bodies: Sequence[dict[str, Any]],
+                         path: str = "/v1/chat/completions") -> list[StreamResult]:
+    """Send every body at once; each result once its reply ended (or failed)."""
+    loop = asyncio.get_running_loop()
+
+    async def one(body: dict[str, Any]) -> StreamResult:
+        request = chat_request(port, body, path)
+        result = StreamResult(start=time.time())
+        done: asyncio.Future[None] = loop.create_future()
+        try:
+            await loop.create_connection(lambda: _SSEReader(request, result, done),
+                                         "127.0.0.1", port)
+            async with asyncio.timeout(STREAM_TIMEOUT):
+                await done
+        except (OSError, TimeoutError) as exc:
+            result.error = f"{type(exc).__name__}: {exc}"
+        return result
+
+    return list(await asyncio.gather(*(one(body) for body in bodies)))
+
+
+async def stream_direct(arena_url: str, bodies: Sequence[dict[str, Any]], *, http2: bool,
+                        site_key: str) -> list[StreamResult]:
+    """The Python fake worker's fetch, without the gateway (one httpx client, like the worker)."""
+    import httpx
+
+    from tests.fakes.arena_bodies import CREATE_PATH, TEXT_PLAIN
+
+    async with httpx.AsyncClient(base_url=arena_url, http2=http2, verify=False, trust_env=False,
+                                 timeout=httpx.Timeout(STREAM_TIMEOUT, connect=10)) as client:
+        (await client.get("/?mode=direct")).raise_for_status()  # the auth cookie
+
+        async def one(body: dict[str, Any]) -> StreamResult:
+            result = StreamResult(start=time.time())
+            try:
+                minted = await client.post("/__fake/recaptcha/execute",
+                                           json={"site_key": site_key, "action": "chat_submit"})
+                content = json.dumps({**body, "recaptchaV3Token": minted.json()["token"]})
+                async with client.stream("POST", CREATE_PATH, content=content,
+                                         headers=TEXT_PLAIN) as response:
+                    if response.status_code != 200:
+                        result.error = f"HTTP {response.status_code}"
+                        return result
+                    tail = ""
+                    async for text in response.aiter_text():
+                        now = time.time()
+                        text = tail + text
+                        cut = text.rfind("\n") + 1
+                        tail = text[cut:]
+                        result.see(now, STAMP_TEXT.findall(text, 0, cut))
+                result.end = time.time()
+            except httpx.HTTPError as exc:
+                result.error = f"{type(exc).__name__}: {exc}"
+            return result
+
+        return list(await asyncio.gather(*(one(body) for body in bodies)))
+
+
+# -- the client's own ceiling ---------------------------------------------------------------
+
+
+FRAME = ('data: {"id":"chatcmpl-bench","object":"chat.completion.chunk","created":1,'
+         '"model":"fake-gpt","choices":[{"index":0,"delta":{"content":"@t=%d;%s"},'
+         '"finish_reason":null}]}\n\n')
+WRITE_BATCH = 64
+
+
+class _CeilingServer(asyncio.Protocol):
+    def __init__(self, records: int, filler: str) -> None:
+        self.records = records
+        self.filler = filler
+        self.seen = bytearray()
+        self.transport: asyncio.Transport | None = None
+        self.replying: asyncio.Task[None] | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+
+    def data_received(self, data: bytes) -> None:
+        self.seen += data
+        if b"\r\n\r\n" in self.seen and self.transport is not None and self.replying is None:
+            self.replying = asyncio.ensure_future(self._reply(self.transport))
+
+    async def _reply(self, transport: asyncio.Transport) -> None:
+        transport.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+                        b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n")
+        for first in range(0, self.records, WRITE_BATCH):
+            stamp = time.time_ns() // 1000
+            parts = []
+            for _ in range(min(WRITE_BATCH, self.records - first)):
+                frame = (FRAME % (stamp, self.filler)).encode()
+                parts.append(b"%x\r\n%s\r\n" % (len(frame), frame))
+            transport.write(b"".join(parts))
+            await asyncio.sleep(0)
+        transport.write(b"0\r\n\r\n")
+        transport.close()
+
+
+async def _serve_ceiling(port: int, records: int, chars: int) -> None:
+    loop = asyncio.get_running_loop()
+    filler = ("abcdefghijklmnopqrstuvwxyz" * (chars // 26 + 1))[:max(chars - 20, 0)]
+    server = await loop.create_server(lambda: _CeilingServer(records, filler), "127.0.0.1", port)
+    print(f"ready http://127.0.0.1:{server.sockets[0].getsockname()[1]}", flush=True)
+    async with server:
+        await server.serve_forever()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    ceiling = sub.add_parser("ceiling-server")
+    ceiling.add_argument("--port", type=int, default=0)
+    ceiling.add_argument("--records", type=int, default=400)
+    ceiling.add_argument("--chars", type=int, default=16)
+    args = parser.parse_args(argv)
+    run_fast(_serve_ceiling(args.port, args.records, args.chars))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,110 @@
+"""The benchmark's own measuring parts: if they miscounted, docs/benchmarks.md would lie."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bench.relay_client import StreamResult, _SSEReader
+from bench.relay_report import RunStats, Scenario, run_stats, targets
+
+
+def _chunked(frames: list[bytes]) -> bytes:
+    head = (b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
+            b"transfer-encoding: chunked\r\n\r\n")
+    body = b"".join(b"%x\r\n%s\r\n" % (len(f), f) for f in frames)
+    return head + body + b"0\r\n\r\n"
+
+
+def _frame(stamp: int) -> bytes:
+    return (b'data: {"choices":[{"index":0,"delta":{"content":"@t=%d;abcdefgh"}}]}\n\n' % stamp)
+
+
+class _Transport:
+    def __init__(self) -> None:
+        self.written = b""
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        self.written += data
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def _read(raw: bytes, cuts: list[int]) -> StreamResult:
+    loop = asyncio.new_event_loop()
+    try:
+        done = loop.create_future()
+        result = StreamResult(start=time.time())
+        reader = _SSEReader(b"POST / HTTP/1.1\r\n\r\n", result, done)
+        transport = _Transport()
+        reader.connection_made(transport)  # type: ignore[arg-type]
+        edges = [0, *sorted({c % (len(raw) + 1) for c in cuts}), len(raw)]
+        for start, end in itertools.pairwise(edges):
+            if end > start:
+                reader.data_received(raw[start:end])
+        assert transport.written.startswith(b"POST /")
+        assert done.done() and transport.closed
+        return result
+    finally:
+        loop.close()
+
+
+@settings(max_examples=200, deadline=None)
+@given(count=st.integers(1, 40), cuts=st.lists(st.integers(0, 10_000), max_size=30))
+def test_every_stamp_is_counted_once_however_tcp_splits_the_body(count: int,
+                                                                  cuts: list[int]) -> None:
+    sent = int(time.time() * 1e6) - 1000
+    frames = [_frame(sent + i) for i in range(count)]
+    result = _read(_chunked(frames), cuts)
+    assert result.records == count and result.error is None
+    assert result.first is not None and result.end is not None
+    # each latency is receive time − stamp: positive, and about a millisecond here
+    assert all(0 < lat < 5e6 for lat in result.latencies_us)
+
+
+def test_an_error_reply_is_reported_not_counted() -> None:
+    raw = (b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n\r\n"
+           b'{"error":{"message":"no tab"}}')
+    loop = asyncio.new_event_loop()
+    try:
+        done = loop.create_future()
+        result = StreamResult(start=time.time())
+        reader = _SSEReader(b"", result, done)
+        reader.connection_made(_Transport())  # type: ignore[arg-type]
+        reader.data_received(raw)
+        reader.connection_lost(None)
+        assert result.records == 0 and result.error is not None and done.done()
+    finally:
+        loop.close()
+
+
+def test_run_stats_measure_from_the_first_start_to_the_last_end() -> None:
+    a = StreamResult(start=10.0, first=10.010, end=10.5, records=3, latencies_us=[100, 200, 300])
+    b = StreamResult(start=10.1, first=10.130, end=11.0, records=1, latencies_us=[5000])
+    stats = run_stats([a, b], record_chars=32, cpu_seconds=0.004)
+    assert round(stats.ttft_ms, 3) == 20.0  # mean of 10 ms and 30 ms
+    assert round(stats.total_ms) == 1000
+    assert stats.records == 4 and stats.chars == 128
+    assert stats.p50_us == 300 and stats.p99_us == 5000
+    assert stats.cpu_us_per_record == 1000.0
+    assert round(stats.records_per_s) == 4
+
+
+def test_targets_judge_the_median_run_of_one_tab() -> None:
+    def runs(ttft: float, total: float) -> list[RunStats]:
+        return [RunStats(ttft, total, 0, 0, 100, 3200, (), 10.0)] * 3
+
+    one = Scenario("HTTP/2", "1 tab", 1, 50, 5.0, runs(10, 260), runs(12.5, 262))
+    many = Scenario("HTTP/2", "1 tab", 24, 50, 5.0, runs(100, 300), runs(130, 360))
+    judged = {t.name: t for t in targets([one, many], rss_growth_mb=4.0)}
+    assert judged["TTFT over direct, 1 stream"].met is True
+    assert judged["TTFT over direct, 24 streams, HTTP/2"].met is False  # +30 ms
+    assert judged["total time ÷ direct, 24 streams × 5 ms/record, HTTP/2"].met is False  # 1.2×
+    assert judged["gateway CPU per record, 24 streams, no delay, HTTP/2"].met is None  # not run
+    assert judged["gateway RSS growth over 10,000 requests"].met is True
