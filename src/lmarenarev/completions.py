@@ -41,7 +41,8 @@ class End:
     pass
 
 
-Item = Event | Notice | GatewayError | End
+# A list: the events the relay had at once (`Relay.batches`), rendered into one write.
+Item = Event | list[Event] | Notice | GatewayError | End
 
 
 class RelayRun:
@@ -62,16 +63,22 @@ class RelayRun:
 
     async def _produce(self, call: ArenaCall) -> None:
         try:
-            async for event in self.relay.events(call):
-                if isinstance(event, ImageOut) and self.image_url is not None:
-                    event = replace(event, url=await self.image_url(event.url))
-                self.queue.put_nowait(event)
+            async for batch in self.relay.batches(call):
+                if self.image_url is not None:
+                    for index, event in enumerate(batch):
+                        if type(event) is ImageOut:
+                            batch[index] = replace(event, url=await self.image_url(event.url))
+                self.queue.put_nowait(batch)
             self.queue.put_nowait(End())
         except GatewayError as exc:
             self.queue.put_nowait(exc)
         except Exception as exc:  # a bug must end this request, not hang it
             log.exception("[%s] relay crashed", self.relay.request_id)
             self.queue.put_nowait(UpstreamFailure(f"internal error: {type(exc).__name__}"))
+
+    def ready(self) -> Item | None:
+        """The next item if there is one already, else None (never waits)."""
+        return None if self.queue.empty() else self.queue.get_nowait()
 
     async def next(self, timeout: float) -> Item | None:
         """The next item, or None when nothing came within `timeout` seconds."""
@@ -121,30 +128,42 @@ class Completion:
             self.run.held.append(item)
 
     async def stream(self, first: Item | None) -> AsyncIterator[bytes]:
+        """The SSE bytes; whatever the relay already produced goes out as one write."""
         renderer = SSERenderer(self.options)
         item = first
         try:
             for notice in self.run.held if self.show_retries else ():
                 yield _comment(notice)
             while True:
-                if item is None:
-                    yield keepalive()
-                elif isinstance(item, End):
-                    yield renderer.finish()
-                    self._done(renderer.content(), renderer.usage)
-                    return
-                elif isinstance(item, GatewayError):
-                    self._failed(item)
-                    yield renderer.error(item.message, item.type, item.code)
-                    return
-                elif isinstance(item, Notice):
-                    if self.show_retries:
-                        yield _comment(item)
-                else:
-                    self._saw(item)
-                    frame = renderer.feed(item)
-                    if frame:
-                        yield frame
+                parts: list[bytes] = []
+                while True:
+                    if item is None:
+                        parts.append(keepalive())
+                    elif isinstance(item, list):
+                        self._saw_all(item)
+                        parts.append(renderer.feed_all(item))
+                    elif isinstance(item, End):
+                        parts.append(renderer.finish())
+                        yield b"".join(parts)
+                        self._done(renderer.content(), renderer.usage)
+                        return
+                    elif isinstance(item, GatewayError):
+                        self._failed(item)
+                        parts.append(renderer.error(item.message, item.type, item.code))
+                        yield b"".join(parts)
+                        return
+                    elif isinstance(item, Notice):
+                        if self.show_retries:
+                            parts.append(_comment(item))
+                    else:
+                        self._saw(item)
+                        parts.append(renderer.feed(item))
+                    item = self.run.ready()
+                    if item is None:
+                        break
+                frames = b"".join(parts)
+                if frames:
+                    yield frames
                 item = await self.run.next(self.keepalive_interval)
         finally:
             await self.close()
@@ -160,7 +179,11 @@ class Completion:
                 if isinstance(item, GatewayError):
                     self._failed(item)
                     raise item
-                if item is not None and not isinstance(item, Notice):
+                if isinstance(item, list):
+                    self._saw_all(item)
+                    for event in item:
+                        renderer.feed(event)
+                elif item is not None and not isinstance(item, Notice):
                     self._saw(item)
                     renderer.feed(item)
         finally:
@@ -182,6 +205,10 @@ class Completion:
     def _saw(self, event: Event) -> None:
         if self.watch is not None:
             self.watch.event(event)
+
+    def _saw_all(self, events: list[Event]) -> None:
+        if self.watch is not None:
+            self.watch.events(events)
 
     def _done(self, content: str, usage: Usage | None) -> None:
         if self.watch is not None:

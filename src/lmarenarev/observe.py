@@ -16,7 +16,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol
 
@@ -119,15 +119,26 @@ class RequestWatch:
         self.keep_reply = observer.log_bodies()
 
     def event(self, event: Event) -> None:
-        if isinstance(event, TextDelta | ReasoningDelta | ImageOut):
-            if self.first_token_at is None:
-                self.first_token_at = self.observer.clock()
-            if isinstance(event, ReasoningDelta):
+        self.events((event,))
+
+    def events(self, events: Iterable[Event]) -> None:
+        """Each event in order: the first output is the time to first token; text and
+        reasoning are kept (up to BODY_LIMIT) for the log; a finish gives the reason."""
+        for event in events:
+            if isinstance(event, TextDelta):
+                if self.first_token_at is None:
+                    self.first_token_at = self.observer.clock()
+                if self.keep_reply and self._kept < BODY_LIMIT:
+                    self._keep(self._reply, event.text)
+            elif isinstance(event, ReasoningDelta):
+                if self.first_token_at is None:
+                    self.first_token_at = self.observer.clock()
                 self._keep(self._reasoning, event.text)
-            elif isinstance(event, TextDelta) and self.keep_reply:
-                self._keep(self._reply, event.text)
-        elif isinstance(event, Finish):
-            self.finish_reason = event.reason
+            elif isinstance(event, ImageOut):
+                if self.first_token_at is None:
+                    self.first_token_at = self.observer.clock()
+            elif isinstance(event, Finish):
+                self.finish_reason = event.reason
 
     def _keep(self, parts: list[str], text: str) -> None:
         if self._kept < BODY_LIMIT:

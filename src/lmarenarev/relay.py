@@ -40,6 +40,10 @@ class RelayConfig:
     policy: RetryPolicy = field(default_factory=RetryPolicy)
 
 
+def _utf8_size(text: str) -> int:
+    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
+
+
 class _Retryable(Exception):
     def __init__(self, problem: UpstreamProblem | None, final: GatewayError) -> None:
         super().__init__(final.message)
@@ -76,12 +80,19 @@ class Relay:
         self.deadline = clock() + config.total_timeout
 
     async def events(self, call: ArenaCall) -> AsyncIterator[Event]:
+        async for batch in self.batches(call):
+            for event in batch:
+                yield event
+
+    async def batches(self, call: ArenaCall) -> AsyncIterator[list[Event]]:
+        """The events of `events()`, in order, as the non-empty lists that arrived together
+        (what one or more chunks already received held): one hand-over each, never a wait."""
         while True:
             self.request = call.build()
             self.attempts += 1
             try:
-                async for event in self._attempt(self.request):
-                    yield event
+                async for batch in self._attempt(self.request):
+                    yield batch
                 return
             except _Retryable as failure:
                 self.last_failure = failure.problem.kind.value if failure.problem else "worker"
@@ -136,7 +147,7 @@ class Relay:
             recaptcha=recaptcha,
         )
 
-    async def _attempt(self, request: UpstreamRequest) -> AsyncIterator[Event]:
+    async def _attempt(self, request: UpstreamRequest) -> AsyncIterator[list[Event]]:
         wait = min(self.config.wait_for_worker, max(0.0, self.deadline - self.clock()))
         worker = await self.pool.acquire(wait)
         job = self.pool.start_job(worker)
@@ -160,41 +171,58 @@ class Relay:
                 problem = classify_http(first.http_status, first.headers, body)
                 assert problem is not None
                 raise _Retryable(problem, problem.to_error())
-            async for event in self._stream(job, request.side):
-                yield event
+            async for batch in self._stream(job, request.side):
+                yield batch
         except _Retryable as failure:
             failure.worker = worker
             raise
         finally:
             await self.pool.release(job, abort=not job.finished)
 
-    async def _stream(self, job: Job, side: str) -> AsyncIterator[Event]:
+    async def _stream(self, job: Job, side: str) -> AsyncIterator[list[Event]]:
+        """A batch per wake-up: the events of every signal already queued (never waits for
+        more); whatever ends the stream comes after the events before it."""
         parser = StreamParser()
         produced = False
+        signals = job.signals
         while True:
             signal = await self._next(job, self.config.chunk_timeout)
-            if isinstance(signal, Data):
-                self.bytes_received += len(signal.text.encode("utf-8", "surrogatepass"))
-                events = parser.feed(signal.text)
-            elif isinstance(signal, End):
-                events = parser.close()
-            else:
-                self._raise_for(signal)
-            for event in events:
-                if isinstance(event, ArenaError):  # a JSON error line has no side of its own
-                    problem = classify_in_band(event.message)
-                    raise _Retryable(problem, problem.to_error())
-                if event.side != side:
-                    continue
-                if not isinstance(event, Finish):
-                    produced = True
-                    self.output_started = True
-                yield event
-            if isinstance(signal, End):
-                if not produced:
-                    problem = empty_reply()
-                    raise _Retryable(problem, problem.to_error())
-                return
+            batch: list[Event] = []
+            while True:
+                if type(signal) is Data:
+                    text = signal.text
+                    self.bytes_received += _utf8_size(text)
+                    events = parser.feed(text)
+                elif type(signal) is End:
+                    events = parser.close()
+                else:
+                    if batch:
+                        yield batch
+                    self._raise_for(signal)
+                for event in events:
+                    if type(event) is ArenaError:  # a JSON error line has no side of its own
+                        if batch:
+                            yield batch
+                        problem = classify_in_band(event.message)
+                        raise _Retryable(problem, problem.to_error())
+                    if event.side != side:
+                        continue
+                    if type(event) is not Finish:
+                        produced = True
+                        self.output_started = True
+                    batch.append(event)
+                if type(signal) is End:
+                    if batch:
+                        yield batch
+                    if not produced:
+                        problem = empty_reply()
+                        raise _Retryable(problem, problem.to_error())
+                    return
+                if signals.empty():
+                    break
+                signal = signals.get_nowait()
+            if batch:
+                yield batch
 
     async def _next(self, job: Job, timeout: float) -> Signal:
         if not job.signals.empty():
@@ -220,7 +248,7 @@ class Relay:
         while True:
             signal = await self._next(job, self.config.chunk_timeout)
             if isinstance(signal, Data):
-                self.bytes_received += len(signal.text.encode("utf-8", "surrogatepass"))
+                self.bytes_received += _utf8_size(signal.text)
                 if size < ERROR_BODY_LIMIT:
                     parts.append(signal.text)
                     size += len(signal.text)

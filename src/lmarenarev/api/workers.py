@@ -16,6 +16,7 @@ from importlib import resources
 from typing import Any
 from urllib.parse import quote
 
+import orjson
 from fastapi import APIRouter, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
@@ -114,10 +115,36 @@ async def worker_socket(socket: WebSocket) -> None:
         await gw.pool.remove(worker, reason)
 
 
-def _dispatch(gw: Gateway, worker: Worker, text: str) -> None:
+def _loads(text: str | bytes) -> Any:
+    """`json.loads`, through orjson when it can (several times faster on the hot path); what
+    orjson refuses (NaN, lone surrogate escapes, …) gets the standard library's verdict. One
+    difference: orjson reads an integer beyond 64 bits as a float, so a frame with such a
+    `seq` is malformed (dropped and counted) rather than waited for forever."""
     try:
-        frame = parse_worker_frame(json.loads(text))
-    except (ValueError, FrameError) as exc:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
+
+
+def _dispatch(gw: Gateway, worker: Worker, text: str) -> None:
+    """One WebSocket message: a frame, or a batch (a JSON array of frames, handled in order)."""
+    try:
+        data = _loads(text)
+    except ValueError as exc:
+        gw.pool.dropped_frames += 1
+        log.debug("dropped a malformed frame from %s: %s", worker.id, exc)
+        return
+    if type(data) is list:
+        for frame in data:
+            _dispatch_frame(gw, worker, frame)
+    else:
+        _dispatch_frame(gw, worker, data)
+
+
+def _dispatch_frame(gw: Gateway, worker: Worker, data: Any) -> None:
+    try:
+        frame = parse_worker_frame(data)
+    except FrameError as exc:
         gw.pool.dropped_frames += 1
         log.debug("dropped a malformed frame from %s: %s", worker.id, exc)
         return
@@ -200,7 +227,7 @@ async def _poll_body(request: Request) -> dict[str, Any]:
     body = await request.body()
     if len(body) > MAX_FRAME_BYTES:
         raise ValueError("push too large")
-    data = json.loads(body)
+    data = _loads(body)
     if not isinstance(data, dict):
         raise ValueError("expected a JSON object")
     return data
@@ -216,6 +243,19 @@ def _poll_worker(gw: Gateway, data: dict[str, Any]) -> tuple[Worker, PollLink] |
         gw.poll_links.pop(worker_id, None)
         return None
     return worker, link
+
+
+def _flatten(frames: list[Any]) -> list[Any]:
+    """A push's frames, with a batch (an array) among them replaced by its frames."""
+    if not any(type(frame) is list for frame in frames):
+        return frames
+    flat: list[Any] = []
+    for frame in frames:
+        if type(frame) is list:
+            flat.extend(frame)
+        else:
+            flat.append(frame)
+    return flat
 
 
 @router.post("/worker/connect", include_in_schema=False)
@@ -267,7 +307,7 @@ async def poll_push(request: Request) -> Response:
         return _unknown_worker()
     worker, _ = found
     frames = data.get("frames")
-    for frame in frames if isinstance(frames, list) else []:
+    for frame in _flatten(frames) if isinstance(frames, list) else []:
         try:
             parsed = parse_worker_frame(frame)
         except FrameError:

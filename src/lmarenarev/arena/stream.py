@@ -9,6 +9,7 @@ it does not understand are counted in `ignored`.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any, TypeGuard
 
 from lmarenarev.arena.events import (
@@ -30,6 +31,8 @@ _CODE_CHARS = frozenset("0123456789abcdefghijklmnopqrstuvwxyz")
 _SIDES = frozenset("ab")
 _BLANKS = " \t"
 _decode = json.JSONDecoder().raw_decode
+# What `_decode` does after a `"`, in C (public in `json.decoder`, missing from its stubs).
+_scanstring: Callable[[str, int, bool], tuple[str, int]] = json.decoder.scanstring  # type: ignore[attr-defined]
 
 
 def _is_prefix(line: str, pos: int) -> bool:
@@ -71,12 +74,27 @@ class StreamParser:
             return events
         lines = text.split("\n")  # not splitlines(): U+2028 etc. may appear raw inside JSON
         tail = lines.pop()
+        max_chars = self.max_line_chars
         for line in lines:
             if self._partial or self._dropping:
                 joined = self._join_partial(line)
                 if joined is None:
                     continue
                 line = joined
+            # The hot path: a line that is exactly one `a0:"…"` text record (what `_line` and
+            # `_records` would make of it, without their general checks).
+            if line[1:4] == '0:"' and line[0] in _SIDES and len(line) <= max_chars:
+                try:
+                    value, end = _scanstring(line, 4, True)
+                except ValueError:
+                    end = -1
+                if end == len(line):
+                    self.records += 1
+                    if value == ARENA_ERROR_SENTINEL:
+                        events.append(ArenaError(value, line[0]))
+                    else:
+                        events.append(TextDelta(value, line[0]))
+                    continue
             self._line(line, events)
         self._keep(tail)
         return events

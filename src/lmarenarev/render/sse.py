@@ -21,9 +21,14 @@ def keepalive() -> bytes:
 
 
 def _frame(payload: str) -> bytes:
+    return _encode_frames(f"data: {payload}\n\n")
+
+
+def _encode_frames(frames: str) -> bytes:
     # A lone surrogate (half of a pair split across upstream records) cannot be UTF-8; as a
     # `\udxxx` escape it is still valid JSON and re-pairs when the client joins the deltas.
-    return f"data: {payload}\n\n".encode("utf-8", "backslashreplace")
+    # Encoding frames together gives the same bytes: the handler sees one code point at a time.
+    return frames.encode("utf-8", "backslashreplace")
 
 
 class SSERenderer(Assembler):
@@ -45,7 +50,7 @@ class SSERenderer(Assembler):
         self._chunk_end = ',"usage":null}' if options.include_usage else "}"
         self._head = self._envelope + ',"choices":[{"index":0,"delta":'
         self._tail = ',"finish_reason":null}]' + self._chunk_end
-        self._frames: list[bytes] = []
+        self._frames: list[str] = []  # encoded together by `_take_frames`
         self._content: list[str] = []
         self._started = False
         self._closed = False
@@ -65,6 +70,15 @@ class SSERenderer(Assembler):
         self._consume(event)
         return self._take_frames()
 
+    def feed_all(self, events: list[Event]) -> bytes:
+        """`feed` each event; their frames, in order, as one piece of bytes."""
+        if self._closed:
+            return b""
+        consume = self._consume
+        for event in events:
+            consume(event)
+        return self._take_frames()
+
     def finish(self) -> bytes:
         """Flush held output, then the finish chunk, the usage chunk if asked, and `[DONE]`."""
         if self._closed:
@@ -74,12 +88,12 @@ class SSERenderer(Assembler):
             self._chunk('{"role":"assistant","content":""}')
         self._closed = True
         finish = f'{{}},"finish_reason":"{self.finish_reason}"}}]'
-        self._frames.append(_frame(self._head + finish + self._chunk_end))
+        self._frames.append(f"data: {self._head}{finish}{self._chunk_end}\n\n")
         if self.options.include_usage:
             # Never invent numbers: without upstream usage the field is null.
             usage = "null" if self.usage is None else self._encode(usage_dict(self.usage))
-            self._frames.append(_frame(f'{self._envelope},"choices":[],"usage":{usage}}}'))
-        self._frames.append(_DONE)
+            self._frames.append(f'data: {self._envelope},"choices":[],"usage":{usage}}}\n\n')
+        self._frames.append("data: [DONE]\n\n")
         return self._take_frames()
 
     def error(self, message: str, type: str, code: str | None) -> bytes:
@@ -105,11 +119,11 @@ class SSERenderer(Assembler):
 
     def _chunk(self, delta: str) -> None:
         self._started = True
-        self._frames.append(_frame(self._head + delta + self._tail))
+        self._frames.append(f"data: {self._head}{delta}{self._tail}\n\n")
 
     def _take_frames(self) -> bytes:
         if not self._frames:
             return b""
-        frames = b"".join(self._frames)
+        frames = _encode_frames("".join(self._frames))
         self._frames.clear()
         return frames

@@ -28,8 +28,11 @@
   const TOKEN = "__LMARENAREV_TOKEN__";
 
   const PROTOCOL = 1;
-  const CAPACITY = 6;
+  // An upper bound: the gateway runs min(this, its worker_capacity setting, default 6) jobs here.
+  // Over HTTP/2 (the real site, behind Cloudflare) one tab can carry many streams at once.
+  const CAPACITY = 128;
   const MAX_SCRIPT_SRCS = 100;
+  const BATCH_MAX_CHARS = 256 * 1024; // a batch of chunk frames is sent at once past this size
   const TITLE_MARK = '✅ ';
   const CAPTURE_MARK = '🎯 ';
   const MAX_CAPTURED_BODY = 256 * 1024;
@@ -75,6 +78,22 @@
   const log = (...args) => { try { console.info('[lmarenarev]', ...args); } catch (_) { /* ignore */ } };
   const warn = (...args) => { try { console.warn('[lmarenarev]', ...args); } catch (_) { /* ignore */ } };
   const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+  // Run `fn` in a new task as soon as possible: a MessageChannel message is neither clamped
+  // like setTimeout(0) nor throttled in background tabs.
+  const nextTask = (function () {
+    const queue = [];
+    let channel = null;
+    try {
+      channel = new MessageChannel();
+      channel.port1.onmessage = () => { for (const fn of queue.splice(0)) fn(); };
+    } catch (_) { channel = null; }
+    return (fn) => {
+      if (!channel) { setTimeout(fn, 0); return; }
+      queue.push(fn);
+      if (queue.length === 1) channel.port2.postMessage(0);
+    };
+  })();
   const errorText = (e) => {
     try { return (e && (e.message || e.name)) ? String(e.message || e.name) : String(e); } catch (_) { return 'unknown error'; }
   };
@@ -208,14 +227,38 @@
       try { handlers.onClose(info); } catch (e) { warn('close handler failed', e); }
     };
 
+    // Chunk frames wait for the end of the current task and leave together as one message
+    // (a JSON array, docs/worker-protocol.md "Batches"): many streams' records arriving at once
+    // cost the gateway one WebSocket message, not one each. Other frames flush them first, so
+    // the order on the wire is unchanged.
+    let pending = [];
+    let pendingBytes = 0;
+    let scheduled = false;
+    const flush = () => {
+      scheduled = false;
+      if (!pending.length) return true;
+      const frames = pending;
+      pending = [];
+      pendingBytes = 0;
+      if (!ws || ws.readyState !== 1) return false;
+      ws.send(JSON.stringify(frames.length === 1 ? frames[0] : frames));
+      return true;
+    };
     const link = {
       kind: 'ws',
       send(frame) {
         try {
-          if (ws && ws.readyState === 1) {
-            ws.send(JSON.stringify(frame));
+          if (!ws || ws.readyState !== 1) return false;
+          if (frame.type === 'chunk') {
+            pending.push(frame);
+            pendingBytes += frame.data.length;
+            if (pendingBytes >= BATCH_MAX_CHARS) return flush();
+            if (!scheduled) { scheduled = true; nextTask(flush); }
             return true;
           }
+          flush();
+          ws.send(JSON.stringify(frame));
+          return true;
         } catch (e) { warn('WebSocket send failed', e); }
         return false;
       },

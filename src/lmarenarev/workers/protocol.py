@@ -27,7 +27,7 @@ class Hello(BaseModel):
     script_version: str = Field(default="?", max_length=64)
     page_url: str = Field(default="", max_length=4096)
     tab: str = Field(default="", max_length=128)
-    capacity: int = Field(default=6, ge=1, le=64)
+    capacity: int = Field(default=6, ge=1, le=256)
     script_srcs: list[str] = Field(default_factory=list, max_length=200)
     title: str = Field(default="", max_length=512)
 

@@ -1,0 +1,66 @@
+"""Batches (docs/worker-protocol.md): a worker sends several frames as one JSON array."""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import quote
+
+from tests.fakes.worker import FakeWorker
+from tests.fakes.worker_transport import Frame, SocketTransport, Transport
+
+from .conftest import Arena, RunningGateway
+
+JOB_FRAMES = {"status", "chunk", "done", "error"}
+
+
+class BatchingTransport(SocketTransport):
+    """Holds a job's frames and sends them, with one malformed element, as a single array
+    when the job ends (the userscript batches what queued up while a send was in flight)."""
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*args)  # type: ignore[arg-type]
+        self.pending: list[Frame] = []
+        self.batches = 0
+
+    async def send(self, frame: Frame) -> None:
+        if frame.get("type") not in JOB_FRAMES:
+            await super().send(frame)
+            return
+        self.pending.append(frame)
+        if frame["type"] in ("done", "error") and self._conn is not None:
+            batch, self.pending = [*self.pending, {"type": "chunk", "job": 7}], []
+            self.batches += 1
+            await self._conn.send(json.dumps(batch, ensure_ascii=False))
+
+
+class BatchingWorker(FakeWorker):
+    transport_used: BatchingTransport | None = None
+
+    def _new_transport(self) -> Transport:
+        rest = self.gateway_url.split(":", 1)[1]
+        url = f"ws:{rest}/ws?token={quote(self.token, safe='')}"
+        link = BatchingTransport(url, self.origin, self.verify_tls, self._on_frame,
+                                 self._on_lost)
+        self.transport_used = link
+        return link
+
+
+async def test_a_batch_is_handled_frame_by_frame(gateway: RunningGateway, arena: Arena) -> None:
+    pool = gateway.gateway.pool
+    async with BatchingWorker(gateway.url, "integration-worker-token", arena.url) as worker:
+        client = gateway.client()
+        stream = await client.chat.completions.create(
+            model="fake-gpt",
+            messages=[{"role": "user", "content": "stream me a fairly long answer please"}],
+            stream=True,
+        )
+        chunks = [chunk async for chunk in stream]
+        text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+        assert text == "Echo: stream me a fairly long answer please"
+        assert chunks[-1].choices[0].finish_reason == "stop"
+        completion = await client.chat.completions.create(
+            model="fake-gpt", messages=[{"role": "user", "content": "and whole"}]
+        )
+        assert completion.choices[0].message.content == "Echo: and whole"
+        assert worker.transport_used is not None and worker.transport_used.batches == 2
+    assert pool.dropped_frames == 2  # the malformed element of each batch, nothing else
