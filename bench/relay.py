@@ -85,11 +85,11 @@ def plan_from(args: argparse.Namespace) -> Plan:
         protocols=tuple(args.protocols or (["h2"] if quick else ["h1", "h2"])),
         workers=tuple(args.workers or (["1 tab"] if quick else list(WORKERS))),
         streams=tuple(args.streams or ([1, 24] if quick else [1, 6, 24, 96])),
-        throughput_streams=tuple(args.throughput_streams or ([24] if quick else [24, 96])),
+        throughput_streams=tuple(args.throughput_streams or [24]),
         repeats=args.repeats or (2 if quick else 3),
         paced_records=args.records or (40 if quick else 50),
         delay_ms=args.delay_ms,
-        fast_records=args.fast_records or (200 if quick else 500),
+        fast_records=args.fast_records or (200 if quick else 300),
         record_chars=args.record_chars,
         rss_requests=args.rss_requests if args.rss_requests is not None else (0 if quick
                                                                               else 10_000),
@@ -377,11 +377,12 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--protocols", nargs="+", choices=sorted(PROTOCOLS))
     parser.add_argument("--workers", nargs="+", choices=WORKERS)
     parser.add_argument("--streams", nargs="+", type=int, help="paced runs (default 1 6 24 96)")
-    parser.add_argument("--throughput-streams", nargs="+", type=int, help="default 24 96")
+    parser.add_argument("--throughput-streams", nargs="+", type=int,
+                        help="unpaced runs (default 24)")
     parser.add_argument("--repeats", type=int, help="runs per scenario and path (default 3)")
     parser.add_argument("--records", type=int, help="records per paced reply (default 50)")
     parser.add_argument("--delay-ms", type=float, default=5.0, help="between paced records")
-    parser.add_argument("--fast-records", type=int, help="records per unpaced reply (500)")
+    parser.add_argument("--fast-records", type=int, help="records per unpaced reply (300)")
     parser.add_argument("--record-chars", type=int, default=32)
     parser.add_argument("--rss-requests", type=int, help="requests of the memory phase (10000)")
     parser.add_argument("--out", type=Path, help="markdown to update (default: the full run "

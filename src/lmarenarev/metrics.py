@@ -34,6 +34,8 @@ class Live:
     log_dropped: int
     log_failed: int
     uptime_seconds: float
+    socket_messages: int = 0
+    socket_frames: int = 0
 
 
 class LiveCollector(Collector):
@@ -58,6 +60,16 @@ class LiveCollector(Collector):
             "lmarenarev_request_log_dropped",
             "Records dropped because the log writer was behind",
             value=live.log_dropped,
+        )
+        yield CounterMetricFamily(
+            "lmarenarev_worker_messages",
+            "WebSocket messages received from worker tabs",
+            value=live.socket_messages,
+        )
+        yield CounterMetricFamily(
+            "lmarenarev_worker_frames",
+            "Frames in those messages (a tab sends the chunks of one task as one batch)",
+            value=live.socket_frames,
         )
         yield CounterMetricFamily(
             "lmarenarev_request_log_failed",

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import re
 
+import httpx
 import pytest
 
 from tests.fakes.arena import Reply
@@ -174,3 +177,51 @@ def test_an_upstream_error_mid_stream_is_an_error_frame(
             if chunk.choices:
                 received += chunk.choices[0].delta.content or ""
     assert received and "a reply that is cut off halfway through".startswith(received)
+
+
+def _counter(metrics: str, name: str) -> float:
+    line = next(li for li in metrics.splitlines() if li.startswith(f"{name}_total "))
+    return float(line.split()[1])
+
+
+def test_the_tab_batches_the_chunks_of_concurrent_streams(
+    gateway: GatewayProcess, open_tab: OpenTab, arena: Arena
+) -> None:
+    """Six streams of 150 records each, sent by the fake as fast as it can: the userscript sends
+    the chunks that arrive in one task as one WebSocket message, and every reply is intact."""
+    open_tab()
+    saved = dataclasses.replace(arena.fake.defaults)
+    arena.fake.set_defaults(stamped_records=150, record_chars=24, delay=0.0)
+    try:
+        _six_batched_streams(gateway)
+    finally:
+        arena.fake.defaults = saved
+
+
+def _six_batched_streams(gateway: GatewayProcess) -> None:
+    client = gateway.async_client()
+
+    def metrics() -> str:
+        return httpx.get(f"{gateway.url}/metrics", timeout=10).text
+
+    async def ask(i: int) -> str:
+        stream = await client.chat.completions.create(
+            model="fake-gpt", messages=[{"role": "user", "content": f"batch {i}"}], stream=True
+        )
+        return "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
+
+    async def all_six() -> list[str]:
+        return list(await asyncio.gather(*(ask(i) for i in range(6))))
+
+    before = metrics()
+    replies = asyncio.run(all_six())
+    after = metrics()
+    for reply in replies:
+        stamps = re.findall(r"@t=(\d+);", reply)
+        assert len(stamps) == 150 and len(reply) == 150 * 24
+        assert [int(s) for s in stamps] == sorted(int(s) for s in stamps)  # in order
+    messages = _counter(after, "lmarenarev_worker_messages") - _counter(
+        before, "lmarenarev_worker_messages")
+    frames = _counter(after, "lmarenarev_worker_frames") - _counter(
+        before, "lmarenarev_worker_frames")
+    assert frames > messages > 0  # some messages carried several frames

@@ -134,10 +134,14 @@ def _dispatch(gw: Gateway, worker: Worker, text: str) -> None:
         gw.pool.dropped_frames += 1
         log.debug("dropped a malformed frame from %s: %s", worker.id, exc)
         return
+    pool = gw.pool
+    pool.socket_messages += 1
     if type(data) is list:
+        pool.socket_frames += len(data)
         for frame in data:
             _dispatch_frame(gw, worker, frame)
     else:
+        pool.socket_frames += 1
         _dispatch_frame(gw, worker, data)
 
 

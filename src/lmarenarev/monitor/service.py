@@ -74,6 +74,8 @@ def build_monitoring(settings: Callable[[], Settings], home: Path, pool: WorkerP
             log_dropped=writer.dropped,
             log_failed=writer.failed,
             uptime_seconds=time.time() - started_at,
+            socket_messages=pool.socket_messages,
+            socket_frames=pool.socket_frames,
         )
 
     metrics = Metrics(live)

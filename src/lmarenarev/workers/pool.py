@@ -85,6 +85,10 @@ class WorkerPool:
         self.ping_timeout = ping_timeout
         self.clock = clock
         self.dropped_frames = 0
+        # WebSocket messages and the frames in them (a batch carries several): how well the
+        # tabs batch, shown in /metrics.
+        self.socket_messages = 0
+        self.socket_frames = 0
         self.max_waiting = max_waiting
         self.waiting = 0
         # Replaced (and set) on every change; waiters hold the one current when they looked.
