@@ -260,26 +260,31 @@ class Bench:
         finally:
             server.stop()
 
-    def rss_phase(self, requests: int) -> tuple[int, int, int]:
-        """(RSS after 1,000 warm-up requests, RSS after `requests` more, requests) in kB."""
+    def rss_phase(self, requests: int) -> tuple[int, int, int, int]:
+        """(RSS after 1,000 warm-up requests, RSS after `requests` more in kB, requests,
+        failed requests): the Python worker, 5 records per reply, 32 requests at a time."""
         proto = "h2" if "h2" in self.arenas else next(iter(self.arenas))
         assert self.gateway is not None
         self.set_reply(proto, 5, 0)
         with self.python_worker(proto):
-            self._drive(1000)
+            failed = self._drive(1000)
             warm = self.gateway.rss_kb()
-            self._drive(requests)
-            return warm, self.gateway.rss_kb(), requests
+            failed += self._drive(requests)
+            return warm, self.gateway.rss_kb(), requests, failed
 
-    def _drive(self, requests: int, batch: int = 32) -> None:
-        done = 0
+    def _drive(self, requests: int, batch: int = 32) -> int:
+        """Send `requests` requests; the number that failed (a failure is reported, not fatal:
+        the figures above are already measured)."""
+        done = failed = 0
         while done < requests:
             count = min(batch, requests - done)
             results, _ = self.via_gateway(count)
-            failed = [r.error for r in results if r.error]
-            if failed:
-                raise RuntimeError(f"RSS phase: {len(failed)} request(s) failed: {failed[0]}")
+            errors = [r.error for r in results if r.error]
+            if errors and not failed:
+                self.log(f"RSS phase: a request failed: {errors[0][:200]}")
+            failed += len(errors)
             done += count
+        return failed
 
 
 def thread_cpu_seconds(pid: int) -> float:
@@ -330,7 +335,7 @@ def machine() -> str:
 
 
 def report(plan: Plan, scenarios: list[Scenario], ceiling: float | None,
-           rss: tuple[int, int, int] | None, command: str, seconds: float,
+           rss: tuple[int, int, int, int] | None, command: str, seconds: float,
            chart_name: str | None) -> str:
     growth = None if rss is None else (rss[1] - rss[0]) / 1024
     lines = [
@@ -351,7 +356,8 @@ def report(plan: Plan, scenarios: list[Scenario], ceiling: float | None,
     if rss is not None:
         lines += ["### Memory", "",
                   f"Gateway RSS after 1,000 warm-up requests: {rss[0] / 1024:.1f} MB; after "
-                  f"{rss[2]:,} more: {rss[1] / 1024:.1f} MB (growth {growth:+.1f} MB).", ""]
+                  f"{rss[2]:,} more: {rss[1] / 1024:.1f} MB (growth {growth:+.1f} MB); "
+                  f"{rss[3]} of them failed.", ""]
     if chart_name:
         lines += [f"![Δ TTFT and total time against direct]({chart_name})", ""]
     errors = [e for s in scenarios for e in s.errors()]
