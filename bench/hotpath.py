@@ -1,9 +1,10 @@
 """Hot path: gateway CPU per relayed upstream record (worker chunk → client SSE).
 
 `lmarenarev serve` runs as a subprocess; this process is a minimal raw WebSocket worker that
-answers each `fetch` with `status`, chunk frames of K `a0:` records (every 50th stamped with
-the send time) and `done`, plus N concurrent streaming clients on raw sockets. The gateway's
-CPU (utime + stime from /proc/<pid>/stat) is read around the run: µs per record.
+answers each `fetch` with `status`, chunk frames of K `a0:` records (each stamped with its
+send time, as the fake's fast mode does) and `done`, plus N concurrent streaming clients (the
+light SSE client of bench/relay_client.py). The gateway's CPU (every thread's, from
+/proc/<pid>/task/*/schedstat) is read around the run: µs per record.
 
     python bench/hotpath.py [--records 200000] [--per-chunk 1 10] [--streams 24]
                             [--batch 1] [--rate 0] [--profile out.svg]
@@ -18,8 +19,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import re
 import subprocess
 import sys
 import tempfile
@@ -33,12 +32,12 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tests.support import free_port, stop_process, wait_until, write_home  # noqa: E402
+from bench.procs import cpu_seconds, start_gateway  # noqa: E402
+from bench.relay_client import StreamResult, stream_gateway  # noqa: E402
+from tests.support import write_home  # noqa: E402
 
 TOKEN = "hotpath-worker-token"
 MODEL = {"publicName": "bench-model", "id": "0199c1e0-0000-7000-8000-000000000001"}
-STAMP = re.compile(rb"~(\d+)~")
-STAMP_EVERY = 50
 FINISH = 'ad:{"finishReason":"stop","usage":{"promptTokens":5,"completionTokens":%d}}\n'
 
 
@@ -80,8 +79,7 @@ class Worker:
         for start in range(0, self.per_request, self.per_chunk):
             lines = []
             for n in range(start, min(start + self.per_chunk, self.per_request)):
-                text = f"~{time.perf_counter_ns()}~ " if n % STAMP_EVERY == 0 else f"w{n} "
-                lines.append(f'a0:"{text}"\n')
+                lines.append(f'a0:"@t={time.time_ns() // 1000};w{n} "\n')
             if start + self.per_chunk >= self.per_request:
                 lines.append(FINISH % self.per_request)
             frame = f'{head}{seq},"data":{json.dumps("".join(lines))}}}'
@@ -99,38 +97,18 @@ class Worker:
         self.tasks.pop(job, None)
 
 
-async def stream_once(port: int, latencies: list[float]) -> int:
-    """One streaming completion on a raw socket; the number of content deltas received."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    body = json.dumps({"model": MODEL["publicName"], "stream": True,
-                       "messages": [{"role": "user", "content": "hi"}]}).encode()
-    writer.write(b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                 b"Content-Type: application/json\r\nAuthorization: Bearer x\r\n"
-                 b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(body), body))
-    parts: list[bytes] = []
-    while piece := await reader.read(262144):
-        now = time.perf_counter_ns()
-        parts.extend([piece])
-        for stamp in STAMP.findall(piece):
-            latencies.append((now - int(stamp)) / 1e6)
-    writer.close()
-    data = b"".join(parts)
-    if not data.startswith(b"HTTP/1.1 200") or b"data: [DONE]" not in data:
-        raise RuntimeError(f"bad reply: {data[:300]!r}")
-    return data.count(b'"content":"')  # one delta per record; the finish chunk has none
+def body() -> dict[str, object]:
+    return {"model": MODEL["publicName"], "stream": True,
+            "messages": [{"role": "user", "content": "hi"}]}
 
 
-async def client(port: int, requests: list[int], latencies: list[float]) -> int:
-    got = 0
+async def client(port: int, requests: list[int]) -> list[StreamResult]:
+    """One stream at a time until `requests` is empty (a shared countdown)."""
+    results: list[StreamResult] = []
     while requests:
         requests.pop()
-        got += await stream_once(port, latencies)
-    return got
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        results += await stream_gateway(port, [body()])
+    return results
 
 
 async def measure(port: int, pid: int, args: argparse.Namespace, per_chunk: int,
@@ -141,9 +119,8 @@ async def measure(port: int, pid: int, args: argparse.Namespace, per_chunk: int,
     ready = asyncio.Event()
     task = asyncio.create_task(worker.run(f"ws://127.0.0.1:{port}/ws?token={TOKEN}", ready))
     await asyncio.wait_for(ready.wait(), 10)
-    await asyncio.gather(*(stream_once(port, []) for _ in range(args.streams)))  # warm-up
+    await stream_gateway(port, [body() for _ in range(args.streams)])  # warm-up
     requests = list(range(max(1, args.records // args.per_request)))
-    latencies: list[float] = []
     spy = None
     if profile:
         kind = {".txt": "raw", ".json": "speedscope"}.get(Path(profile).suffix, "flamegraph")
@@ -152,18 +129,21 @@ async def measure(port: int, pid: int, args: argparse.Namespace, per_chunk: int,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         await asyncio.sleep(1)
     cpu0, wall0 = cpu_seconds(pid), time.perf_counter()
-    counts = await asyncio.gather(*(client(port, requests, latencies)
-                                    for _ in range(args.streams)))
+    parts = await asyncio.gather(*(client(port, requests) for _ in range(args.streams)))
     cpu, wall = cpu_seconds(pid) - cpu0, time.perf_counter() - wall0
     if spy is not None:
         spy.send_signal(2)
         spy.wait(30)
     task.cancel()
-    records = sum(counts)
+    results = [result for part in parts for result in part]
+    failed = [r.error for r in results if r.error]
+    if failed:
+        raise RuntimeError(f"{len(failed)} stream(s) failed: {failed[0]}")
+    records = sum(r.records for r in results)
     expected = args.per_request * max(1, args.records // args.per_request)
     if records != expected:
         raise RuntimeError(f"received {records} records, expected {expected}")
-    latencies.sort()
+    latencies = sorted(lat / 1000 for r in results for lat in r.latencies_us)
     return {"per_chunk": per_chunk, "records": records, "cpu_s": cpu, "wall_s": wall,
             "us_per_record": cpu / records * 1e6, "records_per_s": records / wall,
             "p50_ms": latencies[len(latencies) // 2],
@@ -184,28 +164,14 @@ def main() -> int:
                         help="py-spy output: .svg flame graph, .txt collapsed stacks, .json")
     args = parser.parse_args()
     home = write_home(Path(tempfile.mkdtemp(prefix="lmarenarev-hotpath-")), [MODEL])
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LMARENAREV_")}
-    env["LMARENAREV_MODEL_CATALOG_REFRESH_MINUTES"] = "0"
-    command = [sys.executable, "-m", "lmarenarev", "serve", "--home", str(home), "--port",
-               str(port), "--log-level", "warning", "--set", f"worker_token={TOKEN}",
-               "--set", "worker_capacity=96", "--set", "max_waiting_requests=1000"]
-    with (home / "gateway.log").open("wb") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
+    gateway = start_gateway(home, {"worker_token": TOKEN, "worker_capacity": 96,
+                                   "max_waiting_requests": 1000,
+                                   "model_catalog_refresh_minutes": 0}, wait=True)
+    port = gateway.port
     try:
-        def up() -> bool:
-            if process.poll() is not None:
-                raise RuntimeError((home / "gateway.log").read_text())
-            try:
-                with __import__("socket").create_connection(("127.0.0.1", port), 0.2):
-                    return True
-            except OSError:
-                return False
-
-        wait_until(up, 30, "the gateway")
         for i, per_chunk in enumerate(args.per_chunk):
             last = i == len(args.per_chunk) - 1
-            result = asyncio.run(measure(port, process.pid, args, per_chunk,
+            result = asyncio.run(measure(port, gateway.pid, args, per_chunk,
                                          args.profile if last else None))
             print(f"per-chunk {per_chunk:>3}: {result['records']} records, "
                   f"{result['us_per_record']:.1f} µs CPU/record, "
@@ -214,7 +180,7 @@ def main() -> int:
                   f"latency p50 {result['p50_ms']:.2f} ms p99 {result['p99_ms']:.2f} ms",
                   flush=True)
     finally:
-        stop_process(process)
+        gateway.stop()
     return 0
 
 

@@ -50,6 +50,7 @@ from bench.relay_report import (  # noqa: E402
     Scenario,
     chart,
     latency_table,
+    median,
     run_stats,
     targets,
     throughput_table,
@@ -191,9 +192,9 @@ class Bench:
         bodies = [{"model": MODEL, "stream": True,
                    "messages": [{"role": "user", "content": text}]}
                   for text in self.prompts(count)]
-        before = thread_cpu_seconds(self.gateway.pid)
+        before = self.gateway.cpu_seconds()
         results = run_fast(stream_gateway(self.gateway.port, bodies))
-        return results, thread_cpu_seconds(self.gateway.pid) - before
+        return results, self.gateway.cpu_seconds() - before
 
     def direct(self, proto: str, count: int, tabs: Sequence[Tab],
                offsets: Sequence[float]) -> list[StreamResult]:
@@ -287,21 +288,10 @@ class Bench:
         return failed
 
 
-def thread_cpu_seconds(pid: int) -> float:
-    """CPU time of every thread of `pid`, from /proc/<pid>/task/*/schedstat (ns resolution;
-    /proc/<pid>/stat counts 10 ms ticks, too coarse for one run)."""
-    total = 0
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        try:
-            total += int((task / "schedstat").read_text().split()[0])
-        except (FileNotFoundError, ProcessLookupError):
-            continue  # a thread that just ended
-    return total / 1e9
-
-
 def summary(s: Scenario) -> str:
     def med(values: Sequence[float]) -> float:
-        return sorted(values)[len(values) // 2] if values else float("nan")
+        found = median(values)
+        return float("nan") if found is None else found
 
     first = [r.ttft_ms for r in s.gateway]
     text = (f"{s.protocol:8} {s.workers:6} n={s.streams:<3} {s.records}×{s.delay_ms:g}ms  "
