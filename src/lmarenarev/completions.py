@@ -42,7 +42,7 @@ class End:
 
 
 # A list: the events the relay had at once (`Relay.batches`), rendered into one write.
-Item = Event | list[Event] | Notice | GatewayError | End
+Item = list[Event] | Notice | GatewayError | End
 
 
 class RelayRun:
@@ -152,12 +152,8 @@ class Completion:
                         parts.append(renderer.error(item.message, item.type, item.code))
                         yield b"".join(parts)
                         return
-                    elif isinstance(item, Notice):
-                        if self.show_retries:
-                            parts.append(_comment(item))
-                    else:
-                        self._saw(item)
-                        parts.append(renderer.feed(item))
+                    elif self.show_retries:  # a Notice
+                        parts.append(_comment(item))
                     item = self.run.ready()
                     if item is None:
                         break
@@ -183,9 +179,6 @@ class Completion:
                     self._saw_all(item)
                     for event in item:
                         renderer.feed(event)
-                elif item is not None and not isinstance(item, Notice):
-                    self._saw(item)
-                    renderer.feed(item)
         finally:
             await self.close()
 
@@ -201,10 +194,6 @@ class Completion:
         finally:
             if self.watch is not None:
                 self.watch.close()
-
-    def _saw(self, event: Event) -> None:
-        if self.watch is not None:
-            self.watch.event(event)
 
     def _saw_all(self, events: list[Event]) -> None:
         if self.watch is not None:
