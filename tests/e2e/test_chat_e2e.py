@@ -198,7 +198,27 @@ def test_the_tab_batches_the_chunks_of_concurrent_streams(
         arena.fake.defaults = saved
 
 
-def _six_batched_streams(gateway: GatewayProcess) -> None:
+def test_the_tab_spaces_its_batches_when_many_paced_streams_run(
+    gateway: GatewayProcess, open_tab: OpenTab, arena: Arena
+) -> None:
+    """Six streams whose records arrive 2 ms apart each, at unrelated moments: the userscript
+    holds chunks until 4 ms after its previous message, so they share messages: far fewer
+    messages than records (without that window, about two in three records took a message of
+    their own here); every reply is intact."""
+    open_tab()
+    saved = dataclasses.replace(arena.fake.defaults)
+    arena.fake.set_defaults(stamped_records=60, record_chars=24, delay=0.002)
+    try:
+        messages, _ = _six_batched_streams(gateway, records=60, label="paced")
+    finally:
+        arena.fake.defaults = saved
+    assert messages * 3 <= 6 * 60
+
+
+def _six_batched_streams(
+    gateway: GatewayProcess, records: int = 150, label: str = "batch"
+) -> tuple[float, float]:
+    """Six concurrent streams, every reply checked; (worker messages, worker frames) meanwhile."""
     client = gateway.async_client()
 
     def metrics() -> str:
@@ -206,7 +226,7 @@ def _six_batched_streams(gateway: GatewayProcess) -> None:
 
     async def ask(i: int) -> str:
         stream = await client.chat.completions.create(
-            model="fake-gpt", messages=[{"role": "user", "content": f"batch {i}"}], stream=True
+            model="fake-gpt", messages=[{"role": "user", "content": f"{label} {i}"}], stream=True
         )
         return "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
 
@@ -218,10 +238,11 @@ def _six_batched_streams(gateway: GatewayProcess) -> None:
     after = metrics()
     for reply in replies:
         stamps = re.findall(r"@t=(\d+);", reply)
-        assert len(stamps) == 150 and len(reply) == 150 * 24
+        assert len(stamps) == records and len(reply) == records * 24
         assert [int(s) for s in stamps] == sorted(int(s) for s in stamps)  # in order
     messages = _counter(after, "lmarenarev_worker_messages") - _counter(
         before, "lmarenarev_worker_messages")
     frames = _counter(after, "lmarenarev_worker_frames") - _counter(
         before, "lmarenarev_worker_frames")
     assert frames > messages > 0  # some messages carried several frames
+    return messages, frames

@@ -6,6 +6,9 @@ the port is known before the server runs; the socket is "started" once hypercorn
 `listen()` on it (`SO_ACCEPTCONN`). `request_exit()` fires hypercorn's `shutdown_trigger`
 (graceful: open streams get `graceful_timeout` seconds), `force_exit()` cancels the server task.
 Hypercorn's error log goes to the `hypercorn.error` logger, without handlers of its own.
+It runs on uvloop when installed (as uvicorn does for the HTTP/1.1 fake) and takes up to
+1,000 concurrent streams per connection (hypercorn's default, 100, is below what one tab may
+open in the benchmark; a real HTTP/2 server negotiates its own limit).
 """
 
 from __future__ import annotations
@@ -22,6 +25,17 @@ from hypercorn.config import Config
 
 from tests.fakes.tls import TLSFiles
 
+MAX_CONCURRENT_STREAMS = 1000
+
+
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    """uvloop's loop when it is installed (uvicorn[standard] brings it), else asyncio's."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
+
 
 class HypercornRunner:
     def __init__(self, app: Any, ssl: TLSFiles, *, graceful_shutdown: float = 1.0,
@@ -35,6 +49,7 @@ class HypercornRunner:
         self.config.accesslog = None
         self.config.errorlog = logging.getLogger("hypercorn.error")
         self.config.loglevel = log_level.upper()
+        self.config.h2_max_concurrent_streams = MAX_CONCURRENT_STREAMS
         self._socket: socket.socket | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
@@ -52,7 +67,7 @@ class HypercornRunner:
         """Serve on `sock` until `request_exit()` (blocking; call in the server thread)."""
         self._socket = sock
         self.config.bind = [f"fd://{os.dup(sock.fileno())}"]  # hypercorn owns and closes the dup
-        loop = asyncio.new_event_loop()
+        loop = new_event_loop()
         try:
             self._task = loop.create_task(
                 serve(self.app, self.config, shutdown_trigger=self._shutdown.wait))

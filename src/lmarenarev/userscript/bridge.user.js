@@ -33,6 +33,9 @@
   const CAPACITY = 128;
   const MAX_SCRIPT_SRCS = 100;
   const BATCH_MAX_CHARS = 256 * 1024; // a batch of chunk frames is sent at once past this size
+  // After a batch leaves, the next one waits until this long after it (visible tabs only):
+  // a lone stream's chunks still leave at once, many streams' chunks leave together.
+  const COALESCE_MS = 4;
   const TITLE_MARK = '✅ ';
   const CAPTURE_MARK = '🎯 ';
   const MAX_CAPTURED_BODY = 256 * 1024;
@@ -231,9 +234,14 @@
     // (a JSON array, docs/worker-protocol.md "Batches"): many streams' records arriving at once
     // cost the gateway one WebSocket message, not one each. Other frames flush them first, so
     // the order on the wire is unchanged.
+    // Past the end of the task, a batch waits until COALESCE_MS after the previous one left:
+    // a chunk after a pause leaves in the next task, while chunks arriving faster than that
+    // (many concurrent streams) share one message. Hidden tabs throttle timers, so there the
+    // batch leaves in the next task.
     let pending = [];
     let pendingBytes = 0;
     let scheduled = false;
+    let lastBatchAt = -Infinity;
     const flush = () => {
       scheduled = false;
       if (!pending.length) return true;
@@ -241,8 +249,15 @@
       pending = [];
       pendingBytes = 0;
       if (!ws || ws.readyState !== 1) return false;
+      lastBatchAt = performance.now();
       ws.send(JSON.stringify(frames.length === 1 ? frames[0] : frames));
       return true;
+    };
+    const schedule = () => {
+      scheduled = true;
+      const wait = lastBatchAt + COALESCE_MS - performance.now();
+      if (wait > 0 && !document.hidden) setTimeout(flush, wait);
+      else nextTask(flush);
     };
     const link = {
       kind: 'ws',
@@ -253,7 +268,7 @@
             pending.push(frame);
             pendingBytes += frame.data.length;
             if (pendingBytes >= BATCH_MAX_CHARS) return flush();
-            if (!scheduled) { scheduled = true; nextTask(flush); }
+            if (!scheduled) schedule();
             return true;
           }
           flush();
