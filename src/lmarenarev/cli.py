@@ -208,6 +208,7 @@ def serve(args: argparse.Namespace) -> int:
         log_level=args.log_level,
         access_log=args.log_level == "debug",
         ws_max_size=16 * 1024 * 1024,
+        ws_per_message_deflate=False,  # tabs sit on loopback: compression is only CPU
     )
     redact_server_logs()  # after uvicorn.Config, which configures its loggers
     uvicorn.Server(config).run()

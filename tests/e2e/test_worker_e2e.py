@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import re
+
 import pytest
+from websockets.asyncio.client import connect
+from websockets.typing import Origin
 
 from tests.e2e.browser import Browser
 from tests.support import wait_until
@@ -44,3 +49,19 @@ def test_the_tab_reconnects_when_the_gateway_comes_back(
             again.stop()
     finally:
         tab.close()
+
+
+def test_the_worker_socket_declines_compression(gateway: GatewayProcess) -> None:
+    """The tab's socket runs over loopback, where permessage-deflate would only cost CPU on both
+    ends for every message: a client offering it (as browsers do) gets a plain socket."""
+    found = re.search(r'const TOKEN = "([^"]+)"', gateway.userscript())
+    assert found is not None
+
+    async def handshake() -> str | None:
+        url = f"ws://127.0.0.1:{gateway.port}/ws?token={found.group(1)}"
+        async with connect(url, origin=Origin("https://lmarena.ai")) as ws:  # offers deflate
+            assert ws.request is not None and ws.response is not None
+            assert "permessage-deflate" in ws.request.headers["Sec-WebSocket-Extensions"]
+            return ws.response.headers.get("Sec-WebSocket-Extensions")
+
+    assert asyncio.run(handshake()) is None
