@@ -225,6 +225,27 @@ async def test_the_writer_writes_batches_and_flushes_when_stopped(tmp_path: Path
     assert sorted(read_ids(writer.path)) == [record(n).id for n in (0, 1, 2, 3, 4, 9)]
 
 
+async def test_records_that_come_within_the_linger_share_one_batch(tmp_path: Path) -> None:
+    writer = writer_for(tmp_path, linger=0.3)
+    batches: list[int] = []
+    writer.listeners.append(lambda records: batches.append(len(records)))
+    task = asyncio.create_task(writer.run())
+    writer.submit(record(1))
+    await asyncio.sleep(0.05)  # the writer holds record 1, waiting for company
+    writer.submit(record(2))
+    deadline = asyncio.get_running_loop().time() + 10
+    while not batches:
+        assert asyncio.get_running_loop().time() < deadline
+        await asyncio.sleep(0.01)
+    assert batches == [2]
+    writer.submit(record(3))
+    await asyncio.sleep(0.05)
+    task.cancel()  # during the linger: the held record is written all the same
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert sorted(read_ids(writer.path)) == [record(n).id for n in (1, 2, 3)]
+
+
 async def test_stopped_at_once_the_writer_still_writes_everything(tmp_path: Path) -> None:
     writer = writer_for(tmp_path, batch_size=2)
     for n in range(5):
