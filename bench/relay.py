@@ -3,10 +3,12 @@
     python bench/relay.py                 # full: HTTP/1.1 and HTTP/2, Python worker, 1 and 3
                                           # tabs, 1/6/24/96 streams, 3 runs → docs/benchmarks.md
     python bench/relay.py --quick         # < 1 min: HTTP/2, 1 tab, 1 and 24 streams (printed)
+    python bench/relay.py --driver playwright   # tabs driven by Playwright instead of raw CDP
 
 Processes: the fake LMArena in fast mode (stamped `a0:` records, docs/fake-arena.md) over TLS,
 one speaking HTTP/1.1 and one HTTP/2; `lmarenarev serve`; a Python fake worker process or
-Chromium tabs running the served userscript on the fake page (tests/e2e/browser.py). The same
+Chromium tabs running the served userscript on the fake page, driven over raw CDP (bench/cdp.py,
+no Network-domain instrumentation) or by the Playwright harness (tests/e2e/browser.py). The same
 stream is then read two ways: directly (the page's own `fetch`, or for the Python worker the
 same httpx fetch without the gateway) and through the gateway by a light raw-HTTP SSE client
 (bench/relay_client.py), whose own ceiling is measured in the same run.
@@ -33,6 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.cdp import CdpBrowser, CdpTab  # noqa: E402
 from bench.procs import (  # noqa: E402
     ArenaProcess,
     GatewayProcess,
@@ -64,6 +67,8 @@ TOKEN = "bench-worker-token"
 MODEL = "fake-gpt"
 PROTOCOLS = {"h1": "HTTP/1.1", "h2": "HTTP/2"}
 WORKERS = ("python", "1 tab", "3 tabs")
+DRIVERS = ("cdp", "playwright")
+AnyTab = CdpTab | Tab
 
 
 @dataclass(frozen=True)
@@ -78,6 +83,7 @@ class Plan:
     fast_records: int
     record_chars: int
     rss_requests: int
+    driver: str = "cdp"
 
 
 def plan_from(args: argparse.Namespace) -> Plan:
@@ -94,6 +100,7 @@ def plan_from(args: argparse.Namespace) -> Plan:
         record_chars=args.record_chars,
         rss_requests=args.rss_requests if args.rss_requests is not None else (0 if quick
                                                                               else 10_000),
+        driver=args.driver,
     )
 
 
@@ -105,7 +112,7 @@ class Bench:
         self.workdir = workdir
         self.arenas: dict[str, ArenaProcess] = {}
         self.gateway: GatewayProcess | None = None
-        self.browser: Browser | None = None
+        self.browser: CdpBrowser | Browser | None = None
         self.counter = 0
         self.log: Callable[[str], None] = lambda text: print(text, flush=True)
 
@@ -123,7 +130,10 @@ class Bench:
         }, wait=True)
         if any(kind != "python" for kind in self.plan.workers):
             ports = [arena.port for arena in self.arenas.values()]
-            self.browser = Browser.start(arena_port=ports[0], public_ports=ports)
+            if self.plan.driver == "cdp":
+                self.browser = CdpBrowser.start(arena_port=ports[0], public_ports=ports)
+            else:
+                self.browser = Browser.start(arena_port=ports[0], public_ports=ports)
 
     def close(self) -> None:
         if self.browser is not None:
@@ -158,13 +168,13 @@ class Bench:
             self.wait_workers(0)
 
     @contextmanager
-    def tabs(self, proto: str, count: int) -> Iterator[list[Tab]]:
+    def tabs(self, proto: str, count: int) -> Iterator[list[AnyTab]]:
         assert self.browser is not None and self.gateway is not None
         import httpx
 
         script = httpx.get(f"{self.gateway.url}/bridge.user.js", timeout=10).text
         url = self.browser.arena_url("/?mode=direct", port=self.arenas[proto].port)
-        opened: list[Tab] = []
+        opened: list[AnyTab] = []
         try:
             for _ in range(count):
                 tab = self.browser.open_tab(url, userscript=script)
@@ -196,7 +206,7 @@ class Bench:
         results = run_fast(stream_gateway(self.gateway.port, bodies))
         return results, self.gateway.cpu_seconds() - before
 
-    def direct(self, proto: str, count: int, tabs: Sequence[Tab],
+    def direct(self, proto: str, count: int, tabs: Sequence[AnyTab],
                offsets: Sequence[float]) -> list[StreamResult]:
         bodies = [create_body(model_id(MODEL), text, token=None) for text in self.prompts(count)]
         if not tabs:
@@ -205,7 +215,7 @@ class Bench:
         return stream_pages(tabs, offsets, bodies, site_key=V3_SITE_KEY, path=CREATE_PATH)
 
     def measure(self, proto: str, workers: str, count: int, records: int, delay_ms: float,
-                tabs: Sequence[Tab]) -> Scenario:
+                tabs: Sequence[AnyTab]) -> Scenario:
         scenario = Scenario(PROTOCOLS[proto], workers, count, records, delay_ms)
         self.set_reply(proto, records, delay_ms)
         offsets = [clock_offset_us(tab) for tab in tabs]
@@ -236,7 +246,7 @@ class Bench:
         return out
 
     @contextmanager
-    def _workers(self, proto: str, workers: str) -> Iterator[list[Tab]]:
+    def _workers(self, proto: str, workers: str) -> Iterator[list[AnyTab]]:
         if workers == "python":
             with self.python_worker(proto):
                 yield []
@@ -381,6 +391,9 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--fast-records", type=int, help="records per unpaced reply (300)")
     parser.add_argument("--record-chars", type=int, default=32)
     parser.add_argument("--rss-requests", type=int, help="requests of the memory phase (10000)")
+    parser.add_argument("--driver", choices=DRIVERS, default="cdp",
+                        help="how Chromium is driven: raw CDP without Network-domain events "
+                        "(bench/cdp.py, default) or the Playwright e2e harness")
     parser.add_argument("--out", type=Path, help="markdown to update (default: the full run "
                         "writes docs/benchmarks.md, --quick prints only)")
     return parser.parse_args(argv)
@@ -390,7 +403,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse(argv)
     plan = plan_from(args)
     out = args.out or (None if args.quick else ROOT / "docs" / "benchmarks.md")
-    command = "python bench/relay.py " + shlex.join(sys.argv[1:] if argv is None else argv)
+    given = list(sys.argv[1:] if argv is None else argv)
+    if not any(arg.startswith("--driver") for arg in given):
+        given += ["--driver", args.driver]  # the record names the driver even by default
+    command = "python bench/relay.py " + shlex.join(given)
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="lmarenarev-bench-") as tmp:
         bench = Bench(plan, Path(tmp))

@@ -13,10 +13,16 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, Protocol
 
 from bench.relay_client import StreamResult
-from tests.e2e.browser import Tab
+
+
+class Tab(Protocol):
+    """A browser tab of either driver: bench/cdp.py or tests/e2e/browser.py."""
+
+    def evaluate(self, js: str, arg: Any = None, *, timeout: float = 30) -> Any: ...
+
 
 PAGE_STREAMS = r"""
 async ({bodies, siteKey, path}) => {
