@@ -25,6 +25,7 @@ from .relay import Relay
 from .render.common import RenderOptions
 from .render.json import JSONRenderer
 from .render.sse import SSERenderer, keepalive
+from .timed_queue import Expired, TimedGet
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +57,8 @@ class RelayRun:
     ) -> None:
         self.relay = relay
         self.image_url = image_url  # what a generated image's URL becomes (images/service.py)
-        self.queue: asyncio.Queue[Item] = asyncio.Queue()
+        self.queue: asyncio.Queue[Item | Expired] = asyncio.Queue()  # Expired: TimedGet's own
+        self._timed: TimedGet[Item] = TimedGet(self.queue)
         self.held: list[Notice] = []  # retry notices seen before the response started
         relay.on_retry = lambda text: self.queue.put_nowait(Notice(text))
         self.task = asyncio.create_task(self._produce(call))
@@ -78,19 +80,14 @@ class RelayRun:
 
     def ready(self) -> Item | None:
         """The next item if there is one already, else None (never waits)."""
-        return None if self.queue.empty() else self.queue.get_nowait()
+        return self._timed.ready()
 
     async def next(self, timeout: float) -> Item | None:
         """The next item, or None when nothing came within `timeout` seconds."""
-        if not self.queue.empty():
-            return self.queue.get_nowait()
-        try:
-            async with asyncio.timeout(timeout):  # not wait_for: see Relay._next
-                return await self.queue.get()
-        except TimeoutError:
-            return None
+        return await self._timed.get(timeout)  # not wait_for: see Relay._next
 
     async def close(self) -> None:
+        self._timed.close()
         if not self.task.done():
             self.task.cancel()
         try:

@@ -21,6 +21,7 @@ from .arena.requests import ArenaCall, UpstreamRequest
 from .arena.stream import StreamParser
 from .errors import GatewayError, Timeout, UpstreamFailure, WorkerLost
 from .retry import RetryPolicy
+from .timed_queue import TimedGet
 from .workers.jobs import Data, End, Failed, Job, Lost, Signal, Status
 from .workers.pool import Worker, WorkerPool
 from .workers.protocol import fetch_frame
@@ -160,35 +161,36 @@ class Relay:
             request.method,
             request.url,
         )
+        signals: TimedGet[Signal] = TimedGet(job.signals)
         try:
             if not await self.pool.send(worker, self._fetch(job, worker, request)):
                 job.lose("the worker's connection failed")
-            first = await self._next(job, self.config.first_byte_timeout)
+            first = await self._next(signals, self.config.first_byte_timeout)
             if not isinstance(first, Status):
                 self._raise_for(first)
             if not 200 <= first.http_status < 300:
-                body = await self._collect_body(job)
+                body = await self._collect_body(signals)
                 problem = classify_http(first.http_status, first.headers, body)
                 assert problem is not None
                 raise _Retryable(problem, problem.to_error())
-            async for batch in self._stream(job, request.side):
+            async for batch in self._stream(signals, request.side):
                 yield batch
         except _Retryable as failure:
             failure.worker = worker
             raise
         finally:
+            signals.close()
             await self.pool.release(job, abort=not job.finished)
 
-    async def _stream(self, job: Job, side: str) -> AsyncIterator[list[Event]]:
+    async def _stream(self, signals: TimedGet[Signal], side: str) -> AsyncIterator[list[Event]]:
         """A batch per wake-up: the events of every signal already queued (never waits for
         more); whatever ends the stream comes after the events before it."""
         parser = StreamParser()
         produced = False
-        signals = job.signals
         while True:
-            signal = await self._next(job, self.config.chunk_timeout)
+            signal: Signal | None = await self._next(signals, self.config.chunk_timeout)
             batch: list[Event] = []
-            while True:
+            while signal is not None:
                 if type(signal) is Data:
                     text = signal.text
                     self.bytes_received += _utf8_size(text)
@@ -218,35 +220,31 @@ class Relay:
                         problem = empty_reply()
                         raise _Retryable(problem, problem.to_error())
                     return
-                if signals.empty():
-                    break
-                signal = signals.get_nowait()
+                signal = signals.ready()
             if batch:
                 yield batch
 
-    async def _next(self, job: Job, timeout: float) -> Signal:
-        if not job.signals.empty():
-            return job.signals.get_nowait()
+    async def _next(self, signals: TimedGet[Signal], timeout: float) -> Signal:
+        # Not asyncio.wait_for: on 3.11 it can swallow a cancellation that arrives together
+        # with a chunk, and the client-gone abort would be lost. Nor asyncio.timeout: a timer
+        # armed and cancelled per chunk (TimedGet keeps one per job).
         remaining = self.deadline - self.clock()
-        try:
-            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
-            # arrives together with a chunk, and the client-gone abort would be lost.
-            async with asyncio.timeout(min(timeout, remaining)):
-                return await job.signals.get()
-        except TimeoutError:
-            if remaining <= timeout:
-                raise self._over_budget() from None
-            raise Timeout(f"LMArena sent nothing for {timeout:g} seconds") from None
+        signal = await signals.get(min(timeout, remaining))
+        if signal is not None:
+            return signal
+        if remaining <= timeout:
+            raise self._over_budget()
+        raise Timeout(f"LMArena sent nothing for {timeout:g} seconds")
 
     def _over_budget(self, detail: str = "") -> Timeout:
         budget = self.config.total_timeout
         return Timeout(f"the request took longer than its {budget:g} s budget{detail}")
 
-    async def _collect_body(self, job: Job) -> str:
+    async def _collect_body(self, signals: TimedGet[Signal]) -> str:
         parts: list[str] = []
         size = 0
         while True:
-            signal = await self._next(job, self.config.chunk_timeout)
+            signal = await self._next(signals, self.config.chunk_timeout)
             if isinstance(signal, Data):
                 self.bytes_received += _utf8_size(signal.text)
                 if size < ERROR_BODY_LIMIT:

@@ -35,7 +35,7 @@
   const BATCH_MAX_CHARS = 256 * 1024; // a batch of chunk frames is sent at once past this size
   // After a batch leaves, the next one waits until this long after it (visible tabs only):
   // a lone stream's chunks still leave at once, many streams' chunks leave together.
-  const COALESCE_MS = 4;
+  const COALESCE_MS = 16;
   const TITLE_MARK = '✅ ';
   const CAPTURE_MARK = '🎯 ';
   const MAX_CAPTURED_BODY = 256 * 1024;
@@ -230,34 +230,43 @@
       try { handlers.onClose(info); } catch (e) { warn('close handler failed', e); }
     };
 
-    // Chunk frames wait for the end of the current task and leave together as one message
-    // (a JSON array, docs/worker-protocol.md "Batches"): many streams' records arriving at once
-    // cost the gateway one WebSocket message, not one each. Other frames flush them first, so
-    // the order on the wire is unchanged.
-    // Past the end of the task, a batch waits until COALESCE_MS after the previous one left:
-    // a chunk after a pause leaves in the next task, while chunks arriving faster than that
-    // (many concurrent streams) share one message. Hidden tabs throttle timers, so there the
-    // batch leaves in the next task.
+    // Frames leave together as one message (a JSON array, docs/worker-protocol.md "Batches"):
+    // many streams' records cost the gateway one WebSocket message, not one each.
+    // - A chunk waits until COALESCE_MS after the previous message left; it leaves in the next
+    //   task when that time has passed already (a chunk after a pause) or when it is the first
+    //   chunk of its job (time to first token). Hidden tabs throttle timers: the next task there.
+    // - A job's chunks waiting in one batch become one frame: its data grows, its seq stays
+    //   (the later frame is marked `merged`, so the job does not advance its seq).
+    // - Any other frame joins the batch as its last frame and sends it at once, so the order on
+    //   the wire is unchanged.
     let pending = [];
     let pendingBytes = 0;
-    let scheduled = false;
+    let openChunks = new Map(); // job id → its chunk frame waiting in `pending`
     let lastBatchAt = -Infinity;
+    let timer = null; // a batch waiting for its time
+    let soon = false; // a flush queued for the next task
     const flush = () => {
-      scheduled = false;
+      soon = false;
+      if (timer !== null) { clearTimeout(timer); timer = null; }
       if (!pending.length) return true;
       const frames = pending;
       pending = [];
       pendingBytes = 0;
+      openChunks = new Map();
       if (!ws || ws.readyState !== 1) return false;
       lastBatchAt = performance.now();
       ws.send(JSON.stringify(frames.length === 1 ? frames[0] : frames));
       return true;
     };
-    const schedule = () => {
-      scheduled = true;
-      const wait = lastBatchAt + COALESCE_MS - performance.now();
-      if (wait > 0 && !document.hidden) setTimeout(flush, wait);
-      else nextTask(flush);
+    const schedule = (first) => {
+      if (soon) return;
+      const wait = first ? 0 : lastBatchAt + COALESCE_MS - performance.now();
+      if (wait > 0 && !document.hidden) {
+        if (timer === null) timer = setTimeout(flush, wait);
+      } else {
+        soon = true;
+        nextTask(flush);
+      }
     };
     const link = {
       kind: 'ws',
@@ -265,15 +274,21 @@
         try {
           if (!ws || ws.readyState !== 1) return false;
           if (frame.type === 'chunk') {
-            pending.push(frame);
+            const open = openChunks.get(frame.job);
+            if (open) {
+              open.data += frame.data;
+              frame.merged = true;
+            } else {
+              pending.push(frame);
+              openChunks.set(frame.job, frame);
+            }
             pendingBytes += frame.data.length;
             if (pendingBytes >= BATCH_MAX_CHARS) return flush();
-            if (!scheduled) schedule();
+            schedule(frame.seq === 0);
             return true;
           }
-          flush();
-          ws.send(JSON.stringify(frame));
-          return true;
+          pending.push(frame); // after the chunks before it, in the same message
+          return flush();
         } catch (e) { warn('WebSocket send failed', e); }
         return false;
       },
@@ -607,8 +622,9 @@
 
   function sendChunk(job, data) {
     if (job.aborted || !data) return;
-    send({ type: 'chunk', job: job.id, seq: job.seq, data });
-    job.seq++;
+    const frame = { type: 'chunk', job: job.id, seq: job.seq, data };
+    send(frame);
+    if (!frame.merged) job.seq++; // merged into the job's frame still waiting to leave
   }
 
   function flush(job) {
