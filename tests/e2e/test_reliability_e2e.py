@@ -74,7 +74,8 @@ def logged(gateway: GatewayProcess, since: int, text: str) -> bool:
 
 
 def record_sent_frames(tab: Tab, gateway: GatewayProcess) -> SentFrames:
-    """Every frame the page sends over a gateway WebSocket opened from now on, timestamped.
+    """Every frame the page sends over a gateway WebSocket opened from now on, timestamped
+    (the frames of a batch share their message's time).
 
     Playwright only reports sockets opened after the listener, so the tab is reloaded to
     connect afresh."""
@@ -82,7 +83,11 @@ def record_sent_frames(tab: Tab, gateway: GatewayProcess) -> SentFrames:
 
     def on_socket(socket: Any) -> None:
         if socket.url.startswith(gateway.url.replace("http", "ws", 1)):
-            socket.on("framesent", lambda data: sent.append((time.monotonic(), json.loads(data))))
+            socket.on("framesent", lambda data: record(json.loads(data)))
+
+    def record(message: Any) -> None:  # a frame, or a batch of frames (worker-protocol.md)
+        now = time.monotonic()
+        sent.extend((now, frame) for frame in (message if isinstance(message, list) else [message]))
 
     async def install(page: Any) -> None:
         page.on("websocket", on_socket)
