@@ -148,6 +148,25 @@ async def test_http2_concurrent_streams_share_one_connection(arena: FakeArena,
     assert arena.completed_streams == 5
 
 
+async def test_http2_keeps_one_connection_past_a_thousand_requests(
+    arena: FakeArena, h2_server: ServerThread
+) -> None:
+    """Hypercorn's default closes a connection after 1,000 requests; the benchmark sends
+    thousands over one, so the fake lifts that limit (and 120 streams run at once, above
+    hypercorn's default of 100)."""
+    async with client(arena, h2_server.url, http2=True) as http:
+
+        async def port() -> int:
+            answer = await http.get("/__fake/defaults")
+            assert answer.status_code == 200 and answer.http_version == "HTTP/2"
+            return int(answer.extensions["network_stream"].get_extra_info("client_addr")[1])
+
+        first = await port()
+        for _ in range(11):
+            ports = await asyncio.gather(*(port() for _ in range(120)))
+            assert set(ports) == {first}
+
+
 def test_http2_needs_tls(arena: FakeArena) -> None:
     with pytest.raises(ValueError, match="ssl"):
         ServerThread(arena.app, http2=True)
