@@ -66,7 +66,10 @@ class SocketLink:
         self._lock = asyncio.Lock()
 
     async def send(self, frame: dict[str, Any]) -> None:
-        text = json.dumps(frame, ensure_ascii=False, separators=(",", ":"))
+        try:
+            text = orjson.dumps(frame).decode()  # compact UTF-8, as json.dumps below
+        except TypeError:  # orjson.JSONEncodeError: e.g. a lone surrogate, a huge integer
+            text = json.dumps(frame, ensure_ascii=False, separators=(",", ":"))
         async with self._lock:
             await self.socket.send_text(text)
 
