@@ -20,12 +20,12 @@ from .arena.requests import ArenaCall
 from .chat import ChatPlan
 from .conversation import SessionRef
 from .errors import GatewayError, UpstreamFailure
+from .mailbox import Mailbox
 from .observe import RequestWatch
 from .relay import Relay
 from .render.common import RenderOptions
 from .render.json import JSONRenderer
 from .render.sse import SSERenderer, keepalive
-from .timed_queue import Expired, TimedGet
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +57,7 @@ class RelayRun:
     ) -> None:
         self.relay = relay
         self.image_url = image_url  # what a generated image's URL becomes (images/service.py)
-        self.queue: asyncio.Queue[Item | Expired] = asyncio.Queue()  # Expired: TimedGet's own
-        self._timed: TimedGet[Item] = TimedGet(self.queue)
+        self.queue: Mailbox[Item] = Mailbox()
         self.held: list[Notice] = []  # retry notices seen before the response started
         relay.on_retry = lambda text: self.queue.put_nowait(Notice(text))
         self.task = asyncio.create_task(self._produce(call))
@@ -80,14 +79,14 @@ class RelayRun:
 
     def ready(self) -> Item | None:
         """The next item if there is one already, else None (never waits)."""
-        return self._timed.ready()
+        return self.queue.ready()
 
     async def next(self, timeout: float) -> Item | None:
         """The next item, or None when nothing came within `timeout` seconds."""
-        return await self._timed.get(timeout)  # not wait_for: see Relay._next
+        return await self.queue.get(timeout)  # not wait_for: see Relay._next
 
     async def close(self) -> None:
-        self._timed.close()
+        self.queue.close()
         if not self.task.done():
             self.task.cancel()
         try:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from .arena.errors import classify_http
 from .errors import Timeout, UpstreamFailure, WorkerLost
-from .timed_queue import Expired
+from .mailbox import Mailbox
 from .workers.jobs import Data, End, Failed, Lost, Signal, Status
 from .workers.pool import WorkerPool
 from .workers.protocol import fetch_frame
@@ -70,14 +70,14 @@ async def fetch_through_worker(
     return PageResponse(status.http_status, status.headers, text)
 
 
-async def _status(signals: asyncio.Queue[Signal | Expired]) -> Status:
+async def _status(signals: Mailbox[Signal]) -> Status:
     signal = await signals.get()
     if isinstance(signal, Status):
         return signal
     raise _failure(signal)
 
 
-async def _body(signals: asyncio.Queue[Signal | Expired], limit: int) -> str:
+async def _body(signals: Mailbox[Signal], limit: int) -> str:
     parts: list[str] = []
     size = 0
     while True:
@@ -92,7 +92,7 @@ async def _body(signals: asyncio.Queue[Signal | Expired], limit: int) -> str:
         parts.append(signal.text)
 
 
-def _failure(signal: Signal | Expired) -> Exception:
+def _failure(signal: Signal | None) -> Exception:
     if isinstance(signal, Lost):
         return WorkerLost(f"the LMArena tab went away: {signal.reason}")
     if isinstance(signal, Failed):

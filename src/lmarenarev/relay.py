@@ -20,8 +20,8 @@ from .arena.page import DEFAULT_RECAPTCHA_SITE_KEY
 from .arena.requests import ArenaCall, UpstreamRequest
 from .arena.stream import StreamParser
 from .errors import GatewayError, Timeout, UpstreamFailure, WorkerLost
+from .mailbox import Mailbox
 from .retry import RetryPolicy
-from .timed_queue import TimedGet
 from .workers.jobs import Data, End, Failed, Job, Lost, Signal, Status
 from .workers.pool import Worker, WorkerPool
 from .workers.protocol import fetch_frame
@@ -161,7 +161,7 @@ class Relay:
             request.method,
             request.url,
         )
-        signals: TimedGet[Signal] = TimedGet(job.signals)
+        signals = job.signals
         try:
             if not await self.pool.send(worker, self._fetch(job, worker, request)):
                 job.lose("the worker's connection failed")
@@ -182,7 +182,7 @@ class Relay:
             signals.close()
             await self.pool.release(job, abort=not job.finished)
 
-    async def _stream(self, signals: TimedGet[Signal], side: str) -> AsyncIterator[list[Event]]:
+    async def _stream(self, signals: Mailbox[Signal], side: str) -> AsyncIterator[list[Event]]:
         """A batch per wake-up: the events of every signal already queued (never waits for
         more); whatever ends the stream comes after the events before it."""
         parser = StreamParser()
@@ -224,10 +224,10 @@ class Relay:
             if batch:
                 yield batch
 
-    async def _next(self, signals: TimedGet[Signal], timeout: float) -> Signal:
+    async def _next(self, signals: Mailbox[Signal], timeout: float) -> Signal:
         # Not asyncio.wait_for: on 3.11 it can swallow a cancellation that arrives together
         # with a chunk, and the client-gone abort would be lost. Nor asyncio.timeout: a timer
-        # armed and cancelled per chunk (TimedGet keeps one per job).
+        # armed and cancelled per chunk (a Mailbox keeps one per job).
         remaining = self.deadline - self.clock()
         signal = await signals.get(min(timeout, remaining))
         if signal is not None:
@@ -240,7 +240,7 @@ class Relay:
         budget = self.config.total_timeout
         return Timeout(f"the request took longer than its {budget:g} s budget{detail}")
 
-    async def _collect_body(self, signals: TimedGet[Signal]) -> str:
+    async def _collect_body(self, signals: Mailbox[Signal]) -> str:
         parts: list[str] = []
         size = 0
         while True:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 
-from ..timed_queue import Expired
+from ..mailbox import Mailbox
 from .protocol import ChunkFrame, DoneFrame, ErrorFrame, JobFrame, StatusFrame
 
 
@@ -58,8 +57,7 @@ class Job:
     def __init__(self, job_id: str, worker_id: str) -> None:
         self.id = job_id
         self.worker_id = worker_id
-        # Expired: put by the relay's own TimedGet when its wait runs out, never by a worker
-        self.signals: asyncio.Queue[Signal | Expired] = asyncio.Queue()
+        self.signals: Mailbox[Signal] = Mailbox()
         self.finished = False
         self._next_seq = 0
         self._out_of_order: dict[int, str] = {}
