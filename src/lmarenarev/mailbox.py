@@ -40,9 +40,6 @@ class Mailbox(Generic[T]):
     def empty(self) -> bool:
         return not self._items
 
-    def qsize(self) -> int:
-        return len(self._items)
-
     def get_nowait(self) -> T:
         """The next item; IndexError when there is none."""
         return self._items.popleft()

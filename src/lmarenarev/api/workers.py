@@ -68,7 +68,7 @@ class SocketLink:
     async def send(self, frame: dict[str, Any]) -> None:
         try:
             text = orjson.dumps(frame).decode()  # compact UTF-8, as json.dumps below
-        except TypeError:  # orjson.JSONEncodeError: e.g. a lone surrogate, a huge integer
+        except orjson.JSONEncodeError:  # e.g. a lone surrogate, an integer beyond 64 bits
             text = json.dumps(frame, ensure_ascii=False, separators=(",", ":"))
         async with self._lock:
             await self.socket.send_text(text)
