@@ -13,25 +13,24 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from . import __version__
 from .api import admin, images, keys, monitor, openai, workers
+from .api.chat import CHAT_PATH, ChatEndpoint
 from .api.openapi_doc import documented_openapi
 from .auth import AccessMiddleware, V1CorsMiddleware, admin_allowed
-from .errors import GatewayError, InvalidRequest
+from .errors import GatewayError, InvalidRequest, error_response
 from .state import Gateway
 from .upkeep import run_upkeep
 
 log = logging.getLogger(__name__)
 
 
-def _error_response(exc: GatewayError) -> JSONResponse:
-    return JSONResponse(exc.envelope(), status_code=exc.status, headers=exc.headers)
-
 
 async def _gateway_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, GatewayError)
-    return _error_response(exc)
+    return error_response(exc)
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
@@ -41,7 +40,7 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
         f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}"
         for error in exc.errors()[:5]
     ]
-    return _error_response(InvalidRequest("; ".join(problems) or "invalid request"))
+    return error_response(InvalidRequest("; ".join(problems) or "invalid request"))
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
@@ -51,10 +50,30 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     error.type = "invalid_request_error"
     error.code = "not_found" if exc.status_code == 404 else None
     error.headers = dict(exc.headers) if exc.headers else None  # e.g. Allow on a 405
-    return _error_response(error)
+    return error_response(error)
 
 
-def create_app(gateway: Gateway) -> FastAPI:
+class GatewayApp(FastAPI):
+    """FastAPI, but a chat request goes straight to `chat` (set by `create_app`: the endpoint
+    behind the access and CORS middleware), skipping the framework's layers (api/chat.py)."""
+
+    chat: ASGIApp | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        chat = self.chat
+        if (
+            chat is not None
+            and scope["type"] == "http"
+            and scope["path"] == CHAT_PATH
+            and scope["method"] == "POST"
+        ):
+            scope["app"] = self
+            await chat(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
+
+def create_app(gateway: Gateway) -> GatewayApp:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         heartbeat = asyncio.create_task(gateway.pool.heartbeat())
@@ -69,14 +88,18 @@ def create_app(gateway: Gateway) -> FastAPI:
                     await task
             await gateway.media.aclose()
 
-    app = FastAPI(title="lmarenarev", version=__version__, lifespan=lifespan)
+    app = GatewayApp(title="lmarenarev", version=__version__, lifespan=lifespan)
     app.state.gateway = gateway
     app.add_exception_handler(GatewayError, _gateway_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_middleware(AccessMiddleware, policy=gateway.access)
+    chat: ASGIApp = ChatEndpoint(gateway)
     if gateway.settings.cors_origins:
-        app.add_middleware(V1CorsMiddleware, origins=tuple(gateway.settings.cors_origins))
+        origins = tuple(gateway.settings.cors_origins)
+        app.add_middleware(V1CorsMiddleware, origins=origins)
+        chat = V1CorsMiddleware(chat, origins=origins)
+    app.chat = AccessMiddleware(chat, policy=gateway.access)
     app.include_router(openai.router)
     app.include_router(images.router)
     app.include_router(workers.router)

@@ -18,12 +18,11 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from fastapi import Request
-from fastapi.responses import JSONResponse
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .errors import Forbidden, GatewayError, RateLimited, Unauthorized
+from .errors import Forbidden, GatewayError, RateLimited, Unauthorized, error_response
 from .keys import ClientKey, KeyRing, same_secret
 from .settings import Settings
 
@@ -203,9 +202,6 @@ class AccessPolicy:
         return refusal
 
 
-def _error_response(exc: GatewayError) -> JSONResponse:
-    return JSONResponse(exc.envelope(), status_code=exc.status, headers=exc.headers)
-
 
 class AccessMiddleware:
     """Applies the policy to `/v1/*` and the admin paths before routing (so it covers mounts)."""
@@ -218,7 +214,7 @@ class AccessMiddleware:
         if scope["type"] == "http":
             error = self._refusal(scope)
             if error is not None:
-                await _error_response(error)(scope, receive, send)
+                await error_response(error)(scope, receive, send)
                 return
         await self.app(scope, receive, send)
 

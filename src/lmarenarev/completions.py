@@ -42,8 +42,13 @@ class End:
     pass
 
 
+@dataclass(frozen=True, slots=True)
+class Gone:
+    """The client went away: the response stops (and closing it stops the relay)."""
+
+
 # A list: the events the relay had at once (`Relay.batches`), rendered into one write.
-Item = list[Event] | Notice | GatewayError | End
+Item = list[Event] | Notice | GatewayError | End | Gone
 
 
 class RelayRun:
@@ -76,6 +81,10 @@ class RelayRun:
         except Exception as exc:  # a bug must end this request, not hang it
             log.exception("[%s] relay crashed", self.relay.request_id)
             self.queue.put_nowait(UpstreamFailure(f"internal error: {type(exc).__name__}"))
+
+    def client_gone(self) -> None:
+        """Tell the response the client left; it sees this after what is already queued."""
+        self.queue.put_nowait(Gone())
 
     def ready(self) -> Item | None:
         """The next item if there is one already, else None (never waits)."""
@@ -148,6 +157,9 @@ class Completion:
                         parts.append(renderer.error(item.message, item.type, item.code))
                         yield b"".join(parts)
                         return
+                    elif isinstance(item, Gone):
+                        log.info("[%s] the client went away", self.options.completion_id)
+                        return
                     elif self.show_retries:  # a Notice
                         parts.append(_comment(item))
                     item = self.run.ready()
@@ -160,11 +172,14 @@ class Completion:
         finally:
             await self.close()
 
-    async def complete(self) -> dict[str, Any]:
+    async def complete(self) -> dict[str, Any] | None:
+        """The completion's JSON; None when the client left first."""
         renderer = JSONRenderer(self.options)
         try:
             while True:
                 item = await self.run.next(self.keepalive_interval)
+                if isinstance(item, Gone):
+                    return None
                 if isinstance(item, End):
                     self._done(renderer.content(), renderer.usage)
                     return renderer.result()

@@ -1,12 +1,15 @@
 """One error hierarchy for the gateway; one handler turns it into the OpenAI error envelope.
 
 Every error a client can see is a `GatewayError` subclass carrying its HTTP status and the
-OpenAI `type`/`code`. Routes raise; `app.py` installs the single handler.
+OpenAI `type`/`code`. Routes raise; `app.py` installs the single handler, which answers with
+`error_response` (as do the access middleware and the chat endpoint, outside the framework).
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from starlette.responses import JSONResponse
 
 
 class GatewayError(Exception):
@@ -128,3 +131,8 @@ class Timeout(GatewayError):
     status = 504
     type = "upstream_error"
     code = "timeout"
+
+
+def error_response(exc: GatewayError) -> JSONResponse:
+    """The error as its HTTP answer: the envelope, its status and headers (Retry-After)."""
+    return JSONResponse(exc.envelope(), status_code=exc.status, headers=exc.headers)

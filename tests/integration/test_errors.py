@@ -128,3 +128,36 @@ async def test_unknown_routes_use_the_envelope(gateway: RunningGateway) -> None:
         response = await http.get("/v1/nothing-here")
     assert response.status_code == 404
     envelope(response.json())
+
+
+async def test_other_methods_on_the_chat_route_are_405_with_allow(gateway: RunningGateway) -> None:
+    async with gateway.http() as http:
+        response = await http.get("/v1/chat/completions")
+    assert response.status_code == 405
+    assert response.headers["allow"] == "POST"
+    envelope(response.json())
+
+
+async def test_a_bug_while_planning_is_a_500_in_the_envelope_and_the_gateway_goes_on(
+    gateway: RunningGateway, arena: Arena, worker: FakeWorker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plan = gateway.gateway.chat.plan
+    calls = 0
+
+    def broken_once(*args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("a bug")
+        return plan(*args, **kwargs)
+
+    monkeypatch.setattr(gateway.gateway.chat, "plan", broken_once)
+    body = {"model": "fake-gpt", "messages": [{"role": "user", "content": "hi"}]}
+    async with gateway.http() as http:
+        failed = await http.post("/v1/chat/completions", json=body)
+        answered = await http.post("/v1/chat/completions", json=body)
+    assert failed.status_code == 500
+    error = envelope(failed.json())
+    assert error["message"] == "internal error" and "a bug" not in failed.text
+    assert answered.status_code == 200
+    assert answered.json()["choices"][0]["message"]["content"]

@@ -17,7 +17,7 @@ from ..images.gallery import list_images, resolve_image
 from ..images.generation import generate_images
 from ..images.save import images_root
 from ..openai_schema import ErrorResponse, ImageGenerationRequest, ImagesResponse
-from .openai import gateway, read_body
+from .bodies import gateway, read_body
 
 log = logging.getLogger(__name__)
 router = APIRouter()

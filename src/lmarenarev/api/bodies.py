@@ -1,0 +1,51 @@
+"""Request helpers of the `/v1` routes: the gateway, and a JSON body read within a limit."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+from starlette.requests import Request
+
+from ..errors import InvalidRequest, PayloadTooLarge
+from ..state import Gateway
+
+BodyT = TypeVar("BodyT", bound=BaseModel)
+
+
+def gateway(request: Request) -> Gateway:
+    state: Gateway = request.app.state.gateway
+    return state
+
+
+async def read_json(request: Request, limit: int) -> Any:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"request body is {declared} bytes; the limit is {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"request body is over the limit of {limit} bytes")
+        chunks.append(chunk)
+    try:
+        return json.loads(b"".join(chunks))
+    except ValueError as exc:
+        raise InvalidRequest(f"the request body is not valid JSON: {exc}") from None
+
+
+def validation_message(exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first["loc"]) or "body"
+    return f"{where}: {first['msg']}"
+
+
+async def read_body(request: Request, model: type[BodyT]) -> BodyT:
+    """The JSON body, size-checked and validated; any problem is a 400/413 in the envelope."""
+    payload = await read_json(request, gateway(request).settings.max_request_bytes)
+    try:
+        return model.model_validate(payload)
+    except ValidationError as exc:
+        raise InvalidRequest(validation_message(exc)) from None
