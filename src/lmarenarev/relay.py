@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import NoReturn
 
 from .arena.errors import Kind, UpstreamProblem, classify_http, classify_in_band, empty_reply
-from .arena.events import ArenaError, Event, Finish
+from .arena.events import ArenaError, Event, Finish, join_text
 from .arena.page import DEFAULT_RECAPTCHA_SITE_KEY
 from .arena.requests import ArenaCall, UpstreamRequest
 from .arena.stream import StreamParser
@@ -184,7 +184,8 @@ class Relay:
 
     async def _stream(self, signals: Mailbox[Signal], side: str) -> AsyncIterator[list[Event]]:
         """A batch per wake-up: the events of every signal already queued (never waits for
-        more); whatever ends the stream comes after the events before it."""
+        more), its text records joined (`join_text`); whatever ends the stream comes after the
+        events before it."""
         parser = StreamParser()
         produced = False
         while True:
@@ -194,17 +195,17 @@ class Relay:
                 if type(signal) is Data:
                     text = signal.text
                     self.bytes_received += _utf8_size(text)
-                    events = parser.feed(text)
+                    events = join_text(parser.feed(text))
                 elif type(signal) is End:
                     events = parser.close()
                 else:
                     if batch:
-                        yield batch
+                        yield join_text(batch)
                     self._raise_for(signal)
                 for event in events:
                     if type(event) is ArenaError:  # a JSON error line has no side of its own
                         if batch:
-                            yield batch
+                            yield join_text(batch)
                         problem = classify_in_band(event.message)
                         raise _Retryable(problem, problem.to_error())
                     if event.side != side:
@@ -215,14 +216,14 @@ class Relay:
                     batch.append(event)
                 if type(signal) is End:
                     if batch:
-                        yield batch
+                        yield join_text(batch)
                     if not produced:
                         problem = empty_reply()
                         raise _Retryable(problem, problem.to_error())
                     return
                 signal = signals.ready()
             if batch:
-                yield batch
+                yield join_text(batch)
 
     async def _next(self, signals: Mailbox[Signal], timeout: float) -> Signal:
         # Not asyncio.wait_for: on 3.11 it can swallow a cancellation that arrives together

@@ -29,7 +29,12 @@ async def test_non_stream_reply(client: openai.AsyncOpenAI, arena: Arena) -> Non
     assert request.body["userMessage"]["content"] == "hello there"
 
 
-async def test_stream_chunks_carry_ids_role_finish_and_usage(client: openai.AsyncOpenAI) -> None:
+async def test_stream_chunks_carry_ids_role_finish_and_usage(
+    client: openai.AsyncOpenAI, arena: Arena
+) -> None:
+    # Records 20 ms apart reach the worker one by one (records that arrive together are joined
+    # into one delta: tests/unit/test_stream.py).
+    arena.fake.enqueue(Reply(delay=0.02))
     stream = await client.chat.completions.create(
         model="fake-gpt",
         messages=[{"role": "user", "content": "stream me a fairly long answer please"}],

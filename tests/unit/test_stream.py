@@ -19,6 +19,7 @@ from lmarenarev.arena.events import (
     ReasoningDelta,
     TextDelta,
     Usage,
+    join_text,
 )
 from lmarenarev.arena.stream import StreamParser, parse_all
 
@@ -375,3 +376,33 @@ def test_record_shaped_garbage_never_raises(tokens: list[str]) -> None:
     text = "".join(tokens)
     events = parse_all(text)
     assert len(events) <= len(text) // 3
+
+
+@given(st.lists(_record(), max_size=30))
+def test_join_text_keeps_each_sides_text_and_every_other_event_in_order(
+    records: list[tuple[str, list[Event]]],
+) -> None:
+    events = [event for _, expected in records for event in expected]
+    joined = join_text(events)
+
+    def text(of: list[Event], side: str) -> str:
+        return "".join(e.text for e in of if isinstance(e, TextDelta) and e.side == side)
+
+    for side in "ab":
+        assert text(joined, side) == text(events, side)
+    assert [e for e in joined if not isinstance(e, TextDelta)] == [
+        e for e in events if not isinstance(e, TextDelta)
+    ]
+    for before, after in itertools.pairwise(joined):  # no run is left split
+        assert not (type(before) is type(after) is TextDelta and before.side == after.side)
+    assert len(joined) <= len(events)
+
+
+def test_join_text_joins_runs_between_other_events() -> None:
+    events: list[Event] = [
+        TextDelta("a"), TextDelta("b"), Finish("stop", None), TextDelta("c"),
+        TextDelta("d", "b"), TextDelta("e", "b"), TextDelta("f"),
+    ]
+    assert join_text(events) == [
+        TextDelta("ab"), Finish("stop", None), TextDelta("c"), TextDelta("de", "b"), TextDelta("f"),
+    ]
