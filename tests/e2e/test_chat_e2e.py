@@ -5,13 +5,20 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import re
+from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
-from tests.fakes.arena import Reply
+from tests.e2e.browser import Browser
+from tests.fakes.arena import FakeArena, Reply
+from tests.fakes.serving import ServerThread
+from tests.fakes.tls import make_self_signed
+from tests.support import wait_until
 
 from .conftest import Arena, GatewayProcess, OpenTab, StartGateway
+from .test_reliability_e2e import record_sent_frames
 
 pytestmark = pytest.mark.e2e
 
@@ -246,3 +253,54 @@ def _six_batched_streams(
         before, "lmarenarev_worker_frames")
     assert frames > messages > 0  # some messages carried several frames
     return messages, frames
+
+
+def test_many_streams_in_one_tab_widen_its_batch_window(
+    start_gateway: StartGateway, browser: Browser, tmp_path: Path
+) -> None:
+    """24 paced streams over HTTP/2 in one tab: each job's chunks leave about every 48 ms (16 ms
+    plus 2 ms a streaming job past 8), not every 16 ms; a job's `done` leaves in a message of its
+    own job's frames, not cutting the others' window short; records that arrive together reach
+    the client as one delta. Every reply is intact and in order."""
+    fake = FakeArena()
+    fake.set_defaults(stamped_records=60, record_chars=24, delay=0.005)
+    with ServerThread(fake.app, ssl=make_self_signed(tmp_path / "tls"), http2=True) as server:
+        gateway = start_gateway("--set", "worker_capacity=32")
+        tab = browser.open_tab(
+            browser.arena_url("/?mode=direct", port=server.port), userscript=gateway.userscript()
+        )
+        try:
+            tab.wait_for_title_prefix("✅", timeout=20)
+            messages: list[list[dict[str, Any]]] = []
+            sent = record_sent_frames(tab, gateway, messages)
+            deltas = asyncio.run(_stamped_streams(gateway, 24, records=60))
+            wait_until(lambda: sum(f["type"] == "done" for _, f in sent) == 24, 10, "24 dones")
+        finally:
+            tab.close()
+    assert fake.max_concurrent_streams > 8  # HTTP/2: the tab streamed them together
+    for job in {f["job"] for _, f in sent if f["type"] == "status"}:
+        chunks = [t for t, f in sent if f["type"] == "chunk" and f["job"] == job]
+        spread = chunks[-1] - chunks[0]
+        assert len(chunks) <= spread / 0.032 + 3, (len(chunks), spread)  # 16 ms: ~2x as many
+    for message in messages:
+        if any(f["type"] == "done" for f in message):
+            assert len({f["job"] for f in message}) == 1
+    assert sum(deltas) < 24 * 60 / 3
+
+
+async def _stamped_streams(gateway: GatewayProcess, count: int, records: int) -> list[int]:
+    """`count` concurrent streams of the fake's stamped records, each checked whole and in
+    order; how many content deltas each took."""
+    client = gateway.async_client()
+
+    async def ask(i: int) -> int:
+        stream = await client.chat.completions.create(
+            model="fake-gpt", messages=[{"role": "user", "content": f"wide {i}"}], stream=True
+        )
+        parts = [c.choices[0].delta.content async for c in stream if c.choices]
+        reply = "".join(p or "" for p in parts)
+        stamps = [int(s) for s in re.findall(r"@t=(\d+);", reply)]
+        assert len(stamps) == records and stamps == sorted(stamps)
+        return sum(1 for p in parts if p)
+
+    return list(await asyncio.gather(*(ask(i) for i in range(count))))

@@ -73,9 +73,11 @@ def logged(gateway: GatewayProcess, since: int, text: str) -> bool:
     return any(text in line for line in gateway.lines[since:])
 
 
-def record_sent_frames(tab: Tab, gateway: GatewayProcess) -> SentFrames:
+def record_sent_frames(
+    tab: Tab, gateway: GatewayProcess, messages: list[list[dict[str, Any]]] | None = None
+) -> SentFrames:
     """Every frame the page sends over a gateway WebSocket opened from now on, timestamped
-    (the frames of a batch share their message's time).
+    (the frames of a batch share their message's time); `messages` gets each message's frames.
 
     Playwright only reports sockets opened after the listener, so the tab is reloaded to
     connect afresh."""
@@ -87,7 +89,10 @@ def record_sent_frames(tab: Tab, gateway: GatewayProcess) -> SentFrames:
 
     def record(message: Any) -> None:  # a frame, or a batch of frames (worker-protocol.md)
         now = time.monotonic()
-        sent.extend((now, frame) for frame in (message if isinstance(message, list) else [message]))
+        frames = message if isinstance(message, list) else [message]
+        sent.extend((now, frame) for frame in frames)
+        if messages is not None:
+            messages.append(frames)
 
     async def install(page: Any) -> None:
         page.on("websocket", on_socket)

@@ -34,8 +34,12 @@
   const MAX_SCRIPT_SRCS = 100;
   const BATCH_MAX_CHARS = 256 * 1024; // a batch of chunk frames is sent at once past this size
   // After a batch leaves, the next one waits until this long after it (visible tabs only):
-  // a lone stream's chunks still leave at once, many streams' chunks leave together.
+  // a lone stream's chunks still leave at once, many streams' chunks leave together. With more
+  // than 8 jobs streaming a body the wait grows by 2 ms a job (24 jobs: 48 ms, at most 100 ms),
+  // so the gateway gets at most ~500 chunk frames a second however many streams share the tab.
   const COALESCE_MS = 16;
+  const COALESCE_PER_JOB_MS = 2;
+  const COALESCE_MAX_MS = 100;
   const TITLE_MARK = '✅ ';
   const CAPTURE_MARK = '🎯 ';
   const MAX_CAPTURED_BODY = 256 * 1024;
@@ -232,13 +236,15 @@
 
     // Frames leave together as one message (a JSON array, docs/worker-protocol.md "Batches"):
     // many streams' records cost the gateway one WebSocket message, not one each.
-    // - A chunk waits until COALESCE_MS after the previous message left; it leaves in the next
-    //   task when that time has passed already (a chunk after a pause) or when it is the first
-    //   chunk of its job (time to first token). Hidden tabs throttle timers: the next task there.
+    // - A chunk or a status waits until the window (COALESCE_MS, more with many jobs) after
+    //   the previous batch left; it leaves in the next task when that time has passed already
+    //   (a chunk after a pause) or when it is the first chunk of its job (time to first
+    //   token). Hidden tabs throttle timers: the next task there.
     // - A job's chunks waiting in one batch become one frame: its data grows, its seq stays
     //   (the later frame is marked `merged`, so the job does not advance its seq).
-    // - Any other frame joins the batch as its last frame and sends it at once, so the order on
-    //   the wire is unchanged.
+    // - A job's `done` or `error` leaves at once with that job's waiting frames before it; the
+    //   other jobs' frames keep waiting for their window. A job's frames stay in order.
+    // - Any other frame joins the batch as its last frame and sends it at once.
     let pending = [];
     let pendingBytes = 0;
     let openChunks = new Map(); // job id → its chunk frame waiting in `pending`
@@ -258,9 +264,26 @@
       ws.send(JSON.stringify(frames.length === 1 ? frames[0] : frames));
       return true;
     };
+    const sendJob = (frame) => { // a job's last frame, with its waiting frames, now
+      const own = pending.filter((f) => f.job === frame.job);
+      if (own.length) {
+        pending = pending.filter((f) => f.job !== frame.job);
+        const open = openChunks.get(frame.job);
+        if (open) { pendingBytes -= open.data.length; openChunks.delete(frame.job); }
+        if (!pending.length && timer !== null) { clearTimeout(timer); timer = null; }
+      }
+      own.push(frame);
+      ws.send(JSON.stringify(own.length === 1 ? own[0] : own));
+      return true;
+    };
+    const windowMs = () => { // the jobs streaming a body (not those waiting for an answer)
+      let streaming = 0;
+      for (const job of jobs.values()) if (job.httpStatus !== null) streaming++;
+      return Math.min(COALESCE_MAX_MS, COALESCE_MS + Math.max(0, streaming - 8) * COALESCE_PER_JOB_MS);
+    };
     const schedule = (first) => {
       if (soon) return;
-      const wait = first ? 0 : lastBatchAt + COALESCE_MS - performance.now();
+      const wait = first ? 0 : lastBatchAt + windowMs() - performance.now();
       if (wait > 0 && !document.hidden) {
         if (timer === null) timer = setTimeout(flush, wait);
       } else {
@@ -287,7 +310,15 @@
             schedule(frame.seq === 0);
             return true;
           }
-          pending.push(frame); // after the chunks before it, in the same message
+          if (frame.type === 'status') {
+            pending.push(frame);
+            schedule(false);
+            return true;
+          }
+          if (frame.job !== undefined && (frame.type === 'done' || frame.type === 'error')) {
+            return sendJob(frame);
+          }
+          pending.push(frame); // after the frames before it, in the same message
           return flush();
         } catch (e) { warn('WebSocket send failed', e); }
         return false;
