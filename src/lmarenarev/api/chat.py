@@ -16,13 +16,13 @@ import asyncio
 import functools
 import logging
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 
 from fastapi.responses import JSONResponse, Response
 from starlette.requests import ClientDisconnect, Request
 from starlette.types import Receive, Scope, Send
 
+from ..arena.ids import random_hex
 from ..auth import authorize_model, client_key
 from ..chat import ChatPlan
 from ..completions import Completion, Gone, RelayRun, remember_session, until_client_gone
@@ -139,7 +139,7 @@ def _start(
     gw: Gateway, body: ChatCompletionRequest, plan: ChatPlan, key: ClientKey | None
 ) -> Completion:
     settings = gw.settings
-    completion_id = f"chatcmpl-{uuid.uuid4().hex}"
+    completion_id = f"chatcmpl-{random_hex()}"
     options = RenderOptions(
         model=body.model,
         completion_id=completion_id,
@@ -176,7 +176,7 @@ def _request_start(
     plan: ChatPlan | None = None,
 ) -> RequestStart:
     return RequestStart(
-        id=request_id or f"chatcmpl-{uuid.uuid4().hex}",
+        id=request_id or f"chatcmpl-{random_hex()}",
         model=body.model,
         key_name=None if key is None else key.name,
         stream=body.stream,

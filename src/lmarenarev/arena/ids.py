@@ -18,8 +18,19 @@ def uuid7(now_ms: int | None = None) -> str:
     value |= rand_a << 64
     value |= 0b10 << 62
     value |= rand_b
-    return str(uuid.UUID(int=value))
+    return _dashed(f"{value:032x}")
 
 
 def uuid4() -> str:
     return str(uuid.uuid4())
+
+
+def random_hex() -> str:
+    """128 random bits as 32 hex digits: a completion's or a job's id (one call on each
+    request's path, where `uuid.uuid4().hex` also built a UUID object)."""
+    return os.urandom(16).hex()
+
+
+def _dashed(digits: str) -> str:
+    """32 hex digits in the 8-4-4-4-12 form of `str(uuid.UUID(...))`."""
+    return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from ..arena.ids import random_hex
 from ..arena.page import discover_recaptcha_site_key, is_challenge_title
 from ..errors import NoWorker, QueueFull
 from .jobs import Job
@@ -213,7 +214,7 @@ class WorkerPool:
         await self.send(worker, reload_frame())
 
     def start_job(self, worker: Worker) -> Job:
-        job = Job(uuid.uuid4().hex, worker.id)
+        job = Job(random_hex(), worker.id)
         self.jobs[job.id] = job
         worker.jobs.add(job.id)
         return job
