@@ -27,7 +27,6 @@ from .upkeep import run_upkeep
 log = logging.getLogger(__name__)
 
 
-
 async def _gateway_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, GatewayError)
     return error_response(exc)

@@ -202,7 +202,6 @@ class AccessPolicy:
         return refusal
 
 
-
 class AccessMiddleware:
     """Applies the policy to `/v1/*` and the admin paths before routing (so it covers mounts)."""
 

@@ -195,7 +195,7 @@ class Relay:
                 if type(signal) is Data:
                     text = signal.text
                     self.bytes_received += _utf8_size(text)
-                    events = join_text(parser.feed(text))
+                    events = parser.feed(text)
                 elif type(signal) is End:
                     events = parser.close()
                 else:

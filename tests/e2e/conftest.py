@@ -8,10 +8,12 @@ test opens its own tab, so its worker connects afresh.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -194,3 +196,38 @@ def open_tab(browser: Browser, gateway: GatewayProcess) -> Iterator[OpenTab]:
     for tab in tabs:
         tab.close()
     wait_until(lambda: gateway.health()["workers"] == [], 15, "the tabs to disconnect")
+
+
+SentFrames = list[tuple[float, dict[str, Any]]]
+
+
+def record_sent_frames(
+    tab: Tab, gateway: GatewayProcess, messages: list[list[dict[str, Any]]] | None = None
+) -> SentFrames:
+    """Every frame the page sends over a gateway WebSocket opened from now on, timestamped
+    (the frames of a batch share their message's time); `messages` gets each message's frames.
+
+    Playwright only reports sockets opened after the listener, so the tab is reloaded to
+    connect afresh."""
+    sent: SentFrames = []
+
+    def on_socket(socket: Any) -> None:
+        if socket.url.startswith(gateway.url.replace("http", "ws", 1)):
+            socket.on("framesent", lambda data: record(json.loads(data)))
+
+    def record(message: Any) -> None:  # a frame, or a batch of frames (worker-protocol.md)
+        now = time.monotonic()
+        frames = message if isinstance(message, list) else [message]
+        sent.extend((now, frame) for frame in frames)
+        if messages is not None:
+            messages.append(frames)
+
+    async def install(page: Any) -> None:
+        page.on("websocket", on_socket)
+
+    tab.run(install)
+    tab.reload()
+    tab.wait_for_title_prefix("✅", timeout=20)
+    wait_until(lambda: len(gateway.health()["workers"]) == 1, 10, "the old connection to go")
+    wait_until(lambda: any(f["type"] == "hello" for _, f in sent), 5, "the hello frame")
+    return sent

@@ -17,8 +17,7 @@ from tests.fakes.serving import ServerThread
 from tests.fakes.tls import make_self_signed
 from tests.support import wait_until
 
-from .conftest import Arena, GatewayProcess, OpenTab, StartGateway
-from .test_reliability_e2e import record_sent_frames
+from .conftest import Arena, GatewayProcess, OpenTab, StartGateway, record_sent_frames
 
 pytestmark = pytest.mark.e2e
 

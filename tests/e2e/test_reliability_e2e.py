@@ -8,9 +8,7 @@ its reply, and what the fake saw upstream.
 from __future__ import annotations
 
 import asyncio
-import json
 import math
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -18,16 +16,14 @@ from typing import Any
 import openai
 import pytest
 
-from tests.e2e.browser import Tab
 from tests.fakes.arena import RecordedRequest, Reply, ReplyDefaults
 from tests.support import wait_until
 
-from .conftest import Arena, GatewayProcess, OpenTab
+from .conftest import Arena, GatewayProcess, OpenTab, SentFrames, record_sent_frames
 
 pytestmark = pytest.mark.e2e
 
 HELD_BACK = 30.0  # first-byte delay of a reply the test interrupts; far beyond any wait here
-SentFrames = list[tuple[float, dict[str, Any]]]
 
 
 @pytest.fixture(autouse=True)
@@ -71,38 +67,6 @@ def wait_for_streams(arena: Arena, *, completed: int, disconnected: int) -> None
 
 def logged(gateway: GatewayProcess, since: int, text: str) -> bool:
     return any(text in line for line in gateway.lines[since:])
-
-
-def record_sent_frames(
-    tab: Tab, gateway: GatewayProcess, messages: list[list[dict[str, Any]]] | None = None
-) -> SentFrames:
-    """Every frame the page sends over a gateway WebSocket opened from now on, timestamped
-    (the frames of a batch share their message's time); `messages` gets each message's frames.
-
-    Playwright only reports sockets opened after the listener, so the tab is reloaded to
-    connect afresh."""
-    sent: SentFrames = []
-
-    def on_socket(socket: Any) -> None:
-        if socket.url.startswith(gateway.url.replace("http", "ws", 1)):
-            socket.on("framesent", lambda data: record(json.loads(data)))
-
-    def record(message: Any) -> None:  # a frame, or a batch of frames (worker-protocol.md)
-        now = time.monotonic()
-        frames = message if isinstance(message, list) else [message]
-        sent.extend((now, frame) for frame in frames)
-        if messages is not None:
-            messages.append(frames)
-
-    async def install(page: Any) -> None:
-        page.on("websocket", on_socket)
-
-    tab.run(install)
-    tab.reload()
-    tab.wait_for_title_prefix("✅", timeout=20)
-    wait_until(lambda: len(gateway.health()["workers"]) == 1, 10, "the old connection to go")
-    wait_until(lambda: any(f["type"] == "hello" for _, f in sent), 5, "the hello frame")
-    return sent
 
 
 def chunk_frames(sent: SentFrames) -> list[tuple[float, dict[str, Any]]]:

@@ -123,7 +123,6 @@ async def _answer(completion: Completion, stream: bool, send: Send) -> Response 
     return None
 
 
-
 class EndpointResponse(Response):
     """A route's answer that is an ASGI app of its own (the FastAPI route of `CHAT_PATH`)."""
 

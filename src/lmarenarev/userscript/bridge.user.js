@@ -38,6 +38,7 @@
   // than 8 jobs streaming a body the wait grows by 2 ms a job (24 jobs: 48 ms, at most 100 ms),
   // so the gateway gets at most ~500 chunk frames a second however many streams share the tab.
   const COALESCE_MS = 16;
+  const COALESCE_FREE_JOBS = 8;
   const COALESCE_PER_JOB_MS = 2;
   const COALESCE_MAX_MS = 100;
   const TITLE_MARK = '✅ ';
@@ -279,13 +280,15 @@
     const windowMs = () => { // the jobs streaming a body (not those waiting for an answer)
       let streaming = 0;
       for (const job of jobs.values()) if (job.httpStatus !== null) streaming++;
-      return Math.min(COALESCE_MAX_MS, COALESCE_MS + Math.max(0, streaming - 8) * COALESCE_PER_JOB_MS);
+      const extra = Math.max(0, streaming - COALESCE_FREE_JOBS) * COALESCE_PER_JOB_MS;
+      return Math.min(COALESCE_MAX_MS, COALESCE_MS + extra);
     };
     const schedule = (first) => {
       if (soon) return;
+      if (!first && timer !== null && !document.hidden) return; // the batch waits for its time
       const wait = first ? 0 : lastBatchAt + windowMs() - performance.now();
       if (wait > 0 && !document.hidden) {
-        if (timer === null) timer = setTimeout(flush, wait);
+        timer = setTimeout(flush, wait);
       } else {
         soon = true;
         nextTask(flush);
