@@ -288,6 +288,63 @@ def test_many_streams_in_one_tab_widen_its_batch_window(
     assert sum(deltas) <= chunk_frames < 24 * 60 / 2  # one delta per chunk at most, not per record
 
 
+def test_a_jobs_first_token_does_not_wait_for_the_batch_window(
+    start_gateway: StartGateway, browser: Browser, tmp_path: Path
+) -> None:
+    """With 50 other jobs streaming in the tab its batch window is 100 ms. A reply whose message
+    id (`af:`) comes first and whose text records come 30 ms apart: the first text record
+    leaves at once, alone, not held for the window with the next ones (the real site sends
+    `af:` before the model's first token)."""
+    idle = 50
+    fake = FakeArena()
+    with ServerThread(fake.app, ssl=make_self_signed(tmp_path / "tls"), http2=True) as server:
+        gateway = start_gateway("--set", "worker_capacity=64")
+        tab = browser.open_tab(
+            browser.arena_url("/?mode=direct", port=server.port), userscript=gateway.userscript()
+        )
+        try:
+            tab.wait_for_title_prefix("✅", timeout=20)
+            sent = record_sent_frames(tab, gateway)
+            for i in range(idle):  # a message id now, a word after 2 s, done after 4 s
+                fake.enqueue_for(f"idle {i}", Reply(records=[
+                    'af:{"messageId":"idle"}', 'a0:"late"', 'ad:{"finishReason":"stop"}'],
+                    delay=2.0))
+            fake.enqueue_for("watched", Reply(records=[
+                'af:{"messageId":"watched"}', 'a0:"one"', 'a0:"two"', 'a0:"three"',
+                'ad:{"finishReason":"stop"}'], delay=0.03))
+            replies = asyncio.run(_idle_then_watched(gateway, fake, sent, idle))
+        finally:
+            tab.close()
+    assert replies == ["late"] * idle + ["onetwothree"]
+    job = next(f["job"] for _, f in sent if f["type"] == "chunk" and 'a0:"one"' in f["data"])
+    texts = [re.findall(r'^a0:"(\w+)"', f["data"], re.M)
+             for _, f in sent if f["type"] == "chunk" and f["job"] == job]
+    first = next(found for found in texts if found)
+    assert first == ["one"], texts  # held for the window it would carry "two" and "three"
+
+
+async def _idle_then_watched(
+    gateway: GatewayProcess, fake: FakeArena, sent: Any, idle: int
+) -> list[str]:
+    """`idle` streams that the tab has answered with a status, then the "watched" one."""
+    client = gateway.async_client()
+
+    async def ask(prompt: str) -> str:
+        stream = await client.chat.completions.create(
+            model="fake-gpt", messages=[{"role": "user", "content": prompt}], stream=True
+        )
+        return "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
+
+    waiting = [asyncio.create_task(ask(f"idle {i}")) for i in range(idle)]
+
+    def streaming() -> bool:
+        return sum(f["type"] == "status" for _, f in sent) == idle
+
+    await asyncio.to_thread(wait_until, streaming, 20, f"{idle} streams to start in the tab")
+    watched = await ask("watched")
+    return [*await asyncio.gather(*waiting), watched]
+
+
 async def _stamped_streams(gateway: GatewayProcess, count: int, records: int) -> list[int]:
     """`count` concurrent streams of the fake's stamped records, each checked whole and in
     order; how many content deltas each took."""

@@ -239,8 +239,9 @@
     // many streams' records cost the gateway one WebSocket message, not one each.
     // - A chunk or a status waits until the window (COALESCE_MS, more with many jobs) after
     //   the previous batch left; it leaves in the next task when that time has passed already
-    //   (a chunk after a pause) or when it is the first chunk of its job (time to first
-    //   token). Hidden tabs throttle timers: the next task there.
+    //   (a chunk after a pause) or when it carries its job's first output (time to first
+    //   token: a message id or heartbeat before it is not output). Hidden tabs throttle
+    //   timers: the next task there.
     // - A job's chunks waiting in one batch become one frame: its data grows, its seq stays
     //   (the later frame is marked `merged`, so the job does not advance its seq).
     // - A job's `done` or `error` leaves at once with that job's waiting frames before it; the
@@ -296,7 +297,7 @@
     };
     const link = {
       kind: 'ws',
-      send(frame) {
+      send(frame, firstOutput) {
         try {
           if (!ws || ws.readyState !== 1) return false;
           if (frame.type === 'chunk') {
@@ -310,7 +311,7 @@
             }
             pendingBytes += frame.data.length;
             if (pendingBytes >= BATCH_MAX_CHARS) return flush();
-            schedule(frame.seq === 0);
+            schedule(firstOutput === true);
             return true;
           }
           if (frame.type === 'status') {
@@ -533,9 +534,9 @@
     timer: null,
   };
 
-  function send(frame) {
+  function send(frame, firstOutput) {
     try {
-      return conn.link ? conn.link.send(frame) : false;
+      return conn.link ? conn.link.send(frame, firstOutput) : false;
     } catch (e) {
       warn('send failed', e);
       return false;
@@ -652,12 +653,30 @@
 
   // ---------------------------------------------------------------- jobs
 
-  const jobs = new Map(); // job id → {id, controller, seq, buffer, bufferSince, timer, aborted, httpStatus}
+  const jobs = new Map(); // job id → {id, controller, seq, buffer, bufferSince, timer, aborted, httpStatus, output, lineStart}
+
+  // A model's first token (docs/lmarena-protocol.md §2.2): text, reasoning, a citation, an
+  // error or the finish record; a data part once its line is complete, unless a heartbeat.
+  // The message id (`af:`) and heartbeats come before it and are not output.
+  const OUTPUT_RECORD = /^[a-z]?[03cdg]:/;
+  const DATA_PART = /^[a-z]?2:/;
+  const HEARTBEAT = /^[a-z]?2:\[\{"type":"heartbeat"\}\]\s*$/;
+
+  function hasOutput(job, data) { // only until the job's first output
+    const lines = (job.lineStart + data).split('\n');
+    job.lineStart = lines.pop(); // a line still arriving
+    for (const line of lines) {
+      if (OUTPUT_RECORD.test(line) || (DATA_PART.test(line) && !HEARTBEAT.test(line))) return true;
+    }
+    return OUTPUT_RECORD.test(job.lineStart); // a text record's first characters are output
+  }
 
   function sendChunk(job, data) {
     if (job.aborted || !data) return;
     const frame = { type: 'chunk', job: job.id, seq: job.seq, data };
-    send(frame);
+    const firstOutput = !job.output && hasOutput(job, data);
+    if (firstOutput) { job.output = true; job.lineStart = ''; }
+    send(frame, firstOutput);
     if (!frame.merged) job.seq++; // merged into the job's frame still waiting to leave
   }
 
@@ -766,7 +785,7 @@
     if (typeof id !== 'string' || jobs.has(id)) return;
     const job = {
       id, controller: new AbortController(), seq: 0, buffer: [], bufferSince: 0, timer: null,
-      aborted: false, httpStatus: null,
+      aborted: false, httpStatus: null, output: false, lineStart: '',
     };
     jobs.set(id, job);
     try {
