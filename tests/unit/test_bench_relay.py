@@ -88,7 +88,7 @@ def test_run_stats_measure_from_the_first_start_to_the_last_end() -> None:
     a = StreamResult(start=10.0, first=10.010, end=10.5, records=3, latencies_us=[100, 200, 300])
     b = StreamResult(start=10.1, first=10.130, end=11.0, records=1, latencies_us=[5000])
     stats = run_stats([a, b], record_chars=32, cpu_seconds=0.004)
-    assert round(stats.ttft_ms, 3) == 20.0  # mean of 10 ms and 30 ms
+    assert round(stats.ttft_ms, 3) == 70.0  # from the run's start: mean of 10 ms and 130 ms
     assert round(stats.total_ms) == 1000
     assert stats.records == 4 and stats.chars == 128
     assert stats.p50_us == 300 and stats.p99_us == 5000
