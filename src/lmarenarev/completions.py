@@ -52,7 +52,7 @@ Item = list[Event] | Notice | GatewayError | End | Gone
 
 
 class RelayRun:
-    """The relay running in a task; `next()` hands out what it produced, in order."""
+    """The relay running in a task (from `start`); `next()` hands out what it produced, in order."""
 
     def __init__(
         self,
@@ -65,7 +65,16 @@ class RelayRun:
         self.queue: Mailbox[Item] = Mailbox()
         self.held: list[Notice] = []  # retry notices seen before the response started
         relay.on_retry = lambda text: self.queue.put_nowait(Notice(text))
-        self.task = asyncio.create_task(self._produce(call))
+        self.call = call
+        self.task: asyncio.Task[None] | None = None
+        self._abandoning: asyncio.Future[None] | None = None
+
+    async def start(self) -> None:
+        """The first job leaves from the caller's task (`Relay.begin`), the rest in the relay's."""
+        try:
+            await self.relay.begin(self.call)
+        finally:
+            self.task = asyncio.create_task(self._produce(self.call))
 
     async def _produce(self, call: ArenaCall) -> None:
         try:
@@ -96,15 +105,24 @@ class RelayRun:
 
     async def close(self) -> None:
         self.queue.close()
-        if not self.task.done():
-            self.task.cancel()
+        task = self.task
+        if task is None:
+            await self.relay.abandon()
+            return
+        if not task.done():
+            task.cancel()
         try:
             # Shielded: if whoever closes is cancelled again meanwhile, the relay still finishes
             # its own clean-up (freeing the slot, aborting the tab's fetch) in its task.
-            await asyncio.shield(self.task)
+            await asyncio.shield(task)
         except asyncio.CancelledError:
-            if not self.task.done():
+            if not task.done():
+                task.add_done_callback(self._abandon_later)
                 raise
+        await self.relay.abandon()  # a task cancelled before it ran never took `begin`'s job
+
+    def _abandon_later(self, _task: asyncio.Task[None]) -> None:
+        self._abandoning = asyncio.ensure_future(self.relay.abandon())
 
 
 @dataclass(frozen=True, slots=True)

@@ -78,6 +78,7 @@ class Relay:
         self.worker_id: str | None = None  # the worker of the latest attempt
         self.bytes_received = 0  # of LMArena's answers, over all attempts
         self.last_failure: str | None = None  # the latest failure's Kind, or "worker"
+        self._begun: tuple[Worker, Job] | None = None  # sent by `begin`, not yet taken over
         self.deadline = clock() + config.total_timeout
 
     async def events(self, call: ArenaCall) -> AsyncIterator[Event]:
@@ -89,10 +90,15 @@ class Relay:
         """The events of `events()`, in order, as the non-empty lists that arrived together
         (what one or more chunks already received held): one hand-over each, never a wait."""
         while True:
-            self.request = call.build()
-            self.attempts += 1
+            begun, self._begun = self._begun, None
+            if begun is None:
+                self.request = call.build()
+                self.attempts += 1
+                worker = await self.pool.acquire(self._wait_for_worker())
+                begun = await self._dispatch(worker, self.request)
+            assert self.request is not None
             try:
-                async for batch in self._attempt(self.request):
+                async for batch in self._attempt(*begun, self.request):
                     yield batch
                 return
             except _Retryable as failure:
@@ -148,9 +154,32 @@ class Relay:
             recaptcha=recaptcha,
         )
 
-    async def _attempt(self, request: UpstreamRequest) -> AsyncIterator[list[Event]]:
-        wait = min(self.config.wait_for_worker, max(0.0, self.deadline - self.clock()))
-        worker = await self.pool.acquire(wait)
+    def _wait_for_worker(self) -> float:
+        return min(self.config.wait_for_worker, max(0.0, self.deadline - self.clock()))
+
+    async def begin(self, call: ArenaCall) -> None:
+        """Send the first attempt's job now when a tab has a free slot, from the caller's task.
+
+        For a burst of requests: the event loop runs its ready tasks in order, so a job sent
+        by a task `batches` runs in would leave only once every request of the burst had been
+        read. `batches` carries on with the job begun here (or starts its own when none was);
+        `abandon` frees it when `batches` never ran."""
+        worker = self.pool.pick()
+        if worker is None or self.attempts:
+            return  # `batches` waits for a slot, as ever
+        self.request = call.build()
+        self.attempts = 1
+        self._begun = await self._dispatch(worker, self.request)
+
+    async def abandon(self) -> None:
+        """Free the job `begin` sent when `batches` never took it over (cancelled first)."""
+        begun, self._begun = self._begun, None
+        if begun is not None:
+            _worker, job = begun
+            job.signals.close()
+            await self.pool.release(job, abort=not job.finished)
+
+    async def _dispatch(self, worker: Worker, request: UpstreamRequest) -> tuple[Worker, Job]:
         job = self.pool.start_job(worker)
         self.worker_id = worker.id
         log.debug(
@@ -161,10 +190,20 @@ class Relay:
             request.method,
             request.url,
         )
-        signals = job.signals
         try:
             if not await self.pool.send(worker, self._fetch(job, worker, request)):
                 job.lose("the worker's connection failed")
+        except BaseException:  # cancelled while sending: nothing else will free the slot
+            job.signals.close()
+            await self.pool.release(job, abort=True)
+            raise
+        return worker, job
+
+    async def _attempt(
+        self, worker: Worker, job: Job, request: UpstreamRequest
+    ) -> AsyncIterator[list[Event]]:
+        signals = job.signals
+        try:
             first = await self._next(signals, self.config.first_byte_timeout)
             if not isinstance(first, Status):
                 self._raise_for(first)

@@ -8,6 +8,8 @@ so the schema, a 405 for other methods and any direct use of the router behave t
 
 A request costs the server's task, the relay's task (completions.RelayRun) and one task that
 waits for the client to leave; the response writes each batch of events straight to `send`.
+The job goes to a tab from the server's task (`RelayRun.start`): in a burst of requests each job
+leaves as its request is read, not behind every request of the burst.
 """
 
 from __future__ import annotations
@@ -83,6 +85,7 @@ class ChatEndpoint:
         completion = _start(gw, body, plan, key)
         gone = watch_client(request.receive, completion.run.client_gone)
         try:
+            await completion.run.start()
             return await _answer(completion, body.stream, send)
         finally:
             gone.cancel()

@@ -154,7 +154,8 @@ class WorkerPool:
 
     # -- jobs ----------------------------------------------------------------------------------
 
-    def _pick(self) -> Worker | None:
+    def pick(self) -> Worker | None:
+        """The least-loaded worker with a free slot now, if any."""
         free = [
             w for w in self.workers.values() if len(w.jobs) < w.capacity and not w.reloading
         ]
@@ -164,7 +165,7 @@ class WorkerPool:
 
     async def acquire(self, wait: float) -> Worker:
         """The least-loaded worker with a free slot, waiting up to `wait` seconds for one."""
-        worker = self._pick()
+        worker = self.pick()
         if worker is not None:
             return worker
         if wait > 0 and self.waiting >= self.max_waiting:
@@ -177,7 +178,7 @@ class WorkerPool:
         self.waiting += 1
         try:
             while True:
-                worker = self._pick()
+                worker = self.pick()
                 if worker is not None:
                     return worker
                 remaining = deadline - self.clock()
