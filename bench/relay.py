@@ -1,7 +1,7 @@
 """Relay benchmark: the gateway against the direct path, in one run (docs/benchmarks.md).
 
     python bench/relay.py                 # full: HTTP/1.1 and HTTP/2, Python worker, 1 and 3
-                                          # tabs, 1/6/24/96 streams, 3 runs → docs/benchmarks.md
+                                          # tabs, 1/6/24/96 streams, 5 runs → docs/benchmarks.md
     python bench/relay.py --quick         # < 1 min: HTTP/2, 1 tab, 1 and 24 streams (printed)
     python bench/relay.py --driver playwright   # tabs driven by Playwright instead of raw CDP
 
@@ -93,7 +93,7 @@ def plan_from(args: argparse.Namespace) -> Plan:
         workers=tuple(args.workers or (["1 tab"] if quick else list(WORKERS))),
         streams=tuple(args.streams or ([1, 24] if quick else [1, 6, 24, 96])),
         throughput_streams=tuple(args.throughput_streams or [24]),
-        repeats=args.repeats or (2 if quick else 3),
+        repeats=args.repeats or (2 if quick else 5),
         paced_records=args.records or (40 if quick else 50),
         delay_ms=args.delay_ms,
         fast_records=args.fast_records or (200 if quick else 300),
@@ -385,7 +385,7 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--streams", nargs="+", type=int, help="paced runs (default 1 6 24 96)")
     parser.add_argument("--throughput-streams", nargs="+", type=int,
                         help="unpaced runs (default 24)")
-    parser.add_argument("--repeats", type=int, help="runs per scenario and path (default 3)")
+    parser.add_argument("--repeats", type=int, help="runs per scenario and path (default 5)")
     parser.add_argument("--records", type=int, help="records per paced reply (default 50)")
     parser.add_argument("--delay-ms", type=float, default=5.0, help="between paced records")
     parser.add_argument("--fast-records", type=int, help="records per unpaced reply (300)")
