@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +19,14 @@ from tests.fakes.serving import ServerThread
 from tests.fakes.tls import make_self_signed
 from tests.support import wait_until
 
-from .conftest import Arena, GatewayProcess, OpenTab, StartGateway, record_sent_frames
+from .conftest import (
+    Arena,
+    GatewayProcess,
+    OpenTab,
+    SentFrames,
+    StartGateway,
+    record_sent_frames,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -254,6 +263,25 @@ def _six_batched_streams(
     return messages, frames
 
 
+@contextlib.contextmanager
+def _tab_on_http2(
+    fake: FakeArena, start_gateway: StartGateway, browser: Browser, tmp_path: Path,
+    capacity: int, messages: list[list[dict[str, Any]]] | None = None,
+) -> Iterator[tuple[GatewayProcess, SentFrames]]:
+    """The fake over HTTP/2 (TLS), a gateway taking `capacity` jobs per tab, one connected tab;
+    yields the gateway and the frames the tab sends (record_sent_frames)."""
+    with ServerThread(fake.app, ssl=make_self_signed(tmp_path / "tls"), http2=True) as server:
+        gateway = start_gateway("--set", f"worker_capacity={capacity}")
+        tab = browser.open_tab(
+            browser.arena_url("/?mode=direct", port=server.port), userscript=gateway.userscript()
+        )
+        try:
+            tab.wait_for_title_prefix("✅", timeout=20)
+            yield gateway, record_sent_frames(tab, gateway, messages)
+        finally:
+            tab.close()
+
+
 def test_many_streams_in_one_tab_widen_its_batch_window(
     start_gateway: StartGateway, browser: Browser, tmp_path: Path
 ) -> None:
@@ -263,19 +291,10 @@ def test_many_streams_in_one_tab_widen_its_batch_window(
     the client as one delta. Every reply is intact and in order."""
     fake = FakeArena()
     fake.set_defaults(stamped_records=60, record_chars=24, delay=0.005)
-    with ServerThread(fake.app, ssl=make_self_signed(tmp_path / "tls"), http2=True) as server:
-        gateway = start_gateway("--set", "worker_capacity=32")
-        tab = browser.open_tab(
-            browser.arena_url("/?mode=direct", port=server.port), userscript=gateway.userscript()
-        )
-        try:
-            tab.wait_for_title_prefix("✅", timeout=20)
-            messages: list[list[dict[str, Any]]] = []
-            sent = record_sent_frames(tab, gateway, messages)
-            deltas = asyncio.run(_stamped_streams(gateway, 24, records=60))
-            wait_until(lambda: sum(f["type"] == "done" for _, f in sent) == 24, 10, "24 dones")
-        finally:
-            tab.close()
+    messages: list[list[dict[str, Any]]] = []
+    with _tab_on_http2(fake, start_gateway, browser, tmp_path, 32, messages) as (gateway, sent):
+        deltas = asyncio.run(_stamped_streams(gateway, 24, records=60))
+        wait_until(lambda: sum(f["type"] == "done" for _, f in sent) == 24, 10, "24 dones")
     assert fake.max_concurrent_streams > 8  # HTTP/2: the tab streamed them together
     for job in {f["job"] for _, f in sent if f["type"] == "status"}:
         chunks = [t for t, f in sent if f["type"] == "chunk" and f["job"] == job]
@@ -297,24 +316,14 @@ def test_a_jobs_first_token_does_not_wait_for_the_batch_window(
     `af:` before the model's first token)."""
     idle = 50
     fake = FakeArena()
-    with ServerThread(fake.app, ssl=make_self_signed(tmp_path / "tls"), http2=True) as server:
-        gateway = start_gateway("--set", "worker_capacity=64")
-        tab = browser.open_tab(
-            browser.arena_url("/?mode=direct", port=server.port), userscript=gateway.userscript()
-        )
-        try:
-            tab.wait_for_title_prefix("✅", timeout=20)
-            sent = record_sent_frames(tab, gateway)
-            for i in range(idle):  # a message id now, a word after 2 s, done after 4 s
-                fake.enqueue_for(f"idle {i}", Reply(records=[
-                    'af:{"messageId":"idle"}', 'a0:"late"', 'ad:{"finishReason":"stop"}'],
-                    delay=2.0))
-            fake.enqueue_for("watched", Reply(records=[
-                'af:{"messageId":"watched"}', 'a0:"one"', 'a0:"two"', 'a0:"three"',
-                'ad:{"finishReason":"stop"}'], delay=0.03))
-            replies = asyncio.run(_idle_then_watched(gateway, fake, sent, idle))
-        finally:
-            tab.close()
+    for i in range(idle):  # a message id now, a word after 2 s, done after 4 s
+        fake.enqueue_for(f"idle {i}", Reply(records=[
+            'af:{"messageId":"idle"}', 'a0:"late"', 'ad:{"finishReason":"stop"}'], delay=2.0))
+    fake.enqueue_for("watched", Reply(records=[
+        'af:{"messageId":"watched"}', 'a0:"one"', 'a0:"two"', 'a0:"three"',
+        'ad:{"finishReason":"stop"}'], delay=0.03))
+    with _tab_on_http2(fake, start_gateway, browser, tmp_path, 64) as (gateway, sent):
+        replies = asyncio.run(_idle_then_watched(gateway, fake, sent, idle))
     assert replies == ["late"] * idle + ["onetwothree"]
     job = next(f["job"] for _, f in sent if f["type"] == "chunk" and 'a0:"one"' in f["data"])
     texts = [re.findall(r'^a0:"(\w+)"', f["data"], re.M)
@@ -324,7 +333,7 @@ def test_a_jobs_first_token_does_not_wait_for_the_batch_window(
 
 
 async def _idle_then_watched(
-    gateway: GatewayProcess, fake: FakeArena, sent: Any, idle: int
+    gateway: GatewayProcess, fake: FakeArena, sent: SentFrames, idle: int
 ) -> list[str]:
     """`idle` streams that the tab has answered with a status, then the "watched" one."""
     client = gateway.async_client()

@@ -11,35 +11,21 @@ from lmarenarev.arena.requests import CreateCall, Recaptcha
 from lmarenarev.completions import End, RelayRun
 from lmarenarev.relay import Relay, RelayConfig
 from lmarenarev.workers.pool import Worker, WorkerPool
-from lmarenarev.workers.protocol import ChunkFrame, DoneFrame, Hello, StatusFrame
+from lmarenarev.workers.protocol import ChunkFrame, DoneFrame, StatusFrame
+from tests.unit.test_workers import NullLink, hello
 
 CALL = CreateCall("model-1", "text", "hello", (), Recaptcha("site-key-0123456789abc", "submit"))
 CONFIG = RelayConfig(wait_for_worker=5, first_byte_timeout=5, chunk_timeout=5)
 
 
-class Link:
-    kind = "test"
-
-    def __init__(self) -> None:
-        self.sent: list[dict[str, Any]] = []
-
-    async def send(self, frame: dict[str, Any]) -> None:
-        self.sent.append(frame)
-
-    async def close(self, reason: str) -> None:
-        pass
-
-    def gone(self, now: float) -> bool:
-        return False
-
-    def of_type(self, kind: str) -> list[dict[str, Any]]:
-        return [frame for frame in self.sent if frame["type"] == kind]
+def of_type(link: NullLink, kind: str) -> list[dict[str, Any]]:
+    return [frame for frame in link.sent if frame["type"] == kind]
 
 
-async def tab(capacity: int = 4) -> tuple[WorkerPool, Worker, Link]:
+async def tab(capacity: int = 4) -> tuple[WorkerPool, Worker, NullLink]:
     pool = WorkerPool(default_capacity=capacity, ping_interval=10, ping_timeout=30)
-    link = Link()
-    worker = await pool.add(Hello(type="hello", protocol=1, capacity=capacity), link)
+    link = NullLink()
+    worker = await pool.add(hello(capacity), link)
     return pool, worker, link
 
 
@@ -68,13 +54,13 @@ async def test_the_job_leaves_before_start_returns_and_the_relay_streams_that_jo
         asyncio.get_running_loop().call_soon(others_ran.append, index)
     await run.start()
     assert others_ran == []
-    [fetch] = link.of_type("fetch")
+    [fetch] = of_type(link, "fetch")
     assert fetch["method"] == "POST" and "create-evaluation" in fetch["url"]
     answer(pool, worker, fetch["job"], "hi")
     got = await items(run)
     assert [event for batch in got[:-1] for event in batch] == [
         TextDelta("hi"), Finish("stop")]
-    assert len(link.of_type("fetch")) == 1  # the relay went on with the job begun, no second one
+    assert len(of_type(link, "fetch")) == 1  # the relay went on with the job begun, no second one
     await run.close()
     assert pool.jobs == {} and worker.jobs == set()
 
@@ -83,11 +69,11 @@ async def test_a_run_closed_before_its_task_ran_frees_the_slot_and_aborts_the_fe
     pool, worker, link = await tab()
     run = RelayRun(Relay(pool, CONFIG, request_id="r2"), CALL)
     await run.start()
-    [fetch] = link.of_type("fetch")
+    [fetch] = of_type(link, "fetch")
     assert worker.jobs == {fetch["job"]}
     await run.close()  # the relay's task is cancelled before its first step
     assert pool.jobs == {} and worker.jobs == set()
-    assert link.of_type("abort") == [{"type": "abort", "job": fetch["job"]}]
+    assert of_type(link, "abort") == [{"type": "abort", "job": fetch["job"]}]
 
 
 async def test_without_a_free_slot_the_relay_waits_for_one_and_sends_the_job_itself() -> None:
@@ -95,13 +81,13 @@ async def test_without_a_free_slot_the_relay_waits_for_one_and_sends_the_job_its
     busy = pool.start_job(worker)
     run = RelayRun(Relay(pool, CONFIG, request_id="r3"), CALL)
     await run.start()
-    assert link.of_type("fetch") == []
+    assert of_type(link, "fetch") == []
     await pool.release(busy, abort=False)
     for _ in range(100):
-        if link.of_type("fetch"):
+        if of_type(link, "fetch"):
             break
         await asyncio.sleep(0)
-    [fetch] = link.of_type("fetch")
+    [fetch] = of_type(link, "fetch")
     answer(pool, worker, fetch["job"], "late")
     got = await items(run)
     assert [event for batch in got[:-1] for event in batch] == [TextDelta("late"), Finish("stop")]
