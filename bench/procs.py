@@ -219,13 +219,19 @@ def main(argv: Sequence[str] | None = None) -> None:
     run_fast(_run_worker(args))
 
 
-def run_fast(main: Coroutine[Any, Any, T]) -> T:
-    """`asyncio.run` on uvloop (uvicorn[standard] brings it), as the gateway itself runs."""
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    """uvloop's loop (uvicorn[standard] brings it), as the gateway itself runs."""
     try:
         import uvloop
     except ImportError:  # pragma: no cover
-        return asyncio.run(main)
-    return uvloop.run(main)
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
+
+
+def run_fast(main: Coroutine[Any, Any, T]) -> T:
+    """`asyncio.run` on `new_event_loop()`."""
+    with asyncio.Runner(loop_factory=new_event_loop) as runner:
+        return runner.run(main)
 
 
 if __name__ == "__main__":

@@ -47,7 +47,7 @@ from bench.procs import (  # noqa: E402
     start_worker,
     wait_for,
 )
-from bench.relay_client import StreamResult, stream_direct, stream_gateway  # noqa: E402
+from bench.relay_client import GatewayClient, StreamResult, stream_direct  # noqa: E402
 from bench.relay_page import clock_offset_us, stream_pages  # noqa: E402
 from bench.relay_report import (  # noqa: E402
     Scenario,
@@ -114,6 +114,7 @@ class Bench:
         self.gateway: GatewayProcess | None = None
         self.browser: CdpBrowser | Browser | None = None
         self.counter = 0
+        self.client: GatewayClient | None = None
         self.log: Callable[[str], None] = lambda text: print(text, flush=True)
 
     # -- set-up -----------------------------------------------------------------------------
@@ -136,6 +137,8 @@ class Bench:
                 self.browser = Browser.start(arena_port=ports[0], public_ports=ports)
 
     def close(self) -> None:
+        if self.client is not None:
+            self.client.close()
         if self.browser is not None:
             self.browser.close()
         if self.gateway is not None:
@@ -202,9 +205,17 @@ class Bench:
         bodies = [{"model": MODEL, "stream": True,
                    "messages": [{"role": "user", "content": text}]}
                   for text in self.prompts(count)]
+        client = self._client()
+        client.prepare(count)  # the client's pool holds a connection per stream (not timed)
         before = self.gateway.cpu_seconds()
-        results = run_fast(stream_gateway(self.gateway.port, bodies))
+        results = client.run(bodies)
         return results, self.gateway.cpu_seconds() - before
+
+    def _client(self) -> GatewayClient:
+        assert self.gateway is not None
+        if self.client is None:
+            self.client = GatewayClient(self.gateway.port)
+        return self.client
 
     def direct(self, proto: str, count: int, tabs: Sequence[AnyTab],
                offsets: Sequence[float]) -> list[StreamResult]:
@@ -263,10 +274,15 @@ class Bench:
             wait_for(lambda: "ready" in server.log(), 20, "the ceiling server", server)
             port = int(server.log().split("ready ", 1)[1].split()[0].rsplit(":", 1)[1])
             body = {"model": MODEL, "stream": True, "messages": []}
+            client = GatewayClient(port)
             rates = []
-            for _ in range(self.plan.repeats):
-                results = run_fast(stream_gateway(port, [body] * count))
-                rates.append(run_stats(results, self.plan.record_chars).records_per_s)
+            try:
+                for _ in range(self.plan.repeats):
+                    client.prepare(count)
+                    results = client.run([body] * count)
+                    rates.append(run_stats(results, self.plan.record_chars).records_per_s)
+            finally:
+                client.close()
             return max(rates)
         finally:
             server.stop()

@@ -1,9 +1,11 @@
 """Light clients for bench/relay.py, and a server that shows the gateway client's own ceiling.
 
-`stream_gateway` reads `/v1/chat/completions` SSE with a raw HTTP/1.1 `asyncio.Protocol`: no
+`GatewayClient` reads `/v1/chat/completions` SSE with a raw HTTP/1.1 `asyncio.Protocol`: no
 HTTP library, no JSON parsing; it decodes the chunked body and finds the fake's send-time stamps
 (`@t=<µs>;`, docs/fake-arena.md "Fast mode") in each complete HTTP chunk. The official `openai`
 client tops out near 6,700 records/s on 2 cores, which would measure the client, not the relay.
+Like that client (httpx's pool) it keeps its connections alive from one request to the next;
+`stream_gateway` opens a connection per request instead (bench/hotpath.py).
 
 `stream_direct` is the Python baseline for the Python fake worker: what that worker does (mint a
 reCAPTCHA token on the page's endpoint, POST the create-evaluation body, read the stream) with the
@@ -32,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.procs import run_fast  # noqa: E402
+from bench.procs import new_event_loop, run_fast  # noqa: E402
 
 STAMP = re.compile(rb"@t=(\d+);")
 STAMP_TEXT = re.compile(r"@t=(\d+);")
@@ -72,24 +74,40 @@ class StreamResult:
 
 
 class _SSEReader(asyncio.Protocol):
-    """Sends one request; decodes `Transfer-Encoding: chunked`; stamps per complete chunk."""
+    """One HTTP/1.1 connection: sends a request, decodes its `Transfer-Encoding: chunked` reply
+    and stamps each complete chunk. The connection serves the next request once a reply has
+    ended (keep-alive), unless the reply failed or the server closed it."""
 
-    def __init__(self, request: bytes, result: StreamResult, done: asyncio.Future[None]) -> None:
-        self.request = request
-        self.result = result
-        self.done = done
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.result: StreamResult | None = None
+        self.done: asyncio.Future[None] | None = None
         self.buffer = bytearray()
         self.in_body = False
         self.status_ok = True
-        self.transport: asyncio.Transport | None = None
+        self.error_length: int | None = None  # an error reply's Content-Length
+        self.open = False
+        self.idle_since = time.monotonic()
+
+    @property
+    def reusable(self) -> bool:
+        return self.open and self.result is None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
-        self.transport.write(self.request)
+        self.open = True
+
+    def send(self, request: bytes, result: StreamResult, done: asyncio.Future[None]) -> None:
+        assert self.transport is not None and self.result is None
+        self.result, self.done = result, done
+        self.buffer.clear()
+        self.in_body, self.status_ok, self.error_length = False, True, None
+        self.transport.write(request)
 
     def data_received(self, data: bytes) -> None:
-        if self.result.end is not None:
-            return  # past the last chunk
+        result = self.result
+        if result is None:
+            return  # nothing asked
         now = time.time()
         buffer = self.buffer
         buffer += data
@@ -98,10 +116,16 @@ class _SSEReader(asyncio.Protocol):
             if head_end < 0:
                 return
             self.status_ok = buffer[9:12] == b"200"
+            if not self.status_ok:
+                match = CONTENT_LENGTH.search(bytes(buffer[:head_end]))
+                self.error_length = int(match.group(1)) if match else None
             del buffer[:head_end + 4]
             self.in_body = True
         if not self.status_ok:
-            return  # collected until the connection closes (`Connection: close`)
+            if self.error_length is not None and len(buffer) >= self.error_length:
+                result.error = bytes(buffer[:300]).decode("utf-8", "replace")
+                self._finish(now, keep=False)
+            return  # else collected until the connection closes
         pos = 0
         while True:
             line_end = buffer.find(b"\r\n", pos)
@@ -109,7 +133,8 @@ class _SSEReader(asyncio.Protocol):
                 break
             size = int(buffer[pos:line_end].split(b";", 1)[0], 16)
             if size == 0:
-                self._finish(now)
+                result.end = now
+                self._finish(now, keep=True)
                 return
             chunk_end = line_end + 2 + size
             if len(buffer) < chunk_end + 2:
@@ -117,49 +142,125 @@ class _SSEReader(asyncio.Protocol):
             payload = bytes(buffer[line_end + 2:chunk_end])
             pos = chunk_end + 2
             if b'"error"' in payload and b"@t=" not in payload:
-                self.result.error = payload.decode("utf-8", "replace")[:300]
-            self.result.see(now, STAMP.findall(payload))
+                result.error = payload.decode("utf-8", "replace")[:300]
+            result.see(now, STAMP.findall(payload))
         del buffer[:pos]
 
-    def _finish(self, now: float) -> None:
-        self.result.end = now
-        if self.transport is not None:
+    def _finish(self, now: float, *, keep: bool) -> None:
+        done = self.done
+        self.result = self.done = None
+        self.idle_since = time.monotonic()
+        if not keep and self.transport is not None:
+            self.open = False
             self.transport.close()
-        if not self.done.done():
-            self.done.set_result(None)
+        if done is not None and not done.done():
+            done.set_result(None)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if not self.done.done():
-            if self.result.end is None:
+        self.open = False
+        result, done = self.result, self.done
+        self.result = self.done = None
+        if result is not None and done is not None and not done.done():
+            if result.end is None:
                 text = bytes(self.buffer[:300]).decode("utf-8", "replace")
-                self.result.error = self.result.error or f"connection lost: {exc or text!r}"
-            self.done.set_result(None)
+                result.error = result.error or f"connection lost: {exc or text!r}"
+            done.set_result(None)
+
+
+CONTENT_LENGTH = re.compile(rb"(?i)\r\ncontent-length:\s*(\d+)")
 
 
 def chat_request(port: int, body: dict[str, Any], path: str = "/v1/chat/completions") -> bytes:
     payload = json.dumps(body).encode()
     head = (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
             "Content-Type: application/json\r\nAuthorization: Bearer bench\r\n"
-            f"Content-Length: {len(payload)}\r\nConnection: close\r\n\r\n")
+            f"Content-Length: {len(payload)}\r\n\r\n")
     return head.encode() + payload
+
+
+async def _exchange(connection: _SSEReader, request: bytes) -> StreamResult:
+    result = StreamResult(start=time.time())
+    done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    try:
+        connection.send(request, result, done)
+        async with asyncio.timeout(STREAM_TIMEOUT):
+            await done
+    except (OSError, TimeoutError) as exc:
+        result.error = f"{type(exc).__name__}: {exc}"
+        if connection.transport is not None:
+            connection.transport.close()
+    return result
+
+
+class GatewayClient:
+    """Runs of concurrent streams over kept-alive connections, as the official `openai` client
+    (httpx's connection pool) and most HTTP clients do: before a run, not timed, the pool is
+    topped up to one idle connection per stream; each stream then sends its request on its own
+    connection. A connection idle for `max_idle` seconds is closed first (the gateway's uvicorn
+    closes idle connections after 5 s)."""
+
+    def __init__(self, port: int, path: str = "/v1/chat/completions", *,
+                 max_idle: float = 3.0) -> None:
+        self.port = port
+        self.path = path
+        self.max_idle = max_idle
+        self._runner = asyncio.Runner(loop_factory=new_event_loop)
+        self._idle: list[_SSEReader] = []
+
+    def prepare(self, count: int) -> None:
+        """Open connections until `count` are idle."""
+        self._runner.run(self._prepare(count))
+
+    def run(self, bodies: Sequence[dict[str, Any]]) -> list[StreamResult]:
+        """Send every body at once; each result once its reply ended (or failed)."""
+        return self._runner.run(self._run(bodies))
+
+    def close(self) -> None:
+        for connection in self._idle:
+            if connection.transport is not None:
+                connection.transport.close()
+        self._idle.clear()
+        self._runner.close()
+
+    async def _prepare(self, count: int) -> None:
+        now = time.monotonic()
+        for connection in self._idle:
+            if connection.reusable and now - connection.idle_since > self.max_idle:
+                assert connection.transport is not None
+                connection.transport.close()
+                connection.open = False
+        self._idle = [connection for connection in self._idle if connection.reusable]
+        loop = asyncio.get_running_loop()
+        while len(self._idle) < count:
+            _, connection = await loop.create_connection(_SSEReader, "127.0.0.1", self.port)
+            self._idle.append(connection)
+
+    async def _run(self, bodies: Sequence[dict[str, Any]]) -> list[StreamResult]:
+        await self._prepare(len(bodies))
+        requests = [chat_request(self.port, body, self.path) for body in bodies]
+        connections = [self._idle.pop() for _ in bodies]
+        pairs = zip(connections, requests, strict=True)
+        results = await asyncio.gather(*(_exchange(connection, request)
+                                         for connection, request in pairs))
+        self._idle.extend(connection for connection in connections if connection.reusable)
+        return list(results)
 
 
 async def stream_gateway(port: int, bodies: Sequence[dict[str, Any]],
                          path: str = "/v1/chat/completions") -> list[StreamResult]:
-    """Send every body at once; each result once its reply ended (or failed)."""
+    """Send every body at once, each on a new connection closed after its reply."""
     loop = asyncio.get_running_loop()
 
     async def one(body: dict[str, Any]) -> StreamResult:
-        request = chat_request(port, body, path)
-        result = StreamResult(start=time.time())
-        done: asyncio.Future[None] = loop.create_future()
+        start = time.time()
         try:
-            await loop.create_connection(lambda: _SSEReader(request, result, done),
-                                         "127.0.0.1", port)
-            async with asyncio.timeout(STREAM_TIMEOUT):
-                await done
-        except (OSError, TimeoutError) as exc:
-            result.error = f"{type(exc).__name__}: {exc}"
+            _, connection = await loop.create_connection(_SSEReader, "127.0.0.1", port)
+        except OSError as exc:
+            return StreamResult(start=start, error=f"{type(exc).__name__}: {exc}")
+        result = await _exchange(connection, chat_request(port, body, path))
+        result.start = start
+        if connection.transport is not None:
+            connection.transport.close()
         return result
 
     return list(await asyncio.gather(*(one(body) for body in bodies)))
@@ -212,6 +313,8 @@ WRITE_BATCH = 64
 
 
 class _CeilingServer(asyncio.Protocol):
+    """Answers each request on a connection in turn (keep-alive, as the gateway does)."""
+
     def __init__(self, records: int, filler: str) -> None:
         self.records = records
         self.filler = filler
@@ -224,12 +327,25 @@ class _CeilingServer(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.seen += data
-        if b"\r\n\r\n" in self.seen and self.transport is not None and self.replying is None:
-            self.replying = asyncio.ensure_future(self._reply(self.transport))
+        self._next()
+
+    def _next(self) -> None:
+        """Start the reply to the next complete request, when none is being written."""
+        if self.replying is not None or self.transport is None:
+            return
+        head_end = self.seen.find(b"\r\n\r\n")
+        if head_end < 0:
+            return
+        match = CONTENT_LENGTH.search(bytes(self.seen[:head_end]))
+        end = head_end + 4 + (int(match.group(1)) if match else 0)
+        if len(self.seen) < end:
+            return
+        del self.seen[:end]
+        self.replying = asyncio.ensure_future(self._reply(self.transport))
 
     async def _reply(self, transport: asyncio.Transport) -> None:
         transport.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
-                        b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n")
+                        b"Transfer-Encoding: chunked\r\n\r\n")
         for first in range(0, self.records, WRITE_BATCH):
             stamp = time.time_ns() // 1000
             parts = []
@@ -239,7 +355,8 @@ class _CeilingServer(asyncio.Protocol):
             transport.write(b"".join(parts))
             await asyncio.sleep(0)
         transport.write(b"0\r\n\r\n")
-        transport.close()
+        self.replying = None
+        self._next()
 
 
 async def _serve_ceiling(port: int, records: int, chars: int) -> None:

@@ -41,7 +41,7 @@ def run_stats(results: Sequence[StreamResult], record_chars: int,
     if not good:
         return RunStats(0, 0, 0, 0, 0, 0, errors or ("no stream finished",))
     # Both from the run's start: a path's own per-stream set-up (the page minting one token
-    # after another, the client opening one connection after another) is part of its time.
+    # after another, the client writing one request after another) is part of its time.
     start = min(r.start for r in results)
     ttft = statistics.fmean((r.first or 0) - start for r in good) * 1000
     total = (max(r.end or 0 for r in good) - start) * 1000

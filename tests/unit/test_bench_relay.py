@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import queue
+import threading
 import time
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bench.relay_client import StreamResult, _SSEReader
+from bench.relay_client import GatewayClient, StreamResult, _CeilingServer, _SSEReader
 from bench.relay_report import RunStats, Scenario, run_stats, targets
 
 
@@ -36,23 +38,27 @@ class _Transport:
         self.closed = True
 
 
-def _read(raw: bytes, cuts: list[int]) -> StreamResult:
+def _exchange(reader: _SSEReader, raw: bytes, cuts: list[int]) -> StreamResult:
+    """Sends a request on `reader` and feeds it `raw` cut at `cuts`; the reply must end."""
     loop = asyncio.new_event_loop()
     try:
         done = loop.create_future()
         result = StreamResult(start=time.time())
-        reader = _SSEReader(b"POST / HTTP/1.1\r\n\r\n", result, done)
-        transport = _Transport()
-        reader.connection_made(transport)  # type: ignore[arg-type]
+        reader.send(b"POST / HTTP/1.1\r\n\r\n", result, done)
         edges = [0, *sorted({c % (len(raw) + 1) for c in cuts}), len(raw)]
         for start, end in itertools.pairwise(edges):
             if end > start:
                 reader.data_received(raw[start:end])
-        assert transport.written.startswith(b"POST /")
-        assert done.done() and transport.closed
+        assert done.done()
         return result
     finally:
         loop.close()
+
+
+def _connected() -> tuple[_SSEReader, _Transport]:
+    reader, transport = _SSEReader(), _Transport()
+    reader.connection_made(transport)  # type: ignore[arg-type]
+    return reader, transport
 
 
 @settings(max_examples=200, deadline=None)
@@ -61,27 +67,85 @@ def test_every_stamp_is_counted_once_however_tcp_splits_the_body(count: int,
                                                                   cuts: list[int]) -> None:
     sent = int(time.time() * 1e6) - 1000
     frames = [_frame(sent + i) for i in range(count)]
-    result = _read(_chunked(frames), cuts)
+    reader, transport = _connected()
+    result = _exchange(reader, _chunked(frames), cuts)
+    assert transport.written.startswith(b"POST /")
     assert result.records == count and result.error is None
     assert result.first is not None and result.end is not None
     # each latency is receive time − stamp: positive, and about a millisecond here
     assert all(0 < lat < 5e6 for lat in result.latencies_us)
+    assert reader.reusable and not transport.closed  # kept alive for the next request
 
 
-def test_an_error_reply_is_reported_not_counted() -> None:
-    raw = (b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n\r\n"
-           b'{"error":{"message":"no tab"}}')
+def test_a_kept_alive_connection_reads_each_reply_on_its_own() -> None:
+    reader, transport = _connected()
+    sent = int(time.time() * 1e6) - 1000
+    first = _exchange(reader, _chunked([_frame(sent), _frame(sent + 1)]), [])
+    second = _exchange(reader, _chunked([_frame(sent + 2)]), [7, 90])
+    assert (first.records, second.records) == (2, 1)
+    assert transport.written.count(b"POST /") == 2 and reader.reusable
+
+
+def test_an_error_reply_is_reported_not_counted_and_its_connection_closed() -> None:
+    body = b'{"error":{"message":"no tab"}}'
+    raw = (b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n"
+           b"content-length: %d\r\n\r\n%s" % (len(body), body))
+    reader, transport = _connected()
+    result = _exchange(reader, raw, [40])
+    assert result.records == 0 and result.error is not None and "no tab" in result.error
+    assert transport.closed and not reader.reusable
+
+
+def test_a_reply_cut_short_is_an_error() -> None:
     loop = asyncio.new_event_loop()
     try:
+        reader, _transport = _connected()
         done = loop.create_future()
         result = StreamResult(start=time.time())
-        reader = _SSEReader(b"", result, done)
-        reader.connection_made(_Transport())  # type: ignore[arg-type]
-        reader.data_received(raw)
+        reader.send(b"POST / HTTP/1.1\r\n\r\n", result, done)
+        reader.data_received(_chunked([_frame(1)])[:-20])  # the server went away mid-reply
         reader.connection_lost(None)
-        assert result.records == 0 and result.error is not None and done.done()
+        assert done.done() and result.error is not None and result.end is None
+        assert not reader.reusable
     finally:
         loop.close()
+
+
+def test_the_client_reuses_its_connections_from_run_to_run() -> None:
+    """Against the ceiling server (one accept per connection, replies in turn on each)."""
+    accepted: list[object] = []
+    ready: queue.Queue[int] = queue.Queue()
+    stop = threading.Event()
+
+    def serve() -> None:
+        async def main() -> None:
+            def protocol() -> _CeilingServer:
+                accepted.append(object())
+                return _CeilingServer(records=30, filler="abcdefgh")
+
+            server = await asyncio.get_running_loop().create_server(protocol, "127.0.0.1", 0)
+            ready.put(server.sockets[0].getsockname()[1])
+            while not stop.is_set():
+                await asyncio.sleep(0.02)
+            server.close()
+
+        asyncio.run(main())
+
+    thread = threading.Thread(target=serve)
+    thread.start()
+    client = GatewayClient(ready.get(timeout=10))
+    try:
+        body = {"model": "m", "stream": True, "messages": []}
+        for _ in range(3):
+            client.prepare(4)
+            results = client.run([body] * 4)
+            assert [r.records for r in results] == [30] * 4
+            assert all(r.error is None for r in results)
+        assert len(accepted) == 4  # four connections, each served three replies
+    finally:
+        client.close()
+        stop.set()
+        thread.join(10)
 
 
 def test_run_stats_measure_from_the_first_start_to_the_last_end() -> None:
