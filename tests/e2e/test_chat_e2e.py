@@ -317,7 +317,7 @@ def test_a_jobs_first_token_does_not_wait_for_the_batch_window(
     idle = 50
     fake = FakeArena()
     for i in range(idle):  # a message id now, a word after 2 s, done after 4 s
-        fake.enqueue_for(f"idle {i}", Reply(records=[
+        fake.enqueue_for(f"idle {i:02}", Reply(records=[  # no prompt contains another
             'af:{"messageId":"idle"}', 'a0:"late"', 'ad:{"finishReason":"stop"}'], delay=2.0))
     fake.enqueue_for("watched", Reply(records=[
         'af:{"messageId":"watched"}', 'a0:"one"', 'a0:"two"', 'a0:"three"',
@@ -344,7 +344,7 @@ async def _idle_then_watched(
         )
         return "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
 
-    waiting = [asyncio.create_task(ask(f"idle {i}")) for i in range(idle)]
+    waiting = [asyncio.create_task(ask(f"idle {i:02}")) for i in range(idle)]
 
     def streaming() -> bool:
         return sum(f["type"] == "status" for _, f in sent) == idle
