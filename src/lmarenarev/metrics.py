@@ -36,6 +36,8 @@ class Live:
     uptime_seconds: float
     socket_messages: int = 0
     socket_frames: int = 0
+    sent_messages: int = 0
+    sent_frames: int = 0
 
 
 class LiveCollector(Collector):
@@ -70,6 +72,16 @@ class LiveCollector(Collector):
             "lmarenarev_worker_frames",
             "Frames in those messages (a tab sends the chunks of one task as one batch)",
             value=live.socket_frames,
+        )
+        yield CounterMetricFamily(
+            "lmarenarev_worker_messages_sent",
+            "WebSocket messages sent to worker tabs",
+            value=live.sent_messages,
+        )
+        yield CounterMetricFamily(
+            "lmarenarev_worker_frames_sent",
+            "Frames in those messages (a burst's jobs go to a tab as one batch)",
+            value=live.sent_frames,
         )
         yield CounterMetricFamily(
             "lmarenarev_request_log_failed",

@@ -202,10 +202,14 @@ SentFrames = list[tuple[float, dict[str, Any]]]
 
 
 def record_sent_frames(
-    tab: Tab, gateway: GatewayProcess, messages: list[list[dict[str, Any]]] | None = None
+    tab: Tab,
+    gateway: GatewayProcess,
+    messages: list[list[dict[str, Any]]] | None = None,
+    received: list[Any] | None = None,
 ) -> SentFrames:
     """Every frame the page sends over a gateway WebSocket opened from now on, timestamped
-    (the frames of a batch share their message's time); `messages` gets each message's frames.
+    (the frames of a batch share their message's time); `messages` gets each message's frames,
+    `received` each message the page receives (a frame, or a batch: a list of frames).
 
     Playwright only reports sockets opened after the listener, so the tab is reloaded to
     connect afresh."""
@@ -214,6 +218,8 @@ def record_sent_frames(
     def on_socket(socket: Any) -> None:
         if socket.url.startswith(gateway.url.replace("http", "ws", 1)):
             socket.on("framesent", lambda data: record(json.loads(data)))
+            if received is not None:
+                socket.on("framereceived", lambda data: received.append(json.loads(data)))
 
     def record(message: Any) -> None:  # a frame, or a batch of frames (worker-protocol.md)
         now = time.monotonic()

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import os
 import re
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -211,6 +213,56 @@ def test_the_tab_batches_the_chunks_of_concurrent_streams(
         _six_batched_streams(gateway)
     finally:
         arena.fake.defaults = saved
+
+
+def test_a_burst_of_requests_reaches_the_tab_as_one_message(
+    gateway: GatewayProcess, open_tab: OpenTab
+) -> None:
+    """Six requests (a tab's default capacity) on the client's kept-alive connections, which
+    the gateway reads at once (it was stopped while they came in): their six jobs reach the
+    tab as one WebSocket message, a batch the userscript takes apart
+    (docs/worker-protocol.md); every reply is intact."""
+    tab = open_tab()
+    received: list[Any] = []
+    record_sent_frames(tab, gateway, received=received)
+    client = gateway.async_client()
+
+    async def ask(label: str) -> str:
+        stream = await client.chat.completions.create(
+            model="fake-gpt", messages=[{"role": "user", "content": label}], stream=True
+        )
+        return "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
+
+    async def bursts() -> list[str]:
+        await asyncio.gather(*(ask(f"warm {i}") for i in range(6)))  # six pooled connections
+        received.clear()
+        os.kill(gateway.process.pid, signal.SIGSTOP)
+        try:
+            asking = asyncio.gather(*(ask(f"burst {i}") for i in range(6)))
+            await asyncio.to_thread(
+                wait_until, lambda: _waiting_requests(gateway.port) == 6, 10,
+                "six requests waiting in the stopped gateway's sockets")
+        finally:
+            os.kill(gateway.process.pid, signal.SIGCONT)
+        return list(await asking)
+
+    replies = asyncio.run(bursts())
+    assert replies == [f"Echo: burst {i}" for i in range(6)]
+    fetches = [[f["type"] for f in message] if isinstance(message, list) else message["type"]
+               for message in received if "fetch" in str(message)]
+    assert fetches == [["fetch"] * 6]
+
+
+def _waiting_requests(port: int) -> int:
+    """Connections to `port` whose received bytes no one has read yet (/proc/net/tcp)."""
+    waiting = 0
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local_port = int(fields[1].split(":")[1], 16)
+        rx_queue = int(fields[4].split(":")[1], 16)
+        if local_port == port and fields[3] == "01" and rx_queue > 0:  # 01: ESTABLISHED
+            waiting += 1
+    return waiting
 
 
 def test_the_tab_spaces_its_batches_when_many_paced_streams_run(

@@ -8,7 +8,9 @@ whose `<script src>`s go into `hello`), then connects over the WebSocket or, wit
 `transport="poll"`, over the long-poll routes the userscript uses when the WebSocket is blocked.
 Jobs run concurrently, each like `fetch(url, {credentials: "include", signal})` in the page:
 forbidden request headers are dropped, `Origin`/`Referer` are the page's, the body is decoded
-like `TextDecoder` with `{stream: true}`, and `abort` cancels the job's task.
+like `TextDecoder` with `{stream: true}`, and `abort` cancels the job's task. Like the
+userscript, its hello says `batches` (`batches=False`: an older script) and it takes a message
+holding an array of frames frame by frame; `message_sizes` has how many each message held.
 """
 
 from __future__ import annotations
@@ -94,6 +96,7 @@ class FakeWorker:
         reconnect: bool = False,
         start_timeout: float = 5.0,
         http2: bool = False,
+        batches: bool = True,
     ) -> None:
         self.gateway_url = gateway_url.rstrip("/")
         self.token = token
@@ -107,6 +110,7 @@ class FakeWorker:
         self.reconnect = reconnect  # reconnect like the userscript after the gateway drops us
         self.start_timeout = start_timeout
         self.http2 = http2  # speak HTTP/2 to the arena (needs https and the `h2` package)
+        self.batches = batches  # take the gateway's frames in arrays, as the userscript does
         self.script_version = __version__
 
         self.respond_to_pings = True
@@ -133,6 +137,12 @@ class FakeWorker:
         self._stopped = False
 
     # -- lifecycle --------------------------------------------------------------------------
+
+    @property
+    def message_sizes(self) -> list[int]:
+        """Frames per gateway → worker WebSocket message on the current connection."""
+        link = self._link
+        return link.message_sizes if isinstance(link, SocketTransport) else []
 
     @property
     def connected(self) -> bool:
@@ -222,6 +232,7 @@ class FakeWorker:
             "tab": self.tab,
             "capacity": self.capacity,
             "script_srcs": self.script_srcs,
+            "batches": self.batches,
         }
 
     def _new_transport(self) -> Transport:

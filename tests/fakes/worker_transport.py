@@ -60,6 +60,7 @@ class SocketTransport:
         self._conn: ClientConnection | None = None
         self._reader: asyncio.Task[None] | None = None
         self._closing = False
+        self.message_sizes: list[int] = []  # frames per message received (a batch: several)
 
     async def open(self, hello: Frame) -> None:
         ssl_context = None
@@ -85,7 +86,11 @@ class SocketTransport:
     async def _read_loop(self, conn: ClientConnection) -> None:
         try:
             async for message in conn:
-                await self._on_frame(json.loads(message))
+                data = json.loads(message)
+                frames = data if isinstance(data, list) else [data]  # a batch, in order
+                self.message_sizes.append(len(frames))
+                for frame in frames:
+                    await self._on_frame(frame)
         except ConnectionClosed:
             pass
         finally:

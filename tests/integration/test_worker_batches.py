@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from urllib.parse import quote
 
@@ -64,3 +65,44 @@ async def test_a_batch_is_handled_frame_by_frame(gateway: RunningGateway, arena:
         assert completion.choices[0].message.content == "Echo: and whole"
         assert worker.transport_used is not None and worker.transport_used.batches == 2
     assert pool.dropped_frames == 2  # the malformed element of each batch, nothing else
+
+
+async def _concurrent_echoes(gateway: RunningGateway, count: int) -> list[str]:
+    client = gateway.client()
+
+    async def ask(i: int) -> str:
+        completion = await client.chat.completions.create(
+            model="fake-gpt", messages=[{"role": "user", "content": f"echo {i}"}]
+        )
+        return completion.choices[0].message.content or ""
+
+    return list(await asyncio.gather(*(ask(i) for i in range(count))))
+
+
+async def test_a_worker_that_does_not_take_batches_gets_one_frame_per_message(
+    gateway: RunningGateway, arena: Arena
+) -> None:
+    """An older userscript says nothing about batches in its hello: every gateway → worker
+    frame still comes as a message of its own."""
+    async with gateway.worker(arena, capacity=6, batches=False) as worker:
+        assert await _concurrent_echoes(gateway, 6) == [f"Echo: echo {i}" for i in range(6)]
+        assert len([f for f in worker.received if f["type"] == "fetch"]) == 6
+        assert worker.message_sizes and set(worker.message_sizes) == {1}
+    assert [f.get("batches") for f in worker.sent if f["type"] == "hello"] == [False]
+
+
+async def test_a_worker_that_takes_batches_gets_every_frame_once_in_order(
+    gateway: RunningGateway, arena: Arena
+) -> None:
+    """The fake worker says `batches` as the userscript does: whatever shape the messages take,
+    each frame arrives once and each reply is whole."""
+    pool = gateway.gateway.pool
+    sent_before = (pool.sent_messages, pool.sent_frames)
+    async with gateway.worker(arena, capacity=6) as worker:
+        assert await _concurrent_echoes(gateway, 6) == [f"Echo: echo {i}" for i in range(6)]
+        fetches = [f["job"] for f in worker.received if f["type"] == "fetch"]
+        assert len(fetches) == len(set(fetches)) == 6
+        assert sum(worker.message_sizes) == len(worker.received)
+    messages = pool.sent_messages - sent_before[0]
+    frames = pool.sent_frames - sent_before[1]
+    assert frames >= len(worker.received) and frames >= messages > 0

@@ -25,7 +25,7 @@ from ..arena.page import ARENA_HOSTS, is_arena_origin
 from ..auth import is_extension_origin
 from ..completions import until_client_gone
 from ..state import Gateway
-from ..workers.pool import Worker
+from ..workers.pool import Worker, WorkerPool
 from ..workers.protocol import ByeFrame, FrameError, Hello, parse_worker_frame
 
 log = logging.getLogger(__name__)
@@ -59,19 +59,54 @@ def _poll_refusal(gw: Gateway, request: Request) -> Response | None:
 
 
 class SocketLink:
+    """A WebSocket worker. When its hello says `batches`, the frames sent while the event loop
+    runs the tasks that are ready now leave together, as one message (a JSON array) sent by a
+    task of its own right after them: a burst of requests read at once sends its jobs as one
+    message, not one each (each costs the gateway a write and the tab a wake-up and a task,
+    docs/worker-protocol.md "Batches"). A lone frame leaves on its own, one task later."""
+
     kind = "websocket"
 
-    def __init__(self, socket: WebSocket) -> None:
+    def __init__(self, socket: WebSocket, pool: WorkerPool) -> None:
         self.socket = socket
+        self.pool = pool
+        self.batches = False
         self._lock = asyncio.Lock()
+        self._pending: list[str] | None = None  # frames waiting for the flush task
+        self._flushes: set[asyncio.Task[None]] = set()
 
     async def send(self, frame: dict[str, Any]) -> None:
         try:
             text = orjson.dumps(frame).decode()  # compact UTF-8, as json.dumps below
         except orjson.JSONEncodeError:  # e.g. a lone surrogate, an integer beyond 64 bits
             text = json.dumps(frame, ensure_ascii=False, separators=(",", ":"))
+        if not self.batches:
+            async with self._lock:
+                await self._send_text(text, 1)
+            return
+        if self._pending is not None:
+            self._pending.append(text)
+            return
+        self._pending = [text]
+        flush = asyncio.ensure_future(self._flush())
+        self._flushes.add(flush)
+        flush.add_done_callback(self._flushes.discard)
+
+    async def _flush(self) -> None:
+        """Runs after the tasks that were ready with the first frame (and waits for an earlier
+        message still being written): every frame queued by then leaves, in order."""
         async with self._lock:
-            await self.socket.send_text(text)
+            frames, self._pending = self._pending or [], None
+            text = frames[0] if len(frames) == 1 else "[" + ",".join(frames) + "]"
+            try:
+                await self._send_text(text, len(frames))
+            except Exception as exc:  # a dead socket: its receive loop removes the worker
+                log.debug("send to worker failed: %s", exc)
+
+    async def _send_text(self, text: str, frames: int) -> None:
+        await self.socket.send_text(text)
+        self.pool.sent_messages += 1
+        self.pool.sent_frames += frames
 
     def gone(self, now: float) -> bool:
         return False  # pings and the socket's own close tell
@@ -94,7 +129,7 @@ async def worker_socket(socket: WebSocket) -> None:
         await socket.close(code=4403, reason="origin not allowed")
         return
     await socket.accept()
-    link = SocketLink(socket)
+    link = SocketLink(socket, gw.pool)
     try:
         hello = Hello.model_validate_json(
             await asyncio.wait_for(socket.receive_text(), HELLO_TIMEOUT)
@@ -103,6 +138,7 @@ async def worker_socket(socket: WebSocket) -> None:
         log.warning("worker refused: no valid hello (%s)", type(exc).__name__)
         await link.close("hello expected")
         return
+    link.batches = hello.batches
     worker = await gw.pool.add(hello, link)
     reason = "connection closed"
     try:

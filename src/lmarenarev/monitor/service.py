@@ -76,6 +76,8 @@ def build_monitoring(settings: Callable[[], Settings], home: Path, pool: WorkerP
             uptime_seconds=time.time() - started_at,
             socket_messages=pool.socket_messages,
             socket_frames=pool.socket_frames,
+            sent_messages=pool.sent_messages,
+            sent_frames=pool.sent_frames,
         )
 
     metrics = Metrics(live)

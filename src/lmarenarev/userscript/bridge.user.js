@@ -174,6 +174,7 @@
       page_url: String(W.location.href),
       tab: TAB_ID,
       capacity: CAPACITY,
+      batches: true, // takes an array of frames as one message
       script_srcs: scriptSrcs(),
       title: String(document.title || '').replace(/^(✅ |🎯 )+/u, '').slice(0, 200),
     };
@@ -359,6 +360,10 @@
       if (finished) return;
       let frame;
       try { frame = JSON.parse(event.data); } catch (_) { return; }
+      if (Array.isArray(frame)) { // a batch: the jobs of a burst of requests, in order
+        for (const one of frame) handlers.onFrame(one);
+        return;
+      }
       handlers.onFrame(frame);
     };
     ws.onerror = () => { /* a close event follows */ };

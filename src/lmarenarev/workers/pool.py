@@ -90,6 +90,8 @@ class WorkerPool:
         # tabs batch, shown in /metrics.
         self.socket_messages = 0
         self.socket_frames = 0
+        self.sent_messages = 0  # WebSocket messages to workers, and the frames in them
+        self.sent_frames = 0
         self.max_waiting = max_waiting
         self.waiting = 0
         # Replaced (and set) on every change; waiters hold the one current when they looked.

@@ -30,6 +30,7 @@ class Hello(BaseModel):
     capacity: int = Field(default=6, ge=1, le=256)
     script_srcs: list[str] = Field(default_factory=list, max_length=200)
     title: str = Field(default="", max_length=512)
+    batches: bool = False  # takes a JSON array of gateway → worker frames as one message
 
 
 @dataclass(frozen=True, slots=True)
