@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # `python bench/x.py` puts bench/ first, not the repo
     sys.path.insert(0, str(ROOT))
 
-from tests.support import free_port, stop_process  # noqa: E402
+from tests.support import free_port, new_event_loop, stop_process  # noqa: E402
 
 T = TypeVar("T")
 
@@ -219,17 +219,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     run_fast(_run_worker(args))
 
 
-def new_event_loop() -> asyncio.AbstractEventLoop:
-    """uvloop's loop (uvicorn[standard] brings it), as the gateway itself runs."""
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover
-        return asyncio.new_event_loop()
-    return uvloop.new_event_loop()
-
-
 def run_fast(main: Coroutine[Any, Any, T]) -> T:
-    """`asyncio.run` on `new_event_loop()`."""
+    """`asyncio.run` on uvloop (tests.support.new_event_loop), as the gateway itself runs."""
     with asyncio.Runner(loop_factory=new_event_loop) as runner:
         return runner.run(main)
 

@@ -34,7 +34,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.procs import new_event_loop, run_fast  # noqa: E402
+from bench.procs import run_fast  # noqa: E402
+from tests.support import new_event_loop  # noqa: E402
 
 STAMP = re.compile(rb"@t=(\d+);")
 STAMP_TEXT = re.compile(r"@t=(\d+);")
@@ -124,7 +125,7 @@ class _SSEReader(asyncio.Protocol):
         if not self.status_ok:
             if self.error_length is not None and len(buffer) >= self.error_length:
                 result.error = bytes(buffer[:300]).decode("utf-8", "replace")
-                self._finish(now, keep=False)
+                self._finish(keep=False)
             return  # else collected until the connection closes
         pos = 0
         while True:
@@ -134,7 +135,7 @@ class _SSEReader(asyncio.Protocol):
             size = int(buffer[pos:line_end].split(b";", 1)[0], 16)
             if size == 0:
                 result.end = now
-                self._finish(now, keep=True)
+                self._finish(keep=True)
                 return
             chunk_end = line_end + 2 + size
             if len(buffer) < chunk_end + 2:
@@ -146,7 +147,7 @@ class _SSEReader(asyncio.Protocol):
             result.see(now, STAMP.findall(payload))
         del buffer[:pos]
 
-    def _finish(self, now: float, *, keep: bool) -> None:
+    def _finish(self, *, keep: bool) -> None:
         done = self.done
         self.result = self.done = None
         self.idle_since = time.monotonic()

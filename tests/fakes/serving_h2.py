@@ -27,18 +27,10 @@ from hypercorn.asyncio import serve
 from hypercorn.config import Config
 
 from tests.fakes.tls import TLSFiles
+from tests.support import new_event_loop
 
 MAX_CONCURRENT_STREAMS = 1000
 MAX_REQUESTS_PER_CONNECTION = 2**62
-
-
-def new_event_loop() -> asyncio.AbstractEventLoop:
-    """uvloop's loop when it is installed (uvicorn[standard] brings it), else asyncio's."""
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.new_event_loop()
-    return uvloop.new_event_loop()
 
 
 class HypercornRunner:

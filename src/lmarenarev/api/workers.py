@@ -87,16 +87,17 @@ class SocketLink:
         if self._pending is not None:
             self._pending.append(text)
             return
-        self._pending = [text]
-        flush = asyncio.ensure_future(self._flush())
+        self._pending = frames = [text]
+        flush = asyncio.ensure_future(self._flush(frames))
         self._flushes.add(flush)
         flush.add_done_callback(self._flushes.discard)
 
-    async def _flush(self) -> None:
+    async def _flush(self, frames: list[str]) -> None:
         """Runs after the tasks that were ready with the first frame (and waits for an earlier
-        message still being written): every frame queued by then leaves, in order."""
+        message still being written): `frames`, and every frame queued in it by then, leave in
+        order; later frames start a new list."""
         async with self._lock:
-            frames, self._pending = self._pending or [], None
+            self._pending = None  # `frames` is the list still open to senders until now
             text = frames[0] if len(frames) == 1 else "[" + ",".join(frames) + "]"
             try:
                 await self._send_text(text, len(frames))
