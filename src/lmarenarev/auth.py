@@ -13,6 +13,7 @@ a loopback name (DNS rebinding), so a page in the user's browser cannot use the 
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -44,6 +45,7 @@ _EXTENSION_SCHEMES = ("chrome-extension", "moz-extension", "safari-web-extension
 _ADMIN_HEADERS = "'Authorization: Bearer <admin_key>' or 'X-Admin-Key: <admin_key>'"
 
 
+@functools.lru_cache(maxsize=256)  # every /v1 request asks about the same few names
 def is_loopback_address(host: str) -> bool:
     """127.0.0.0/8, ::1 or "localhost"; "" and 0.0.0.0 (all interfaces) are not."""
     host = host.strip("[]").lower()
@@ -59,6 +61,7 @@ def _host_name(netloc: str) -> str:
     return urlsplit(f"//{netloc}").hostname or ""
 
 
+@functools.lru_cache(maxsize=256)
 def is_loopback_name(host_header: str) -> bool:
     """A `Host` header naming this machine: a loopback address, localhost or *.localhost."""
     name = _host_name(host_header)
@@ -76,9 +79,10 @@ def is_extension_origin(origin: str) -> bool:
 
 def foreign_origin(conn: HTTPConnection) -> str | None:
     """The web origin that sent this browser request, when it is not the gateway's own."""
-    origin = conn.headers.get("origin")
-    site = conn.headers.get("sec-fetch-site", "")
-    if origin is not None and urlsplit(origin).netloc != conn.headers.get("host", ""):
+    headers = conn.headers
+    origin = headers.get("origin")
+    site = headers.get("sec-fetch-site", "")
+    if origin is not None and urlsplit(origin).netloc != headers.get("host", ""):
         return origin[:200]
     if site in _CROSS_SITE:
         return origin or f"a {site} page"

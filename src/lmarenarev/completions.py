@@ -150,13 +150,14 @@ class Completion:
                 return item
             self.run.held.append(item)
 
-    async def stream(self, first: Item | None) -> AsyncIterator[bytes]:
-        """The SSE bytes; whatever the relay already produced goes out as one write."""
+    async def stream(self, first: Item | None) -> AsyncIterator[tuple[bytes, bool]]:
+        """The SSE bytes, each with whether more follow; whatever the relay already produced
+        goes out as one write, and the last one (the end, or an error) ends the response."""
         renderer = SSERenderer(self.options)
         item = first
         try:
             for notice in self.run.held if self.show_retries else ():
-                yield _comment(notice)
+                yield _comment(notice), True
             while True:
                 parts: list[bytes] = []
                 while True:
@@ -167,13 +168,13 @@ class Completion:
                         parts.append(renderer.feed_all(item))
                     elif isinstance(item, End):
                         parts.append(renderer.finish())
-                        yield b"".join(parts)
+                        yield b"".join(parts), False
                         self._done(renderer.content(), renderer.usage)
                         return
                     elif isinstance(item, GatewayError):
                         self._failed(item)
                         parts.append(renderer.error(item.message, item.type, item.code))
-                        yield b"".join(parts)
+                        yield b"".join(parts), False
                         return
                     elif isinstance(item, Gone):
                         log.info("[%s] the client went away", self.options.completion_id)
@@ -185,7 +186,7 @@ class Completion:
                         break
                 frames = b"".join(parts)
                 if frames:
-                    yield frames
+                    yield frames, True
                 item = await self.run.next(self.keepalive_interval)
         finally:
             await self.close()

@@ -12,7 +12,6 @@ conversation up to it, and decide per request:
 from __future__ import annotations
 
 import hashlib
-import json
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -65,15 +64,16 @@ def fold_history(messages: list[Message]) -> str:
 
 
 def history_key(model: str, messages: list[Message]) -> str:
-    digest = hashlib.sha256()
-    digest.update(model.encode())
+    """A digest of the conversation: each field length-prefixed, so no two differ in one."""
+    fields = [model]
     for message in messages:
         text = message.text
         if message.role == "assistant":
             text = strip_reasoning(text)
-        item = [message.role, text.strip(), [a.url for a in message.attachments]]
-        digest.update(b"\x00" + json.dumps(item, ensure_ascii=False).encode())
-    return digest.hexdigest()
+        fields += (message.role, text.strip(), str(len(message.attachments)))
+        fields += (a.url for a in message.attachments)
+    flat = "".join(f"{len(field)}:{field}" for field in fields)
+    return hashlib.sha256(flat.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 class ConversationStore:

@@ -63,17 +63,23 @@ class Changes:
     def __init__(self) -> None:
         self.version = 0
         self._moved = asyncio.Event()
+        self._waiting = 0  # with none, a bump (twice per request) allocates nothing
 
     def bump(self) -> None:
         self.version += 1
-        moved, self._moved = self._moved, asyncio.Event()
-        moved.set()
+        if self._waiting:
+            moved, self._moved = self._moved, asyncio.Event()
+            moved.set()
 
     async def wait(self, seen: int, timeout: float) -> int:
         """The version once it differs from `seen`, or after `timeout` seconds."""
         if self.version == seen:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._moved.wait(), timeout)
+            self._waiting += 1
+            try:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._moved.wait(), timeout)
+            finally:
+                self._waiting -= 1
         return self.version
 
 
@@ -185,7 +191,9 @@ class RequestObserver:
         writer.listeners.append(self._written)
 
     def started(self, start: RequestStart, relay: RelayFacts) -> RequestWatch:
-        start = replace(start, model=well_formed(start.model))  # JSON may hold lone surrogates
+        model = well_formed(start.model)  # JSON may hold lone surrogates
+        if model is not start.model:
+            start = replace(start, model=model)
         watch = RequestWatch(self, start, relay)
         self.active[start.id] = watch
         self.changes.bump()
@@ -266,19 +274,21 @@ class RequestObserver:
     def _count(self, record: RequestRecord, start: RequestStart) -> None:
         metrics = self.metrics
         model = start.model if start.known_model else UNKNOWN_MODEL
-        metrics.requests.labels(model, record.status, record.error_kind or "").inc()
-        metrics.duration.labels(model, record.status).observe(record.duration_ms / 1000)
+        child = metrics.child
+        child(metrics.requests, model, record.status, record.error_kind or "").inc()
+        child(metrics.duration, model, record.status).observe(record.duration_ms / 1000)
         if record.ttft_ms is not None:
-            metrics.first_token.labels(model).observe(record.ttft_ms / 1000)
+            child(metrics.first_token, model).observe(record.ttft_ms / 1000)
         for kind, count in record.retry_kinds.items():
-            metrics.retries.labels(kind).inc(count)
+            child(metrics.retries, kind).inc(count)
         if record.tokens_source == "upstream":
             self._count_tokens(model, record)
 
     def _count_tokens(self, model: str, record: RequestRecord) -> None:
         source = record.tokens_source or ""
-        self.metrics.tokens.labels(model, "prompt", source).inc(record.prompt_tokens or 0)
-        self.metrics.tokens.labels(model, "completion", source).inc(record.completion_tokens or 0)
+        child, tokens = self.metrics.child, self.metrics.tokens
+        child(tokens, model, "prompt", source).inc(record.prompt_tokens or 0)
+        child(tokens, model, "completion", source).inc(record.completion_tokens or 0)
 
     def _written(self, records: list[RequestRecord]) -> None:
         for record in records:

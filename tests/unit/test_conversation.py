@@ -11,9 +11,10 @@ from lmarenarev.conversation import (
     Retry,
     SessionRef,
     fold_history,
+    history_key,
 )
 from lmarenarev.errors import InvalidRequest
-from lmarenarev.messages import Message
+from lmarenarev.messages import Attachment, Message
 
 REF = SessionRef("s1", "a1")
 
@@ -84,3 +85,20 @@ def test_the_store_is_bounded() -> None:
 def test_the_last_message_must_be_from_the_user() -> None:
     with pytest.raises(InvalidRequest, match="last message"):
         ConversationStore(3).decide("m", [user("a"), assistant("b")])
+
+
+def test_the_history_key_tells_apart_conversations_whose_texts_join_the_same() -> None:
+    image = Attachment("a.png", "image/png", "https://x/a.png", 3)
+    same_when_joined = [
+        ("ab", [user("c")]),
+        ("a", [user("bc")]),
+        ("a", [user("b"), user("c")]),
+        ("a", [user("b c")]),
+        ("a", [Message("user", "b", (image,))]),
+        ("a", [Message("user", "bhttps://x/a.png")]),
+        ("a", [assistant("b"), user("c")]),
+    ]
+    keys = {history_key(model, messages) for model, messages in same_when_joined}
+    assert len(keys) == len(same_when_joined)
+    assert history_key("a", [user(" b\n")]) == history_key("a", [user("b")])  # as before: stripped
+    assert history_key("a", [user("\ud800")])  # a lone surrogate (JSON allows it) still hashes

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -206,6 +207,23 @@ async def test_changes_wake_their_waiters(tmp_path: Path) -> None:
     assert await changes.wait(seen, 0.01) == seen  # nothing moved: back after the timeout
     observer.started(START, FakeRelay())
     assert await changes.wait(seen, 5) == seen + 1
+
+
+async def test_a_waiting_dashboard_wakes_when_a_request_starts_and_ends(tmp_path: Path) -> None:
+    observer = observer_for(tmp_path, Clock())
+    changes = observer.changes
+    for _ in range(3):  # moves with no one waiting
+        changes.bump()
+    seen = changes.version
+    waiters = [asyncio.ensure_future(changes.wait(seen, 5)) for _ in range(2)]
+    await asyncio.sleep(0)  # both wait now
+    assert not any(waiter.done() for waiter in waiters)
+    watch = observer.started(START, FakeRelay())
+    assert await asyncio.gather(*waiters) == [seen + 1, seen + 1]
+    late = asyncio.ensure_future(changes.wait(seen + 1, 5))
+    await asyncio.sleep(0)
+    watch.close()  # the request ends (cancelled): the next waiter wakes too
+    assert await late == seen + 2
 
 
 def test_call_names() -> None:

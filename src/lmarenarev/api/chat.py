@@ -120,9 +120,11 @@ async def _answer(completion: Completion, stream: bool, send: Send) -> Response 
         await completion.refuse(first)
         raise first
     await send({"type": "http.response.start", "status": 200, "headers": _SSE_HEADERS})
-    async for chunk in completion.stream(first):
-        await send({"type": "http.response.body", "body": chunk, "more_body": True})
-    await send({"type": "http.response.body", "body": b"", "more_body": False})
+    more = True
+    async for chunk, more in completion.stream(first):  # the last one ends the body: one write
+        await send({"type": "http.response.body", "body": chunk, "more_body": more})
+    if more:  # the stream stopped without a last chunk (the client left)
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
     return None
 
 

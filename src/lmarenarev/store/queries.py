@@ -7,6 +7,7 @@ a read-only one (`db.open_for_reading`), in a thread.
 from __future__ import annotations
 
 import json
+import operator
 import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -83,24 +84,28 @@ def well_formed(value: Any) -> Any:
     return value
 
 
+_INSERT_REQUEST = (
+    f"INSERT OR REPLACE INTO requests ({', '.join(COLUMNS)}) "
+    f"VALUES ({', '.join('?' for _ in COLUMNS)})"
+)
+_INSERT_BODIES = (
+    "INSERT OR REPLACE INTO request_bodies (id, prompt, reply, reasoning) VALUES (?, ?, ?, ?)"
+)
+_RETRY_KINDS = COLUMNS.index("retry_kinds")
+_columns_of = operator.attrgetter(*COLUMNS)
+
+
 def insert(conn: sqlite3.Connection, records: Iterable[RequestRecord]) -> int:
     """Insert the records (a record with the id of a row replaces it)."""
     count = 0
     for record in records:
-        values = [well_formed(getattr(record, column)) for column in COLUMNS]
-        values[COLUMNS.index("retry_kinds")] = json.dumps(record.retry_kinds, sort_keys=True)
-        placeholders = ", ".join("?" for _ in COLUMNS)
-        conn.execute(
-            f"INSERT OR REPLACE INTO requests ({', '.join(COLUMNS)}) VALUES ({placeholders})",
-            values,
-        )
+        values = [well_formed(value) for value in _columns_of(record)]
+        kinds = record.retry_kinds
+        values[_RETRY_KINDS] = json.dumps(kinds, sort_keys=True) if kinds else "{}"
+        conn.execute(_INSERT_REQUEST, values)
         if record.bodies is not None:
-            bodies = record.bodies
-            conn.execute(
-                "INSERT OR REPLACE INTO request_bodies (id, prompt, reply, reasoning) "
-                "VALUES (?, ?, ?, ?)",
-                [well_formed(text) for text in (record.id, *bodies_texts(bodies))],
-            )
+            texts = (record.id, *bodies_texts(record.bodies))
+            conn.execute(_INSERT_BODIES, [well_formed(text) for text in texts])
         count += 1
     return count
 
