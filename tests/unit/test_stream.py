@@ -406,3 +406,12 @@ def test_join_text_joins_runs_between_other_events() -> None:
     assert join_text(events) == [
         TextDelta("ab"), Finish("stop", None), TextDelta("c"), TextDelta("de", "b"), TextDelta("f"),
     ]
+
+
+def test_text_events_keep_value_semantics() -> None:
+    # Not frozen (their __init__ is on the per-record path), still values: equal by content,
+    # hashable alike, so events can be compared, deduplicated and used as keys as before.
+    events = [TextDelta("hi"), TextDelta("hi", "a"), ReasoningDelta("hm"), ReasoningDelta("hm")]
+    assert events[0] == events[1] and events[2] == events[3]
+    assert len(set(events)) == 2
+    assert TextDelta("hi") != ReasoningDelta("hi") and TextDelta("hi") != TextDelta("hi", "b")

@@ -9,13 +9,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
-@dataclass(frozen=True, slots=True)
+# The two per-record events are immutable by convention, not `frozen`: a frozen dataclass's
+# `__init__` sets each field through `object.__setattr__`, which more than doubles the cost of
+# the one object the parser makes per record (docs/benchmarks.md, sixth round).
+@dataclass(slots=True, unsafe_hash=True)
 class TextDelta:
     text: str
     side: str = "a"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class ReasoningDelta:
     text: str
     side: str = "a"

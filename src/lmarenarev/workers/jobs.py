@@ -14,7 +14,7 @@ class Status:
     headers: dict[str, str]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)  # one per chunk: immutable by convention, see TextDelta
 class Data:
     text: str
 

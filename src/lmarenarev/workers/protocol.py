@@ -40,7 +40,7 @@ class StatusFrame:
     headers: dict[str, str]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)  # one per chunk: immutable by convention, see TextDelta
 class ChunkFrame:
     job: str
     seq: int
