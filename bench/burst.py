@@ -36,12 +36,12 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.hotpath import MODEL  # noqa: E402
 from bench.procs import start_gateway  # noqa: E402
 from bench.relay_client import GatewayClient  # noqa: E402
 from tests.support import write_home  # noqa: E402
 
 TOKEN = "burst-worker-token"
-MODEL = {"publicName": "bench-model", "id": "0199c1e0-0000-7000-8000-000000000001"}
 FINISH = 'ad:{"finishReason":"stop","usage":{"promptTokens":5,"completionTokens":1}}\n'
 
 

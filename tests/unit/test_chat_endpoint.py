@@ -97,21 +97,36 @@ def stream_request() -> dict[str, Any]:
     return {"model": MODEL, "stream": True, "messages": [{"role": "user", "content": "hi"}]}
 
 
-async def test_the_last_event_and_the_end_of_the_body_go_in_one_write(tmp_path: Path) -> None:
-    gw = gateway(tmp_path / "home")
-    link = NullLink()
-    worker: Worker = await gw.pool.add(hello(4), link)
-    exchange = Exchange(stream_request())
-    task = exchange.run(create_app(gw))
-    job = await fetched(link)
-    gw.pool.on_frame(worker, StatusFrame(job, 200, {}))
-    gw.pool.on_frame(worker, ChunkFrame(job, 0, 'a0:"Hel"\n'))
-    await wait_for(lambda: len(exchange.bodies()) == 1, "the first chunk was written")
-    gw.pool.on_frame(worker, ChunkFrame(job, 1, 'a0:"lo"\nad:{"finishReason":"stop"}\n'))
-    gw.pool.on_frame(worker, DoneFrame(job, 2))
-    await asyncio.wait_for(task, 5)
+class Streaming:
+    """A streamed request whose job has answered `Hel`, already written to the client."""
 
-    bodies = exchange.bodies()
+    def __init__(self, gw: Gateway, worker: Worker, link: NullLink, exchange: Exchange,
+                 task: asyncio.Task[None], job: str) -> None:
+        self.gw, self.worker, self.link = gw, worker, link
+        self.exchange, self.task, self.job = exchange, task, job
+
+    @classmethod
+    async def start(cls, home: Path) -> Streaming:
+        gw = gateway(home)
+        link = NullLink()
+        worker: Worker = await gw.pool.add(hello(4), link)
+        exchange = Exchange(stream_request())
+        task = exchange.run(create_app(gw))
+        job = await fetched(link)
+        gw.pool.on_frame(worker, StatusFrame(job, 200, {}))
+        gw.pool.on_frame(worker, ChunkFrame(job, 0, 'a0:"Hel"\n'))
+        await wait_for(lambda: len(exchange.bodies()) == 1, "the first chunk was written")
+        return cls(gw, worker, link, exchange, task, job)
+
+
+async def test_the_last_event_and_the_end_of_the_body_go_in_one_write(tmp_path: Path) -> None:
+    run = await Streaming.start(tmp_path / "home")
+    last_records = 'a0:"lo"\nad:{"finishReason":"stop"}\n'
+    run.gw.pool.on_frame(run.worker, ChunkFrame(run.job, 1, last_records))
+    run.gw.pool.on_frame(run.worker, DoneFrame(run.job, 2))
+    await asyncio.wait_for(run.task, 5)
+
+    bodies = run.exchange.bodies()
     assert [m["more_body"] for m in bodies] == [True, False]
     last = bodies[-1]["body"].decode()
     assert '"content":"lo"' in last and '"finish_reason":"stop"' in last
@@ -119,19 +134,11 @@ async def test_the_last_event_and_the_end_of_the_body_go_in_one_write(tmp_path: 
 
 
 async def test_a_client_that_leaves_mid_stream_still_gets_the_body_ended(tmp_path: Path) -> None:
-    gw = gateway(tmp_path / "home")
-    link = NullLink()
-    worker = await gw.pool.add(hello(4), link)
-    exchange = Exchange(stream_request())
-    task = exchange.run(create_app(gw))
-    job = await fetched(link)
-    gw.pool.on_frame(worker, StatusFrame(job, 200, {}))
-    gw.pool.on_frame(worker, ChunkFrame(job, 0, 'a0:"Hel"\n'))
-    await wait_for(lambda: len(exchange.bodies()) == 1, "the first chunk was written")
-    exchange.leave()
-    await asyncio.wait_for(task, 5)
+    run = await Streaming.start(tmp_path / "home")
+    run.exchange.leave()
+    await asyncio.wait_for(run.task, 5)
 
-    bodies = exchange.bodies()
+    bodies = run.exchange.bodies()
     assert [m["more_body"] for m in bodies] == [True, False]
     assert bodies[-1]["body"] == b""  # no [DONE]: the reply did not end
-    assert any(f["type"] == "abort" and f["job"] == job for f in link.sent)  # the tab stops
+    assert any(f["type"] == "abort" and f["job"] == run.job for f in run.link.sent)  # tab stops
