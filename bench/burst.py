@@ -37,7 +37,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.hotpath import MODEL  # noqa: E402
-from bench.procs import start_gateway  # noqa: E402
+from bench.procs import start_gateway, thread_cpu_ns  # noqa: E402
 from bench.relay_client import GatewayClient  # noqa: E402
 from tests.support import write_home  # noqa: E402
 
@@ -83,16 +83,6 @@ async def _done(ws: ClientConnection, job: str, after: float) -> None:
 
 def run_worker(url: str, done_after: float, ready: multiprocessing.synchronize.Event) -> None:
     asyncio.run(_worker(url, done_after, ready))
-
-
-def thread_cpu_ns(pid: int) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        try:
-            out[task.name] = int((task / "schedstat").read_text().split()[0])
-        except (FileNotFoundError, ProcessLookupError):
-            continue
-    return out
 
 
 def body(index: int) -> dict[str, object]:
@@ -144,7 +134,7 @@ def main() -> int:
                 raise RuntimeError(f"{len(failed)} stream(s) failed: {failed[0]}")
             for tid, ns in after.items():
                 spent = ns - before.get(tid, 0)
-                if tid == str(gateway.pid):
+                if tid == gateway.pid:
                     main_ns += spent
                 else:
                     other_ns += spent

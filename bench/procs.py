@@ -33,16 +33,21 @@ from tests.support import free_port, new_event_loop, stop_process  # noqa: E402
 T = TypeVar("T")
 
 
-def cpu_seconds(pid: int) -> float:
-    """CPU time of every thread of `pid`, from /proc/<pid>/task/*/schedstat (ns resolution;
-    /proc/<pid>/stat counts 10 ms ticks, too coarse for one run)."""
-    total = 0
+def thread_cpu_ns(pid: int) -> dict[int, int]:
+    """CPU time in ns of each thread of `pid` (by thread id), from /proc/<pid>/task/*/schedstat
+    (ns resolution; /proc/<pid>/stat counts 10 ms ticks, too coarse for one run)."""
+    out: dict[int, int] = {}
     for task in Path(f"/proc/{pid}/task").iterdir():
         try:
-            total += int((task / "schedstat").read_text().split()[0])
+            out[int(task.name)] = int((task / "schedstat").read_text().split()[0])
         except (FileNotFoundError, ProcessLookupError):
             continue  # a thread that just ended
-    return total / 1e9
+    return out
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time of every thread of `pid` (`thread_cpu_ns`), in seconds."""
+    return sum(thread_cpu_ns(pid).values()) / 1e9
 
 
 def rss_kb(pid: int) -> int:

@@ -6,7 +6,7 @@ import json
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 
 from ..errors import InvalidRequest, PayloadTooLarge
 from ..state import Gateway
@@ -25,18 +25,11 @@ async def read_json(request: Request, limit: int) -> Any:
         raise PayloadTooLarge(f"request body is {declared} bytes; the limit is {limit} bytes")
     chunks: list[bytes] = []
     size = 0
-    receive = request.receive  # what `request.stream()` does, without an async generator
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":  # http.disconnect
-            raise ClientDisconnect()
-        chunk = message.get("body", b"")
+    async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
             raise PayloadTooLarge(f"request body is over the limit of {limit} bytes")
         chunks.append(chunk)
-        if not message.get("more_body", False):
-            break
     try:
         return json.loads(b"".join(chunks))
     except ValueError as exc:
