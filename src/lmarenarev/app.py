@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from . import __version__
-from .api import admin, images, keys, monitor, openai, workers
+from .api import admin, images, keys, monitor, openai, userscript, worker_poll, workers
 from .api.chat import CHAT_PATH, ChatEndpoint
 from .api.openapi_doc import documented_openapi
 from .auth import AccessMiddleware, V1CorsMiddleware, admin_allowed
@@ -102,6 +102,8 @@ def create_app(gateway: Gateway) -> GatewayApp:
     app.include_router(openai.router)
     app.include_router(images.router)
     app.include_router(workers.router)
+    app.include_router(worker_poll.router)
+    app.include_router(userscript.router)
     app.include_router(keys.router)
     app.include_router(admin.router)
     app.include_router(monitor.router)

@@ -229,7 +229,7 @@ def userscript(args: argparse.Namespace) -> int:
     settings = loaded.settings
     base = f"http://{_display_host(settings.host)}:{settings.port}"
     if args.print:
-        from .api.workers import render_userscript
+        from .api.userscript import render_userscript
         from .state import build_gateway
 
         gateway = build_gateway(

@@ -21,7 +21,7 @@ from .settings import Settings
 from .workers.pool import WorkerPool
 
 if TYPE_CHECKING:
-    from .api.workers import PollLink
+    from .api.worker_poll import PollLink
 
 
 @dataclass

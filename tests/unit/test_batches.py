@@ -9,7 +9,8 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lmarenarev.api.workers import _dispatch, _flatten, _loads
+from lmarenarev.api.worker_poll import _flatten
+from lmarenarev.api.workers import _dispatch, loads
 from lmarenarev.arena.events import Event, Finish, ImageOut, ReasoningDelta, TextDelta
 from lmarenarev.arena.stream import StreamParser
 from lmarenarev.observe import RequestWatch
@@ -65,8 +66,8 @@ async def test_bye_in_a_batch_retires_the_worker() -> None:
 
 def test_loads_accepts_what_json_accepts() -> None:
     for text in ('{"t": NaN}', '"\\ud83d"', "18446744073709551615", '{"a": 1.5e3, "b": [-0]}'):
-        assert repr(_loads(text)) == repr(json.loads(text))
-    assert _loads(b'{"t": Infinity}') == {"t": float("inf")}
+        assert repr(loads(text)) == repr(json.loads(text))
+    assert loads(b'{"t": Infinity}') == {"t": float("inf")}
 
 
 def test_flatten_replaces_a_batch_by_its_frames() -> None:

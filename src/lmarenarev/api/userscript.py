@@ -1,0 +1,51 @@
+"""The served userscript: the template with this gateway's address, token and page origins."""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from urllib.parse import quote
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from ..arena.page import ARENA_HOSTS
+from ..state import Gateway
+
+router = APIRouter()
+
+
+def render_userscript(gw: Gateway, base_url: str) -> str:
+    template = (
+        resources.files("lmarenarev").joinpath("userscript/bridge.user.js").read_text("utf-8")
+    )
+    host = base_url.split("://", 1)[-1].split("/", 1)[0].rsplit(":", 1)[0].strip("[]")
+    values = {
+        "__LMARENAREV_VERSION__": gw.version,
+        "__LMARENAREV_GATEWAY__": base_url,
+        "__LMARENAREV_TOKEN__": gw.worker_token,
+        # Update checks come from the script manager, which sends no admin key.
+        "__LMARENAREV_TOKEN_QUERY__": quote(gw.worker_token, safe=""),
+        "__LMARENAREV_CONNECT_HOST__": host,
+        # The script runs only on these pages (its @match is advice a <script src> ignores).
+        "__LMARENAREV_PAGE_HOSTS__": json.dumps(list(ARENA_HOSTS)),
+        "__LMARENAREV_PAGE_ORIGINS__": json.dumps(gw.settings.worker_origins),
+    }
+    for placeholder, value in values.items():
+        template = template.replace(placeholder, json.dumps(value)[1:-1])
+    return template
+
+
+@router.get("/bridge.user.js", include_in_schema=False)
+async def userscript(request: Request) -> Response:
+    gw: Gateway = request.app.state.gateway
+    refusal = gw.access.userscript_refusal(request, gw.worker_token)
+    if refusal is not None:
+        raise refusal
+    base = f"{request.url.scheme}://{request.url.netloc}"
+    return Response(
+        render_userscript(gw, base),
+        media_type="text/javascript; charset=utf-8",
+        # CORP: a browser will not run it as another site's <script src> (it holds the token).
+        headers={"Cache-Control": "no-store", "Cross-Origin-Resource-Policy": "same-origin"},
+    )

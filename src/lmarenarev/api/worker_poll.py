@@ -1,0 +1,208 @@
+"""The long-poll worker transport (docs/worker-protocol.md): for a page whose browser will not
+open a WebSocket to the gateway, the userscript's `GM_xmlhttpRequest` connects, polls for
+frames and pushes its own."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import ValidationError
+
+from ..arena.page import is_arena_origin
+from ..auth import is_extension_origin
+from ..completions import until_client_gone
+from ..state import Gateway
+from ..workers.pool import Worker
+from ..workers.protocol import ByeFrame, FrameError, Hello, parse_worker_frame
+from .workers import loads, token_ok
+
+log = logging.getLogger(__name__)
+router = APIRouter()
+
+POLL_TIMEOUT = 25.0
+POLL_GRACE = 5.0  # a live long-poll worker re-polls at once; this long without one, it is gone
+MAX_FRAME_BYTES = 16 * 1024 * 1024
+
+
+def _poll_refusal(gw: Gateway, request: Request) -> Response | None:
+    """GM_xmlhttpRequest sends no page `Origin` (or an extension's); a web page's fetch always
+    sends its own on a POST, so one that is not an LMArena page is refused even with the token."""
+    if not token_ok(gw, request.headers.get("x-worker-token")):
+        return _refused()
+    origin = request.headers.get("origin")
+    if origin is None or is_extension_origin(origin):
+        return None
+    if is_arena_origin(origin, gw.settings.worker_origins):
+        return None
+    log.warning("long-poll worker refused: origin %r is not an LMArena page", origin[:200])
+    return JSONResponse({"error": "origin not allowed"}, status_code=403)
+
+
+class PollLink:
+    """Frames for a long-poll worker wait in `outbox` until its next poll takes them."""
+
+    kind = "long-poll"
+
+    def __init__(self, registry: dict[str, PollLink], clock: Callable[[], float]) -> None:
+        self.outbox: deque[dict[str, Any]] = deque()
+        self.ready = asyncio.Event()
+        self.closed = False
+        self.registry = registry
+        self.worker_id = ""
+        self.clock = clock
+        self.polling = 0
+        self.last_poll_end = clock()
+
+    async def send(self, frame: dict[str, Any]) -> None:
+        if self.closed:
+            raise ConnectionError("long-poll worker is gone")
+        self.outbox.append(frame)
+        self.ready.set()
+
+    async def close(self, reason: str) -> None:
+        self.closed = True
+        self.ready.set()
+        self.registry.pop(self.worker_id, None)
+
+    def gone(self, now: float) -> bool:
+        """No poll outstanding for a while: the browser aborted it (the tab closed)."""
+        return self.closed or (self.polling == 0 and now - self.last_poll_end > POLL_GRACE)
+
+    def take(self) -> list[dict[str, Any]]:
+        frames = list(self.outbox)
+        self.outbox.clear()
+        self.ready.clear()
+        return frames
+
+    async def poll(self, request: Request, timeout: float) -> list[dict[str, Any]]:
+        """Frames as soon as there are any, [] at the timeout or when the client went away."""
+        self.polling += 1
+        try:
+            if not self.outbox:
+                waiter = asyncio.ensure_future(self.ready.wait())
+                gone = asyncio.ensure_future(until_client_gone(request.receive))
+                try:
+                    await asyncio.wait(
+                        {waiter, gone}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+                    )
+                finally:
+                    waiter.cancel()
+                    gone.cancel()
+                if gone.done() and not gone.cancelled():
+                    return []  # nobody to deliver to: keep the frames for the next poll
+            return self.take()
+        finally:
+            self.polling -= 1
+            self.last_poll_end = self.clock()
+
+
+def _unknown_worker() -> JSONResponse:
+    return JSONResponse({"error": "unknown worker"}, status_code=404)
+
+
+def _refused() -> JSONResponse:
+    return JSONResponse({"error": "bad worker token"}, status_code=401)
+
+
+async def _poll_body(request: Request) -> dict[str, Any]:
+    body = await request.body()
+    if len(body) > MAX_FRAME_BYTES:
+        raise ValueError("push too large")
+    data = loads(body)
+    if not isinstance(data, dict):
+        raise ValueError("expected a JSON object")
+    return data
+
+
+def _poll_worker(gw: Gateway, data: dict[str, Any]) -> tuple[Worker, PollLink] | None:
+    worker_id = data.get("worker")
+    if not isinstance(worker_id, str):
+        return None
+    worker = gw.pool.workers.get(worker_id)
+    link = gw.poll_links.get(worker_id)
+    if worker is None or link is None:
+        gw.poll_links.pop(worker_id, None)
+        return None
+    return worker, link
+
+
+def _flatten(frames: list[Any]) -> list[Any]:
+    """A push's frames, with a batch (an array) among them replaced by its frames."""
+    if not any(type(frame) is list for frame in frames):
+        return frames
+    flat: list[Any] = []
+    for frame in frames:
+        if type(frame) is list:
+            flat.extend(frame)
+        else:
+            flat.append(frame)
+    return flat
+
+
+@router.post("/worker/connect", include_in_schema=False)
+async def poll_connect(request: Request) -> Response:
+    gw: Gateway = request.app.state.gateway
+    if (refusal := _poll_refusal(gw, request)) is not None:
+        return refusal
+    try:
+        hello = Hello.model_validate(await _poll_body(request))
+    except (ValueError, ValidationError) as exc:
+        return JSONResponse({"error": f"invalid hello: {exc}"}, status_code=400)
+    link = PollLink(gw.poll_links, gw.pool.clock)
+    worker = await gw.pool.add(hello, link)
+    link.worker_id = worker.id
+    gw.poll_links[worker.id] = link
+    link.take()  # the welcome frame: its content is in this answer
+    return JSONResponse({"worker": worker.id, "poll_timeout": POLL_TIMEOUT})
+
+
+@router.post("/worker/poll", include_in_schema=False)
+async def poll_frames(request: Request) -> Response:
+    gw: Gateway = request.app.state.gateway
+    if (refusal := _poll_refusal(gw, request)) is not None:
+        return refusal
+    try:
+        found = _poll_worker(gw, await _poll_body(request))
+    except ValueError:
+        return _unknown_worker()
+    if found is None:
+        return _unknown_worker()
+    worker, link = found
+    worker.last_seen = gw.pool.clock()
+    frames = await link.poll(request, POLL_TIMEOUT)
+    worker.last_seen = gw.pool.clock()
+    return JSONResponse({"frames": frames})
+
+
+@router.post("/worker/push", include_in_schema=False)
+async def poll_push(request: Request) -> Response:
+    gw: Gateway = request.app.state.gateway
+    if (refusal := _poll_refusal(gw, request)) is not None:
+        return refusal
+    try:
+        data = await _poll_body(request)
+    except ValueError as exc:
+        return JSONResponse({"error": str(exc)}, status_code=400)
+    found = _poll_worker(gw, data)
+    if found is None:
+        return _unknown_worker()
+    worker, _ = found
+    frames = data.get("frames")
+    for frame in _flatten(frames) if isinstance(frames, list) else []:
+        try:
+            parsed = parse_worker_frame(frame)
+        except FrameError:
+            gw.pool.dropped_frames += 1
+            continue
+        if isinstance(parsed, ByeFrame):
+            await gw.pool.remove(worker, "the page closed")
+            await found[1].close("bye")
+            break
+        gw.pool.on_frame(worker, parsed)
+    return JSONResponse({"ok": True})
