@@ -39,8 +39,8 @@ if str(ROOT) not in sys.path:  # `python bench/soak.py` puts bench/ first, not t
     sys.path.insert(0, str(ROOT))
 
 from bench.procs import GatewayProcess, start_gateway  # noqa: E402
-from lmarenarev.retry import RetryPolicy  # noqa: E402
-from lmarenarev.settings import Settings  # noqa: E402
+from lmarenarev.chat.retry import RetryPolicy  # noqa: E402
+from lmarenarev.config.settings import Settings  # noqa: E402
 from tests.fakes.arena import FakeArena, Reply  # noqa: E402
 from tests.fakes.serving import ServerThread  # noqa: E402
 from tests.fakes.worker import FakeWorker, WorkerRejected  # noqa: E402

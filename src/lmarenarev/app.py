@@ -16,13 +16,24 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from . import __version__
-from .api import admin, images, keys, monitor, openai, userscript, worker_poll, workers
+from .api import (
+    admin,
+    images,
+    monitor,
+    openai,
+    userscript,
+    worker_poll,
+    workers,
+)
+from .api import (
+    admin_keys as keys,
+)
+from .api.access import AccessMiddleware, V1CorsMiddleware, admin_allowed
 from .api.chat import CHAT_PATH, ChatEndpoint
 from .api.openapi_doc import documented_openapi
-from .auth import AccessMiddleware, V1CorsMiddleware, admin_allowed
 from .errors import GatewayError, InvalidRequest, error_response
-from .state import Gateway
-from .upkeep import run_upkeep
+from .gateway import Gateway
+from .ops.upkeep import run_upkeep
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from lmarenarev import __version__
-from lmarenarev.jsonc import loads
+from lmarenarev.config.jsonc import loads
 from tests.fakes.arena import model_id
 from tests.support import wait_until, write_home
 

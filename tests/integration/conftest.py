@@ -14,10 +14,10 @@ import pytest
 
 from lmarenarev import __version__
 from lmarenarev.app import create_app
-from lmarenarev.config_files import ConfigSource
-from lmarenarev.model_files import load_endpoint_map, load_models
-from lmarenarev.settings import load_settings
-from lmarenarev.state import Gateway, build_gateway
+from lmarenarev.config.files import ConfigSource
+from lmarenarev.config.settings import load_settings
+from lmarenarev.gateway import Gateway, build_gateway
+from lmarenarev.models.files import load_endpoint_map, load_models
 from tests.fakes.arena import FakeArena
 from tests.fakes.serving import ServerThread
 from tests.fakes.worker import FakeWorker

@@ -11,7 +11,7 @@ import httpx
 import openai
 import pytest
 
-from lmarenarev.jsonc import loads
+from lmarenarev.config.jsonc import loads
 from tests.fakes.arena import DEFAULT_MODELS, model_id
 from tests.fakes.worker import FakeWorker
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from lmarenarev.cli import main
+from lmarenarev.cli.main import main
 from tests.fakes.worker import FakeWorker
 
 from .conftest import Arena, RunningGateway

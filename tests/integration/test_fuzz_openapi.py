@@ -30,10 +30,10 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from lmarenarev import __version__
 from lmarenarev.app import create_app
-from lmarenarev.model_files import ModelEntry
+from lmarenarev.config.settings import Settings
+from lmarenarev.gateway import Gateway, build_gateway
+from lmarenarev.models.files import ModelEntry
 from lmarenarev.openai_schema import ChatCompletion
-from lmarenarev.settings import Settings
-from lmarenarev.state import Gateway, build_gateway
 from lmarenarev.workers.pool import Worker
 from lmarenarev.workers.protocol import ChunkFrame, DoneFrame, Hello, StatusFrame
 

@@ -14,7 +14,7 @@ import openai
 import pytest
 from PIL import Image
 
-from lmarenarev.files.filebed_server import create_filebed_app
+from lmarenarev.media.files.filebed_server import create_filebed_app
 from tests.fakes.arena import Reply
 from tests.fakes.serving import ServerThread
 from tests.fakes.worker import FakeWorker

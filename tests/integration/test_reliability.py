@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from lmarenarev.retry import RetryPolicy
+from lmarenarev.chat.retry import RetryPolicy
 from tests.fakes.arena import RecordedRequest, Reply
 from tests.fakes.worker import FakeWorker
 

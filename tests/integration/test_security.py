@@ -16,11 +16,11 @@ import pytest
 from fastapi import APIRouter, Depends, FastAPI
 
 from lmarenarev import __version__
+from lmarenarev.api.access import require_admin
 from lmarenarev.app import create_app
-from lmarenarev.auth import require_admin
-from lmarenarev.model_files import load_endpoint_map, load_models
-from lmarenarev.settings import load_settings
-from lmarenarev.state import build_gateway
+from lmarenarev.config.settings import load_settings
+from lmarenarev.gateway import build_gateway
+from lmarenarev.models.files import load_endpoint_map, load_models
 from tests.fakes.serving import ServerThread
 from tests.fakes.worker import FakeWorker
 from tests.support import write_home

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from starlette.requests import Request
 
-from lmarenarev import admin_render
 from lmarenarev.api.admin import NotThisMachine, local_or_admin
+from lmarenarev.cli import render as admin_render
 from lmarenarev.workers.protocol import (
     MAX_CAPTURED_BODY,
     CapturedFrame,

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from starlette.requests import HTTPConnection
 
-from lmarenarev.auth import (
+from lmarenarev.api.access import (
     AccessPolicy,
     bearer,
     foreign_origin,
@@ -17,9 +17,9 @@ from lmarenarev.auth import (
     is_loopback_address,
     is_loopback_name,
 )
+from lmarenarev.api.keys import ApiKeyEntry, KeyRing
+from lmarenarev.config.settings import Settings
 from lmarenarev.errors import GatewayError
-from lmarenarev.keys import ApiKeyEntry, KeyRing
-from lmarenarev.settings import Settings
 
 TOKEN = "worker-token"
 

@@ -13,7 +13,7 @@ from lmarenarev.api.worker_poll import _flatten
 from lmarenarev.api.workers import _dispatch, loads
 from lmarenarev.arena.events import Event, Finish, ImageOut, ReasoningDelta, TextDelta
 from lmarenarev.arena.stream import StreamParser
-from lmarenarev.observe import RequestWatch
+from lmarenarev.monitor.observe import RequestWatch
 from lmarenarev.render.common import RenderOptions
 from lmarenarev.render.sse import SSERenderer
 from lmarenarev.workers.jobs import Data, End, Status

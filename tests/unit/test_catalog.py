@@ -9,8 +9,8 @@ import pytest
 
 from lmarenarev.arena.catalog import extract_models, model_type, models_json_value
 from lmarenarev.errors import InvalidRequest
-from lmarenarev.model_catalog import effective_models, model_cards, plan_merge
-from lmarenarev.model_files import ModelEntry
+from lmarenarev.models.catalog import effective_models, model_cards, plan_merge
+from lmarenarev.models.files import ModelEntry
 from tests.fakes.arena import DEFAULT_MODELS, FakeArena
 from tests.fakes.arena_page import PageData, page_html, script_json
 

@@ -13,12 +13,18 @@ from typing import Any
 import pytest
 
 from lmarenarev.arena.requests import Injection, Recaptcha, UpstreamRequest
-from lmarenarev.chat import ChatPlan, ChatService, bypass_injection, pick_mapping, resolve_model
-from lmarenarev.conversation import ConversationStore, SessionRef
+from lmarenarev.chat.conversation import ConversationStore, SessionRef
+from lmarenarev.chat.plan import (
+    ChatPlan,
+    ChatService,
+    bypass_injection,
+    pick_mapping,
+    resolve_model,
+)
+from lmarenarev.config.settings import Settings
 from lmarenarev.errors import InvalidRequest, ModelNotFound, PayloadTooLarge
-from lmarenarev.model_files import EndpointMapping, ModelEntry
+from lmarenarev.models.files import EndpointMapping, ModelEntry
 from lmarenarev.openai_schema import ChatCompletionRequest
-from lmarenarev.settings import Settings
 
 STREAM = "/nextjs-api/stream"
 

@@ -14,9 +14,9 @@ from typing import Any
 
 from lmarenarev import __version__
 from lmarenarev.app import create_app
-from lmarenarev.model_files import load_endpoint_map, load_models
-from lmarenarev.settings import load_settings
-from lmarenarev.state import Gateway, build_gateway
+from lmarenarev.config.settings import load_settings
+from lmarenarev.gateway import Gateway, build_gateway
+from lmarenarev.models.files import load_endpoint_map, load_models
 from lmarenarev.workers.pool import Worker
 from lmarenarev.workers.protocol import ChunkFrame, DoneFrame, StatusFrame
 from tests.fakes.arena import DEFAULT_MODELS

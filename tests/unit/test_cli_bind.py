@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import uvicorn
 
-from lmarenarev.cli import main
+from lmarenarev.cli.main import main
 
 
 @pytest.fixture(autouse=True)

@@ -9,15 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from lmarenarev import config_writer
-from lmarenarev.config_writer import (
+from lmarenarev.config import writer as config_writer
+from lmarenarev.config.jsonc import ConfigError, loads
+from lmarenarev.config.settings import config_template, load_settings
+from lmarenarev.config.writer import (
     atomic_write,
     write_config_keys,
     write_endpoint_mapping,
     write_models,
 )
-from lmarenarev.jsonc import ConfigError, loads
-from lmarenarev.settings import config_template, load_settings
 
 CONFIG = """\
 // my LMArena setup

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from lmarenarev.conversation import (
+from lmarenarev.chat.conversation import (
     Continue,
     ConversationStore,
     NewSession,

@@ -9,7 +9,7 @@ from types import ModuleType
 
 import pytest
 
-from lmarenarev.settings import Settings
+from lmarenarev.config.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from lmarenarev.endpoint_pools import EndpointSelector, mapping_key
-from lmarenarev.model_files import EndpointMapping
+from lmarenarev.chat.endpoint_pools import EndpointSelector, mapping_key
+from lmarenarev.models.files import EndpointMapping
 
 
 def m(name: str) -> EndpointMapping:

@@ -14,30 +14,30 @@ import pytest
 from fastapi.testclient import TestClient
 
 from lmarenarev.arena.actions import ActionFailed, action_result, chunk_urls, find_action_ids
-from lmarenarev.chat import ChatService
-from lmarenarev.conversation import ConversationStore
+from lmarenarev.chat.conversation import ConversationStore
+from lmarenarev.chat.plan import ChatService
+from lmarenarev.chat.shaping import (
+    assistant_images,
+    bypass_images,
+    split_image_attachments,
+    take_bypass_suffix,
+)
+from lmarenarev.config.media import FileBedEndpoint
+from lmarenarev.config.settings import Settings
 from lmarenarev.errors import InvalidRequest
-from lmarenarev.files.arena_upload import signed_url_expiry
-from lmarenarev.files.attach import data_url_bytes
-from lmarenarev.files.filebed import (
+from lmarenarev.media.files.arena_upload import signed_url_expiry
+from lmarenarev.media.files.attach import data_url_bytes
+from lmarenarev.media.files.filebed import (
     AllFileBedsFailed,
     FileBeds,
     endpoints_from_settings,
     link_from_response,
     seed_download_url,
 )
-from lmarenarev.files.filebed_server import create_filebed_app, parse_duration, prune
-from lmarenarev.files.shaping import (
-    assistant_images,
-    bypass_images,
-    split_image_attachments,
-    take_bypass_suffix,
-)
+from lmarenarev.media.files.filebed_server import create_filebed_app, parse_duration, prune
 from lmarenarev.messages import Attachment, Message
-from lmarenarev.model_files import ModelEntry
+from lmarenarev.models.files import ModelEntry
 from lmarenarev.openai_schema import ChatCompletionRequest
-from lmarenarev.settings import Settings
-from lmarenarev.settings_media import FileBedEndpoint
 from tests.fakes.arena_actions import DEFAULT_ACTION_IDS
 from tests.fakes.arena_page import ChunkData, app_chunk_js
 from tests.fakes.filebed import FakeFileBeds

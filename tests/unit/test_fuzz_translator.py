@@ -22,12 +22,12 @@ from pydantic import ValidationError
 
 from lmarenarev.arena.requests import CreateCall, LegacyCall
 from lmarenarev.arena.stream import StreamParser
-from lmarenarev.chat import ChatService
-from lmarenarev.conversation import ConversationStore
+from lmarenarev.chat.conversation import ConversationStore
+from lmarenarev.chat.plan import ChatService
+from lmarenarev.config.settings import Settings
 from lmarenarev.errors import GatewayError
-from lmarenarev.model_files import ModelEntry
+from lmarenarev.models.files import ModelEntry
 from lmarenarev.openai_schema import ChatCompletionRequest
-from lmarenarev.settings import Settings
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "200"))
 fuzz = settings(

@@ -15,16 +15,16 @@ import httpx
 import pytest
 from PIL import Image
 
+from lmarenarev.config.media import DownloadTimeout
+from lmarenarev.config.settings import Settings
 from lmarenarev.errors import InvalidRequest
-from lmarenarev.images.cache import ImageCache
-from lmarenarev.images.convert import ConversionFailed, convert, sniff_mime
-from lmarenarev.images.download import Downloader, DownloadFailed
-from lmarenarev.images.gallery import list_images, resolve_image
-from lmarenarev.images.ratio import aspect_ratio, offered_ratios
-from lmarenarev.images.save import save_image
-from lmarenarev.images.service import ImageService
-from lmarenarev.settings import Settings
-from lmarenarev.settings_media import DownloadTimeout
+from lmarenarev.media.images.cache import ImageCache
+from lmarenarev.media.images.convert import ConversionFailed, convert, sniff_mime
+from lmarenarev.media.images.download import Downloader, DownloadFailed
+from lmarenarev.media.images.gallery import list_images, resolve_image
+from lmarenarev.media.images.ratio import aspect_ratio, offered_ratios
+from lmarenarev.media.images.save import save_image
+from lmarenarev.media.images.service import ImageService
 from tests.fakes.arena_images import webp_bytes
 from tests.fakes.arena_page import png_bytes
 

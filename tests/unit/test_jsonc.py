@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lmarenarev.jsonc import ConfigError, line_of_key, loads, nearest_line, update_keys
+from lmarenarev.config.jsonc import ConfigError, line_of_key, loads, nearest_line, update_keys
 
 PARSES = [
     ("line comment", '{"a": 1 // one\n}', {"a": 1}),

@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from lmarenarev.api.keys import ApiKeyEntry, KeyRing, check_entries
 from lmarenarev.arena.events import Usage
+from lmarenarev.config.settings import Settings
 from lmarenarev.errors import RateLimited
-from lmarenarev.keys import ApiKeyEntry, KeyRing, check_entries
-from lmarenarev.settings import Settings
 
 
 class Clock:

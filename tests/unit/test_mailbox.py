@@ -9,7 +9,7 @@ from typing import TypeVar
 
 import pytest
 
-from lmarenarev.mailbox import Mailbox
+from lmarenarev.workers.mailbox import Mailbox
 
 T = TypeVar("T")
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from lmarenarev.jsonc import ConfigError
-from lmarenarev.model_files import (
+from lmarenarev.config.jsonc import ConfigError
+from lmarenarev.models.files import (
     EndpointMapping,
     ModelEntry,
     load_available_models,

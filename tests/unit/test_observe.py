@@ -12,9 +12,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from lmarenarev.arena.events import Finish, ReasoningDelta, TextDelta, Usage
 from lmarenarev.errors import NoWorker, UpstreamFailure
 from lmarenarev.messages import Message
-from lmarenarev.metrics import Live, Metrics
+from lmarenarev.monitor.metrics import Live, Metrics
+from lmarenarev.monitor.observe import RequestObserver, RequestStart, call_name
 from lmarenarev.monitor.stats import StatRow, per_model, percentile, summarize
-from lmarenarev.observe import RequestObserver, RequestStart, call_name
 from lmarenarev.store.records import RequestRecord
 from lmarenarev.store.writer import Retention, StoreWriter
 

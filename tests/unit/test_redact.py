@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from lmarenarev.redact import RedactSecrets, redact, redact_server_logs
+from lmarenarev.api.redact import RedactSecrets, redact, redact_server_logs
 
 
 @pytest.mark.parametrize(

@@ -8,8 +8,8 @@ from typing import Any
 
 from lmarenarev.arena.events import Finish, TextDelta
 from lmarenarev.arena.requests import CreateCall, Recaptcha
-from lmarenarev.completions import End, RelayRun
-from lmarenarev.relay import Relay, RelayConfig
+from lmarenarev.chat.completion import End, RelayRun
+from lmarenarev.chat.relay import Relay, RelayConfig
 from lmarenarev.workers.pool import Worker, WorkerPool
 from lmarenarev.workers.protocol import ChunkFrame, DoneFrame, StatusFrame
 from tests.unit.test_workers import NullLink, hello

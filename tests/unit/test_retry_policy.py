@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from lmarenarev.arena.errors import Kind, UpstreamProblem
-from lmarenarev.retry import RetryPolicy
+from lmarenarev.chat.retry import RetryPolicy
 
 
 def problem(kind: Kind, retry_after: float | None = None) -> UpstreamProblem:

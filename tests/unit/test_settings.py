@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from lmarenarev.jsonc import loads
-from lmarenarev.settings import (
+from lmarenarev.config.jsonc import loads
+from lmarenarev.config.settings import (
     KNOWN_SEED_KEYS_NOT_SUPPORTED,
     BypassInjection,
     ConfigError,

@@ -4,7 +4,7 @@ import asyncio
 
 import pytest
 
-from lmarenarev.singleflight import SingleFlight
+from lmarenarev.media.singleflight import SingleFlight
 
 
 async def test_concurrent_calls_for_one_key_share_one_run() -> None:

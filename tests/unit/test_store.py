@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from lmarenarev.cli import main
+from lmarenarev.cli.logs import run as logs
+from lmarenarev.cli.main import main
 from lmarenarev.store import queries
 from lmarenarev.store.db import db_path, open_for_reading, open_for_writing
-from lmarenarev.store.logs_command import run as logs
 from lmarenarev.store.migrations import MIGRATIONS, applied, migrate
 from lmarenarev.store.records import Bodies, RequestRecord, ToCount
 from lmarenarev.store.writer import Retention, StoreWriter

@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from lmarenarev.update_check import (
+from lmarenarev.ops.update_check import (
     CACHE_FILE,
     cached_newer_release,
     check_in_background,

@@ -13,13 +13,13 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from ..admin_actions import CaptureOrder, capture_ids, update_models
-from ..completions import race_client
+from ..chat.completion import race_client
+from ..config.jsonc import ConfigError
 from ..errors import GatewayError, InvalidRequest
-from ..jsonc import ConfigError
-from ..reload import reload_gateway
-from ..state import Gateway
-from ..status import gateway_status
+from ..gateway import Gateway
+from ..monitor.status import gateway_status
+from ..ops.actions import CaptureOrder, capture_ids, update_models
+from ..ops.reload import reload_gateway
 
 
 class NotThisMachine(GatewayError):

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 
 from ..errors import InvalidRequest, PayloadTooLarge
-from ..state import Gateway
+from ..gateway import Gateway
 
 BodyT = TypeVar("BodyT", bound=BaseModel)
 

@@ -25,18 +25,18 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.types import Receive, Scope, Send
 
 from ..arena.ids import random_hex
-from ..auth import authorize_model, client_key
-from ..chat import ChatPlan
-from ..completions import Completion, Gone, RelayRun, remember_session, until_client_gone
+from ..chat.completion import Completion, Gone, RelayRun, remember_session, until_client_gone
+from ..chat.plan import ChatPlan
+from ..chat.relay import Relay
 from ..errors import GatewayError, error_response
-from ..keys import ClientKey
-from ..observe import RequestStart, call_name
+from ..gateway import Gateway
+from ..monitor.observe import RequestStart, call_name
 from ..openai_schema import ChatCompletionRequest
-from ..ops import chat_outcome
-from ..relay import Relay
+from ..ops.state import chat_outcome
 from ..render.common import RenderOptions
-from ..state import Gateway
+from .access import authorize_model, client_key
 from .bodies import read_body
+from .keys import ClientKey
 
 log = logging.getLogger(__name__)
 

@@ -10,13 +10,13 @@ from typing import Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 
-from ..auth import authorize_model, client_key
-from ..completions import race_client
+from ..chat.completion import race_client
 from ..errors import GatewayError, InvalidRequest
-from ..images.gallery import list_images, resolve_image
-from ..images.generation import generate_images
-from ..images.save import images_root
+from ..media.images.gallery import list_images, resolve_image
+from ..media.images.generation import generate_images
+from ..media.images.save import images_root
 from ..openai_schema import ErrorResponse, ImageGenerationRequest, ImagesResponse
+from .access import authorize_model, client_key
 from .bodies import gateway, read_body
 
 log = logging.getLogger(__name__)

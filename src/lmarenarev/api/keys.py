@@ -1,32 +1,198 @@
-"""`/api/admin/keys`: every client key's settings and usage (admin only, by its path)."""
+"""Client API keys: their config shape, matching in constant time, per-key limits and usage.
+
+A key is kept as its sha256 digest only; a request's key is hashed and compared with every
+configured digest by `secrets.compare_digest` (no early exit), so neither the comparison nor
+which key matched leaks through timing. Key *names* may be logged; keys never are.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
-from pydantic import BaseModel
+import hashlib
+import math
+import re
+import secrets
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
 
-from ..state import Gateway
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-router = APIRouter()
+from ..arena.events import Usage
+from ..errors import RateLimited
+
+DEFAULT_KEY_NAME = "default"  # the seed's single `api_key`
+RATE_WINDOW_SECONDS = 60.0
+_NAME = re.compile(r"^[\w.@+-]{1,64}$")
+_HEX_DIGEST = re.compile(r"^[0-9a-f]{64}$")
 
 
-class KeyReport(BaseModel):
+def digest(secret: str) -> bytes:
+    return hashlib.sha256(secret.encode()).digest()
+
+
+def same_secret(given: str, expected: str) -> bool:
+    """Constant time whatever the lengths: both sides are hashed first."""
+    return secrets.compare_digest(digest(given), digest(expected))
+
+
+class ApiKeyEntry(BaseModel):
+    """One named client key in `api_keys` (the key itself or its sha256)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(description="Name shown in logs and usage (letters, digits, ._@+-).")
+    key: str = Field("", description="The key clients send as `Authorization: Bearer <key>`.")
+    sha256: str = Field("", description="Hex sha256 of the key, instead of the key itself.")
+    rpm: int | None = Field(None, ge=1, description="Requests per minute; null: no limit.")
+    models: list[str] | None = Field(None, description="Models this key may use; null: all.")
+    enabled: bool = Field(True, description="false: the key is refused.")
+
+    @field_validator("name")
+    @classmethod
+    def _plain_name(cls, name: str) -> str:
+        if not _NAME.match(name):
+            raise ValueError("a key name is 1-64 letters, digits or ._@+- (it appears in logs)")
+        return name
+
+    @field_validator("sha256")
+    @classmethod
+    def _hex(cls, value: str) -> str:
+        value = value.strip().lower()
+        if value and not _HEX_DIGEST.match(value):
+            raise ValueError("sha256 must be the 64 hex digits of the key's sha256")
+        return value
+
+    @model_validator(mode="after")
+    def _one_secret(self) -> ApiKeyEntry:
+        if bool(self.key) == bool(self.sha256):
+            raise ValueError(f"key {self.name!r}: give either 'key' or 'sha256' (one of them)")
+        return self
+
+    def digest(self) -> bytes:
+        return bytes.fromhex(self.sha256) if self.sha256 else digest(self.key)
+
+
+def check_entries(api_key: str, entries: Iterable[ApiKeyEntry]) -> None:
+    """Names and keys are unique, and "default" is the seed's `api_key` when that is set."""
+    names: set[str] = {DEFAULT_KEY_NAME} if api_key else set()
+    digests: set[bytes] = {digest(api_key)} if api_key else set()
+    for entry in entries:
+        if entry.name in names:
+            taken = " (the name of api_key)" if entry.name == DEFAULT_KEY_NAME else ""
+            raise ValueError(f"two keys are named {entry.name!r}{taken}")
+        if entry.digest() in digests:
+            raise ValueError(f"key {entry.name!r} is the same key as another one")
+        names.add(entry.name)
+        digests.add(entry.digest())
+
+
+@dataclass(frozen=True, slots=True)
+class ClientKey:
     name: str
-    enabled: bool
-    rpm: int | None
-    models: list[str] | None
-    requests: int
-    rate_limited: int
-    prompt_tokens: int
-    completion_tokens: int
-    last_used: float | None
+    digest: bytes = field(repr=False)
+    rpm: int | None = None
+    models: frozenset[str] | None = None
+    enabled: bool = True
+
+    def allows(self, model: str) -> bool:
+        return self.models is None or model in self.models
 
 
-class KeysReport(BaseModel):
-    keys: list[KeyReport]
+@dataclass(slots=True)
+class KeyUsage:
+    requests: int = 0
+    rate_limited: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    last_used: float | None = None  # wall-clock seconds
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "requests": self.requests,
+            "rate_limited": self.rate_limited,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "last_used": self.last_used,
+        }
 
 
-@router.get("/api/admin/keys", response_model=KeysReport, tags=["admin"])
-async def key_usage(request: Request) -> KeysReport:
-    gateway: Gateway = request.app.state.gateway
-    return KeysReport(keys=[KeyReport.model_validate(row) for row in gateway.keys.report()])
+class KeyRing:
+    """The configured keys, their request windows and their usage (in memory)."""
+
+    def __init__(
+        self,
+        keys: Iterable[ClientKey],
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.keys = tuple(keys)
+        self.clock = clock
+        self.wall_clock = wall_clock
+        self.usage: dict[str, KeyUsage] = {key.name: KeyUsage() for key in self.keys}
+        self._windows: dict[str, deque[float]] = {key.name: deque() for key in self.keys}
+
+    @classmethod
+    def from_config(cls, api_key: str, entries: Iterable[ApiKeyEntry], **clocks: Any) -> KeyRing:
+        keys = [ClientKey(DEFAULT_KEY_NAME, digest(api_key))] if api_key else []
+        for entry in entries:
+            models = frozenset(entry.models) if entry.models is not None else None
+            keys.append(ClientKey(entry.name, entry.digest(), entry.rpm, models, entry.enabled))
+        return cls(keys, **clocks)
+
+    @property
+    def required(self) -> bool:
+        return bool(self.keys)
+
+    def match(self, given: str) -> ClientKey | None:
+        wanted = digest(given)
+        found: ClientKey | None = None
+        for key in self.keys:  # every key is compared: the time does not depend on which one
+            if secrets.compare_digest(wanted, key.digest):
+                found = key
+        return found
+
+    def admit(self, key: ClientKey) -> None:
+        """Count one request against the key's per-minute limit; RateLimited when over it."""
+        usage = self.usage[key.name]
+        usage.last_used = self.wall_clock()
+        if key.rpm is not None:
+            now = self.clock()
+            window = self._windows[key.name]
+            while window and now - window[0] >= RATE_WINDOW_SECONDS:
+                window.popleft()
+            if len(window) >= key.rpm:
+                usage.rate_limited += 1
+                wait = RATE_WINDOW_SECONDS - (now - window[0])
+                raise RateLimited(
+                    f"API key {key.name!r} is limited to {key.rpm} requests per minute; "
+                    f"try again in {math.ceil(wait)} s",
+                    retry_after=max(1, math.ceil(wait)),
+                )
+            window.append(now)
+        usage.requests += 1
+
+    def usage_recorder(self, name: str) -> Callable[[Usage], None]:
+        """Adds a reply's token counts (as LMArena reported them) to the key's usage."""
+        usage = self.usage[name]
+
+        def record(reported: Usage) -> None:
+            usage.prompt_tokens += reported.prompt_tokens
+            usage.completion_tokens += reported.completion_tokens
+
+        return record
+
+    def report(self) -> list[dict[str, Any]]:
+        """Every key's settings and usage, never the key or its digest."""
+        return [
+            {
+                "name": key.name,
+                "enabled": key.enabled,
+                "rpm": key.rpm,
+                "models": sorted(key.models) if key.models is not None else None,
+                **self.usage[key.name].as_dict(),
+            }
+            for key in self.keys
+        ]

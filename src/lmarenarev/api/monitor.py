@@ -23,9 +23,11 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingRes
 from fastapi.templating import Jinja2Templates
 
 from ..errors import GatewayError
-from ..metrics import CONTENT_TYPE
+from ..gateway import Gateway
 from ..monitor import page
 from ..monitor import stats as summaries
+from ..monitor.metrics import CONTENT_TYPE
+from ..monitor.observe import RequestWatch
 from ..monitor.schema import (
     ActiveRequest,
     ActiveRequests,
@@ -46,9 +48,7 @@ from ..monitor.schema import (
     Workers,
 )
 from ..monitor.service import Monitoring
-from ..observe import RequestWatch
 from ..openai_schema import ErrorResponse
-from ..state import Gateway
 from ..store import queries
 from ..store.queries import RequestFilter
 from ..store.records import RequestRow

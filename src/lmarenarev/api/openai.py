@@ -5,9 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from ..auth import client_key
-from ..model_catalog import model_cards
+from ..models.catalog import model_cards
 from ..openai_schema import ModelList
+from .access import client_key
 from .bodies import gateway
 from .chat import ChatEndpoint, EndpointResponse
 

@@ -16,13 +16,13 @@ from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from ..auth import is_admin_path, is_v1_path
 from ..openai_schema import (
     ChatCompletion,
     ChatCompletionChunk,
     ChatCompletionRequest,
     ErrorResponse,
 )
+from .access import is_admin_path, is_v1_path
 
 _REF = "#/components/schemas/{model}"
 

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from ..arena.page import ARENA_HOSTS
-from ..state import Gateway
+from ..gateway import Gateway
 
 router = APIRouter()
 

@@ -15,11 +15,11 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 
 from ..arena.page import is_arena_origin
-from ..auth import is_extension_origin
-from ..completions import until_client_gone
-from ..state import Gateway
+from ..chat.completion import until_client_gone
+from ..gateway import Gateway
 from ..workers.pool import Worker
 from ..workers.protocol import ByeFrame, FrameError, Hello, parse_worker_frame
+from .access import is_extension_origin
 from .workers import loads, token_ok
 
 log = logging.getLogger(__name__)

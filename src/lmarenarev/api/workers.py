@@ -18,7 +18,7 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pydantic import ValidationError
 
 from ..arena.page import is_arena_origin
-from ..state import Gateway
+from ..gateway import Gateway
 from ..workers.pool import Worker, WorkerPool
 from ..workers.protocol import ByeFrame, FrameError, Hello, parse_worker_frame
 

@@ -11,13 +11,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from ..metrics import Live, Metrics
-from ..observe import RequestObserver
-from ..settings import Settings
+from ..config.settings import Settings
 from ..store.db import db_path, open_for_reading
 from ..store.tokens import load_counter
 from ..store.writer import Retention, StoreWriter
 from ..workers.pool import WorkerPool
+from .metrics import Live, Metrics
+from .observe import RequestObserver
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)

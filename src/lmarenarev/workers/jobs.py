@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..mailbox import Mailbox
+from .mailbox import Mailbox
 from .protocol import ChunkFrame, DoneFrame, ErrorFrame, JobFrame, StatusFrame
 
 

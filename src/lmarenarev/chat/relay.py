@@ -1,0 +1,305 @@
+"""Run an arena call on a worker and turn the reply into events, retrying what can be retried.
+
+One `Relay` per client request. `events()` yields the parsed events of the side the call
+expects; a failure before any output is retried per `RetryPolicy` with a freshly built request
+(new ids); a failure after output ends the iteration with a `GatewayError`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import NoReturn
+
+from ..arena.errors import Kind, UpstreamProblem, classify_http, classify_in_band, empty_reply
+from ..arena.events import ArenaError, Event, Finish, join_text
+from ..arena.page import DEFAULT_RECAPTCHA_SITE_KEY
+from ..arena.requests import ArenaCall, UpstreamRequest
+from ..arena.stream import StreamParser
+from ..errors import GatewayError, Timeout, UpstreamFailure, WorkerLost
+from ..workers.jobs import Data, End, Failed, Job, Lost, Signal, Status
+from ..workers.mailbox import Mailbox
+from ..workers.pool import Worker, WorkerPool
+from ..workers.protocol import fetch_frame
+from .retry import RetryPolicy
+
+log = logging.getLogger(__name__)
+
+ERROR_BODY_LIMIT = 64 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class RelayConfig:
+    wait_for_worker: float
+    first_byte_timeout: float
+    chunk_timeout: float
+    total_timeout: float = 600.0
+    recaptcha_site_key: str = ""
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
+
+
+def _utf8_size(text: str) -> int:
+    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
+
+
+class _Retryable(Exception):
+    def __init__(self, problem: UpstreamProblem | None, final: GatewayError) -> None:
+        super().__init__(final.message)
+        self.problem = problem  # None: the worker failed, not LMArena
+        self.final = final
+        self.worker: Worker | None = None
+
+
+class Relay:
+    def __init__(
+        self,
+        pool: WorkerPool,
+        config: RelayConfig,
+        *,
+        request_id: str,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        on_retry: Callable[[str], None] | None = None,
+    ) -> None:
+        self.pool = pool
+        self.config = config
+        self.request_id = request_id
+        self.sleep = sleep
+        self.clock = clock
+        self.on_retry = on_retry
+        self.request: UpstreamRequest | None = None
+        self.output_started = False
+        self.attempts = 0
+        self.retries: dict[str, int] = {}
+        # What the request log reads (observe.RelayFacts):
+        self.worker_id: str | None = None  # the worker of the latest attempt
+        self.bytes_received = 0  # of LMArena's answers, over all attempts
+        self.last_failure: str | None = None  # the latest failure's Kind, or "worker"
+        self._begun: tuple[Worker, Job] | None = None  # sent by `begin`, not yet taken over
+        self.deadline = clock() + config.total_timeout
+
+    async def events(self, call: ArenaCall) -> AsyncIterator[Event]:
+        async for batch in self.batches(call):
+            for event in batch:
+                yield event
+
+    async def batches(self, call: ArenaCall) -> AsyncIterator[list[Event]]:
+        """The events of `events()`, in order, as the non-empty lists that arrived together
+        (what one or more chunks already received held): one hand-over each, never a wait."""
+        while True:
+            begun, self._begun = self._begun, None
+            if begun is None:
+                self.request = call.build()
+                self.attempts += 1
+                worker = await self.pool.acquire(self._wait_for_worker())
+                begun = await self._dispatch(worker, self.request)
+            assert self.request is not None
+            try:
+                async for batch in self._attempt(*begun, self.request):
+                    yield batch
+                return
+            except _Retryable as failure:
+                self.last_failure = failure.problem.kind.value if failure.problem else "worker"
+                if self.output_started:
+                    log.warning("[%s] failed after output: %s", self.request_id,
+                                failure.final.message)
+                    raise failure.final from None
+                delay = self._retry_delay(failure)
+                problem = failure.problem
+                rate_limited = problem is not None and problem.kind is Kind.RATE_LIMIT
+                if delay is None or (rate_limited and self.clock() + delay >= self.deadline):
+                    raise failure.final from None  # a 429 stays a 429, with its Retry-After
+                if self.clock() + delay >= self.deadline:
+                    last = f"; the last attempt failed: {failure.final.message}"
+                    raise self._over_budget(last) from None
+                await self._before_retry(failure, delay)
+
+    async def _before_retry(self, failure: _Retryable, delay: float) -> None:
+        reason = failure.final.message
+        log.info("[%s] retry %d in %.1fs: %s", self.request_id, self.attempts, delay, reason)
+        if self.on_retry is not None:
+            self.on_retry(f"retry {self.attempts} in {delay:.1f}s: {reason}")
+        cloudflare = failure.problem is not None and failure.problem.kind is Kind.CLOUDFLARE
+        if cloudflare and failure.worker is not None:
+            await self.pool.reload(failure.worker, "Cloudflare challenge")
+        await self.sleep(delay)
+
+    def _retry_delay(self, failure: _Retryable) -> float | None:
+        key = failure.problem.kind.value if failure.problem else "worker"
+        previous = self.retries.get(key, 0)
+        self.retries[key] = previous + 1
+        policy = self.config.policy
+        if failure.problem is None:
+            return policy.worker_delay(previous)
+        return policy.delay(failure.problem, previous)
+
+    def _fetch(self, job: Job, worker: Worker, request: UpstreamRequest) -> dict[str, object]:
+        recaptcha = None
+        if request.recaptcha is not None:
+            recaptcha = request.recaptcha.wire()
+            recaptcha["site_key"] = (
+                self.config.recaptcha_site_key
+                or worker.recaptcha_site_key
+                or DEFAULT_RECAPTCHA_SITE_KEY
+            )
+        return fetch_frame(
+            job.id,
+            url=request.url,
+            method=request.method,
+            headers=request.headers,
+            body=request.body_text(),
+            recaptcha=recaptcha,
+        )
+
+    def _wait_for_worker(self) -> float:
+        return min(self.config.wait_for_worker, max(0.0, self.deadline - self.clock()))
+
+    async def begin(self, call: ArenaCall) -> None:
+        """Send the first attempt's job now when a tab has a free slot, from the caller's task.
+
+        For a burst of requests: the event loop runs its ready tasks in order, so a job sent
+        by a task `batches` runs in would leave only once every request of the burst had been
+        read. `batches` carries on with the job begun here (or starts its own when none was);
+        `abandon` frees it when `batches` never ran."""
+        worker = self.pool.pick()
+        if worker is None or self.attempts:
+            return  # `batches` waits for a slot, as ever
+        self.request = call.build()
+        self.attempts = 1
+        self._begun = await self._dispatch(worker, self.request)
+
+    async def abandon(self) -> None:
+        """Free the job `begin` sent when `batches` never took it over (cancelled first)."""
+        begun, self._begun = self._begun, None
+        if begun is not None:
+            _worker, job = begun
+            job.signals.close()
+            await self.pool.release(job, abort=not job.finished)
+
+    async def _dispatch(self, worker: Worker, request: UpstreamRequest) -> tuple[Worker, Job]:
+        job = self.pool.start_job(worker)
+        self.worker_id = worker.id
+        log.debug(
+            "[%s] job %s on worker %s: %s %s",
+            self.request_id,
+            job.id,
+            worker.id,
+            request.method,
+            request.url,
+        )
+        try:
+            if not await self.pool.send(worker, self._fetch(job, worker, request)):
+                job.lose("the worker's connection failed")
+        except BaseException:  # cancelled while sending: nothing else will free the slot
+            job.signals.close()
+            await self.pool.release(job, abort=True)
+            raise
+        return worker, job
+
+    async def _attempt(
+        self, worker: Worker, job: Job, request: UpstreamRequest
+    ) -> AsyncIterator[list[Event]]:
+        signals = job.signals
+        try:
+            first = await self._next(signals, self.config.first_byte_timeout)
+            if not isinstance(first, Status):
+                self._raise_for(first)
+            if not 200 <= first.http_status < 300:
+                body = await self._collect_body(signals)
+                problem = classify_http(first.http_status, first.headers, body)
+                assert problem is not None
+                raise _Retryable(problem, problem.to_error())
+            async for batch in self._stream(signals, request.side):
+                yield batch
+        except _Retryable as failure:
+            failure.worker = worker
+            raise
+        finally:
+            signals.close()
+            await self.pool.release(job, abort=not job.finished)
+
+    async def _stream(self, signals: Mailbox[Signal], side: str) -> AsyncIterator[list[Event]]:
+        """A batch per wake-up: the events of every signal already queued (never waits for
+        more), its text records joined (`join_text`); whatever ends the stream comes after the
+        events before it."""
+        parser = StreamParser()
+        produced = False
+        while True:
+            signal: Signal | None = await self._next(signals, self.config.chunk_timeout)
+            batch: list[Event] = []
+            while signal is not None:
+                if type(signal) is Data:
+                    text = signal.text
+                    self.bytes_received += _utf8_size(text)
+                    events = parser.feed(text)
+                elif type(signal) is End:
+                    events = parser.close()
+                else:
+                    if batch:
+                        yield join_text(batch)
+                    self._raise_for(signal)
+                for event in events:
+                    if type(event) is ArenaError:  # a JSON error line has no side of its own
+                        if batch:
+                            yield join_text(batch)
+                        problem = classify_in_band(event.message)
+                        raise _Retryable(problem, problem.to_error())
+                    if event.side != side:
+                        continue
+                    if type(event) is not Finish:
+                        produced = True
+                        self.output_started = True
+                    batch.append(event)
+                if type(signal) is End:
+                    if batch:
+                        yield join_text(batch)
+                    if not produced:
+                        problem = empty_reply()
+                        raise _Retryable(problem, problem.to_error())
+                    return
+                signal = signals.ready()
+            if batch:
+                yield join_text(batch)
+
+    async def _next(self, signals: Mailbox[Signal], timeout: float) -> Signal:
+        # Not asyncio.wait_for: on 3.11 it can swallow a cancellation that arrives together
+        # with a chunk, and the client-gone abort would be lost. Nor asyncio.timeout: a timer
+        # armed and cancelled per chunk (a Mailbox keeps one per job).
+        remaining = self.deadline - self.clock()
+        signal = await signals.get(min(timeout, remaining))
+        if signal is not None:
+            return signal
+        if remaining <= timeout:
+            raise self._over_budget()
+        raise Timeout(f"LMArena sent nothing for {timeout:g} seconds")
+
+    def _over_budget(self, detail: str = "") -> Timeout:
+        budget = self.config.total_timeout
+        return Timeout(f"the request took longer than its {budget:g} s budget{detail}")
+
+    async def _collect_body(self, signals: Mailbox[Signal]) -> str:
+        parts: list[str] = []
+        size = 0
+        while True:
+            signal = await self._next(signals, self.config.chunk_timeout)
+            if isinstance(signal, Data):
+                self.bytes_received += _utf8_size(signal.text)
+                if size < ERROR_BODY_LIMIT:
+                    parts.append(signal.text)
+                    size += len(signal.text)
+            elif isinstance(signal, End):
+                return "".join(parts)[:ERROR_BODY_LIMIT]
+            else:
+                return "".join(parts)
+
+    def _raise_for(self, signal: Signal) -> NoReturn:
+        if isinstance(signal, Lost):
+            raise _Retryable(None, WorkerLost(f"the LMArena tab went away: {signal.reason}"))
+        if isinstance(signal, Failed):
+            raise _Retryable(
+                None, UpstreamFailure(f"the LMArena tab could not fetch: {signal.message}")
+            )
+        raise _Retryable(None, UpstreamFailure(f"unexpected reply from the worker: {signal!r}"))

@@ -1,0 +1,274 @@
+"""The `lmarenarev` command. Only this module configures logging and touches argv/env."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import secrets
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .. import __version__
+from ..config.files import ConfigSource
+from ..config.jsonc import ConfigError
+from ..config.settings import Settings, ensure_config_file, load_settings, parse_set_option
+from ..media.files import filebed_server
+from ..models.files import load_endpoint_map, load_models
+from ..ops.update_check import PYPI_JSON_URL, check_in_background
+from . import admin as admin_client
+from . import logs as logs_command
+
+if TYPE_CHECKING:
+    from ..gateway import Gateway
+
+log = logging.getLogger("lmarenarev")
+
+NEXT_STEP = """\
+Next: open the userscript URL in a browser with Tampermonkey or Violentmonkey and install it,
+then open https://lmarena.ai/ (or https://arena.ai/) in that browser. The tab's title starts
+with ✅ once it is connected; then point any OpenAI client at the API base URL."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lmarenarev",
+        description="An OpenAI-compatible API for the models on LMArena, relayed through a "
+        "browser tab running the lmarenarev userscript.",
+    )
+    parser.add_argument("--version", action="version", version=f"lmarenarev {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser(
+        "serve",
+        help="run the gateway",
+        description="Run the gateway. Settings come from CLI flags, then LMARENAREV_* "
+        "environment variables, then <home>/config.jsonc, then defaults.",
+    )
+    _add_home(serve)
+    serve.add_argument("--host", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to listen on (default 5102)")
+    serve.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override any config.jsonc key (VALUE is JSON, or a plain string); repeatable",
+    )
+    serve.add_argument(
+        "--allow-insecure-bind",
+        action="store_true",
+        help="start even when --host is not a loopback address and no API key is set (anyone "
+        "who reaches the gateway can then use your LMArena login); warns at every start",
+    )
+    serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+
+    script = commands.add_parser(
+        "userscript", help="print the userscript install URL (or the script itself)"
+    )
+    _add_home(script)
+    script.add_argument("--print", action="store_true", help="print the script's source")
+    admin_client.add_commands(commands, _add_home)
+    logs_command.add_command(commands, _add_home)
+    filebed_server.add_command(commands)
+    return parser
+
+
+def _add_home(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--home",
+        type=Path,
+        default=Path.cwd(),
+        help="data directory with config.jsonc, models.json, model_endpoint_map.json "
+        "(default: the current directory)",
+    )
+
+
+def worker_token(settings: Settings, home: Path) -> str:
+    """The configured token, else the one kept in <home>/worker_token (made on first start)."""
+    if settings.worker_token:
+        return settings.worker_token
+    path = home / "worker_token"
+    try:
+        if path.exists():
+            token = path.read_text("utf-8").strip()
+            if token:
+                return token
+        token = secrets.token_urlsafe(24)
+        home.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(token + "\n")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise _data_error(path, exc) from None
+    return token
+
+
+def _data_error(path: Path, exc: OSError | UnicodeDecodeError) -> ConfigError:
+    reason = exc.reason if isinstance(exc, UnicodeDecodeError) else exc.strerror or str(exc)
+    return ConfigError(f"cannot use the data directory: {path}: {reason}")
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    overrides: dict[str, Any] = dict(parse_set_option(item) for item in args.sets)
+    if args.host is not None:
+        overrides["host"] = args.host
+    if args.port is not None:
+        overrides["port"] = args.port
+    if getattr(args, "allow_insecure_bind", False):
+        overrides["allow_insecure_bind"] = True
+    return overrides
+
+
+def _check_bind(settings: Settings) -> None:
+    """Listening beyond this machine needs an API key, or the user's explicit consent."""
+    from ..api.access import insecure_bind
+
+    if not insecure_bind(settings):
+        return
+    exposed = f"{settings.host}:{settings.port}"
+    if not settings.allow_insecure_bind:
+        raise ConfigError(
+            f"refusing to listen on {exposed} without an API key: anyone who can reach it could "
+            "use your LMArena login. Set api_key (or api_keys) in config.jsonc, keep host "
+            "127.0.0.1, or pass --allow-insecure-bind to accept the risk"
+        )
+    log.warning(
+        "INSECURE: listening on %s with no API key (--allow-insecure-bind): anyone who can "
+        "reach this address can use your LMArena login. Set api_key to close it.",
+        exposed,
+    )
+
+
+def _userscript_url(settings: Settings) -> str:
+    base = f"http://{_display_host(settings.host)}:{settings.port}"
+    return f"{base}/bridge.user.js" + ("?key=<your admin_key>" if settings.admin_key else "")
+
+
+def _display_host(host: str) -> str:
+    if host in ("0.0.0.0", "::", ""):
+        return "127.0.0.1"
+    return f"[{host}]" if ":" in host else host
+
+
+def _print_banner(settings: Settings, home: Path, *, created: bool, model_count: int) -> None:
+    base = f"http://{_display_host(settings.host)}:{settings.port}"
+    note = " (config.jsonc created, every setting documented)" if created else ""
+    lines = [
+        f"lmarenarev {__version__}: an OpenAI-compatible API for LMArena",
+        f"  API base URL:   {base}/v1",
+        f"  Userscript:     {_userscript_url(settings)}",
+        f"  Data directory: {home}{note}",
+        f"  Models:         {model_count} from models.json, flow: {settings.arena_flow}",
+        NEXT_STEP,
+    ]
+    print("\n".join(lines), flush=True)
+
+
+def serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from ..api.redact import redact_server_logs
+    from ..app import create_app
+    from ..gateway import build_gateway
+
+    home: Path = args.home.resolve()
+    try:
+        created = ensure_config_file(home)
+    except OSError as exc:
+        raise _data_error(Path(exc.filename or home), exc) from None
+    loaded = load_settings(home, env=os.environ, overrides=_overrides(args))
+    settings = loaded.settings
+    for warning in loaded.warnings:
+        log.warning("%s", warning)
+    _check_bind(settings)
+    models = load_models(home / "models.json")
+    endpoint_map = load_endpoint_map(home / "model_endpoint_map.json")
+    gateway = build_gateway(
+        settings,
+        home=home,
+        worker_token=worker_token(settings, home),
+        version=__version__,
+        models=models,
+        endpoint_map=endpoint_map,
+    )
+    gateway.ops.source = ConfigSource(home, dict(os.environ), _overrides(args))  # for reloads
+    _reload_on_sighup(gateway)
+    _print_banner(settings, home, created=created, model_count=len(models))
+    if settings.enable_auto_update and sys.stderr.isatty():  # a notice is for a person
+        url = os.environ.get("LMARENAREV_UPDATE_URL", PYPI_JSON_URL)
+        check_in_background(home, __version__, lambda text: log.info("%s", text), url=url)
+    config = uvicorn.Config(
+        create_app(gateway),
+        host=settings.host,
+        port=settings.port,
+        log_level=args.log_level,
+        access_log=args.log_level == "debug",
+        ws_max_size=16 * 1024 * 1024,
+        ws_per_message_deflate=False,  # tabs sit on loopback: compression is only CPU
+    )
+    redact_server_logs()  # after uvicorn.Config, which configures its loggers
+    uvicorn.Server(config).run()
+    return 0
+
+
+def _reload_on_sighup(gateway: Gateway) -> None:
+    """`kill -HUP <pid>` re-reads the config files, like `lmarenarev reload`."""
+    from ..ops.reload import request_reload
+
+    if hasattr(signal, "SIGHUP"):
+        signal.signal(signal.SIGHUP, lambda signum, frame: request_reload(gateway))
+
+
+def userscript(args: argparse.Namespace) -> int:
+    home: Path = args.home.resolve()
+    loaded = load_settings(home, env=os.environ, overrides={})
+    settings = loaded.settings
+    base = f"http://{_display_host(settings.host)}:{settings.port}"
+    if args.print:
+        from ..api.userscript import render_userscript
+        from ..gateway import build_gateway
+
+        gateway = build_gateway(
+            settings,
+            home=home,
+            worker_token=worker_token(settings, home),
+            version=__version__,
+            models={},
+            endpoint_map={},
+        )
+        sys.stdout.write(render_userscript(gateway, base))
+    else:
+        print(_userscript_url(settings))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=getattr(logging, getattr(args, "log_level", "info").upper()),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        if args.command == "serve":
+            return serve(args)
+        if args.command == "logs":
+            return logs_command.run(args)
+        if args.command in admin_client.COMMANDS:
+            return admin_client.run(args)
+        if args.command == "file-bed":
+            return filebed_server.run(args)
+        return userscript(args)
+    except ConfigError as exc:
+        print(f"lmarenarev: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,116 @@
+"""Everything a running gateway holds, built once and kept on `app.state.gateway`."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .api.access import AccessPolicy, policy_from_settings
+from .api.keys import KeyRing
+from .chat.conversation import ConversationStore
+from .chat.plan import ChatService
+from .chat.relay import RelayConfig
+from .chat.retry import RetryPolicy
+from .config.settings import Settings
+from .media.service import Media, build_media
+from .models.files import EndpointMapping, ModelEntry
+from .monitor.service import Monitoring, build_monitoring
+from .ops.state import Operations
+from .workers.pool import WorkerPool
+
+if TYPE_CHECKING:
+    from .api.worker_poll import PollLink
+
+
+@dataclass
+class Gateway:
+    settings: Settings
+    home: Path
+    worker_token: str
+    version: str
+    models: dict[str, ModelEntry]
+    pool: WorkerPool
+    chat: ChatService
+    relay_config: RelayConfig
+    keys: KeyRing
+    access: AccessPolicy
+    poll_links: dict[str, PollLink] = field(default_factory=dict)
+    started_at: float = field(default_factory=time.time)
+    ops: Operations = field(default_factory=Operations)
+    media: Media = field(init=False)  # images and files; set by build_gateway
+    monitoring: Monitoring = field(init=False)  # request log, dashboard, metrics; likewise
+
+    def sizes(self) -> dict[str, int]:
+        """The size of every per-request and per-worker structure (all 0 when idle, but the
+        bounded conversation memory)."""
+        return {
+            "jobs": len(self.pool.jobs),
+            "waiting": self.pool.waiting,
+            "busy_slots": sum(len(w.jobs) for w in self.pool.workers.values()),
+            "workers": len(self.pool.workers),
+            "poll_links": len(self.poll_links),
+            "conversations": len(self.chat.store),
+            "dropped_frames": self.pool.dropped_frames,
+            "active_requests": len(self.monitoring.observer.active),
+            "log_queue": self.monitoring.writer.pending,
+        }
+
+
+def relay_config(settings: Settings) -> RelayConfig:
+    retry = settings.empty_response_retry
+    return RelayConfig(
+        wait_for_worker=settings.retry_timeout_seconds if settings.enable_auto_retry else 0.0,
+        first_byte_timeout=settings.first_byte_timeout_seconds,
+        chunk_timeout=settings.stream_response_timeout_seconds,
+        total_timeout=settings.request_timeout_seconds,
+        recaptcha_site_key=settings.recaptcha_site_key,
+        policy=RetryPolicy(
+            empty_enabled=retry.enabled,
+            empty_max_retries=retry.max_retries,
+            empty_base_delay=retry.base_delay_ms / 1000,
+            empty_max_delay=retry.max_delay_ms / 1000,
+            rate_limit_max_wait=settings.rate_limit_max_wait_seconds,
+        ),
+    )
+
+
+def build_gateway(
+    settings: Settings,
+    *,
+    home: Path,
+    worker_token: str,
+    version: str,
+    models: dict[str, ModelEntry],
+    endpoint_map: dict[str, tuple[EndpointMapping, ...]],
+) -> Gateway:
+    pool = WorkerPool(
+        default_capacity=settings.worker_capacity,
+        ping_interval=settings.worker_ping_interval_seconds,
+        ping_timeout=settings.worker_ping_timeout_seconds,
+        max_waiting=settings.max_waiting_requests,
+    )
+    store = ConversationStore(settings.conversation_cache_size)
+    keys = KeyRing.from_config(settings.api_key, settings.api_keys)
+    gateway = Gateway(
+        settings=settings,
+        home=home,
+        worker_token=worker_token,
+        version=version,
+        models=models,
+        pool=pool,
+        chat=ChatService(settings, models, endpoint_map, store),
+        relay_config=relay_config(settings),
+        keys=keys,
+        access=policy_from_settings(settings, keys),
+    )
+    gateway.media = build_media(
+        lambda: gateway.settings,
+        home,
+        pool,
+        gateway.ops.spawn,
+        lambda: gateway.relay_config.wait_for_worker,
+    )
+    gateway.monitoring = build_monitoring(lambda: gateway.settings, home, pool)
+    return gateway

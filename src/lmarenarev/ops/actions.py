@@ -1,0 +1,185 @@
+"""What the admin routes do: capture ids into the config files, read and merge the catalogue.
+
+Each action works on the running `Gateway`, writes files through `config_writer` (atomic, keeping
+comments) and then makes the gateway use them at once (a reload, or new models).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from ..arena.capture import Mode, Target
+from ..arena.catalog import CATALOG_PAGE, extract_models, model_name, model_type
+from ..config.files import AVAILABLE_MODELS_FILE, ENDPOINT_MAP_FILE, MODELS_FILE
+from ..config.jsonc import ConfigError
+from ..config.settings import CONFIG_FILE_NAME
+from ..config.writer import atomic_write, write_config_keys, write_endpoint_mapping, write_models
+from ..errors import GatewayError, InvalidRequest, UpstreamFailure
+from ..gateway import Gateway
+from ..models.catalog import MergePlan, plan_merge
+from ..models.files import load_models
+from ..workers.page_fetch import fetch_through_worker
+from .reload import refresh_models, reload_gateway
+
+log = logging.getLogger(__name__)
+
+CAPTURED_KEYS = ("session_id", "message_id", "id_updater_last_mode", "id_updater_battle_target")
+CATALOG_FETCH_TIMEOUT = 60.0
+
+
+class CatalogNotFound(UpstreamFailure):
+    """The page came back but holds no model list."""
+
+
+# --- id capture ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CaptureOrder:
+    mode: Mode
+    target: Target
+    model: str | None
+    append: bool
+    timeout: float
+
+
+async def capture_ids(gw: Gateway, order: CaptureOrder) -> dict[str, Any]:
+    """Wait for the page's ids, write them, reload; the answer of `POST /api/admin/capture-ids`."""
+    captured = await gw.ops.capture.wait(
+        gw.pool, order.mode, order.target, order.timeout, gw.version
+    )
+    ids = captured.ids
+    warnings: list[str] = []
+    if order.model is None:
+        path = gw.home / CONFIG_FILE_NAME
+        values = [ids.session_id, ids.message_id, ids.mode, ids.battle_target]
+        updates = dict(zip(CAPTURED_KEYS, values, strict=True))
+        await asyncio.to_thread(write_config_keys, path, updates)
+        written = list(CAPTURED_KEYS)
+    else:
+        path = gw.home / ENDPOINT_MAP_FILE
+        mapping: dict[str, str] = {"session_id": ids.session_id, "message_id": ids.message_id}
+        mapping["mode"] = ids.mode
+        if ids.mode == "battle":
+            mapping["battle_target"] = ids.battle_target
+        await asyncio.to_thread(
+            write_endpoint_mapping, path, order.model, mapping, append=order.append
+        )
+        written = [order.model]
+        if order.model not in gw.chat.models:
+            warnings.append(f"{order.model!r} is not a model of models.json (yet)")
+    log.info("captured ids written to %s (%s)", path, ", ".join(written))
+    answer: dict[str, Any] = {
+        "session_id": ids.session_id,
+        "message_id": ids.message_id,
+        "mode": ids.mode,
+        "battle_target": ids.battle_target,
+        "route": ids.route,
+        "page_url": captured.page_url,
+        "model": order.model,
+        "file": str(path),
+        "written": written,
+        "reloaded": False,
+    }
+    try:
+        report = await reload_gateway(gw)
+    except ConfigError as exc:
+        warnings.append(f"the ids are written, but the configuration could not be reloaded: {exc}")
+    else:
+        answer["reloaded"] = True
+        if order.model is None:
+            warnings += _shadowed(report.sources)
+        if gw.settings.arena_flow != "legacy":
+            warnings.append('arena_flow is "modern": the legacy flow uses these ids once you set '
+                            'arena_flow to "legacy"')
+    answer["warnings"] = warnings
+    return answer
+
+
+def _shadowed(sources: dict[str, str]) -> list[str]:
+    where = {"env": "an environment variable", "cli": "the command line"}
+    return [
+        f"{key} is also set by {where[sources[key]]}, which wins over config.jsonc"
+        for key in CAPTURED_KEYS
+        if sources.get(key) in where
+    ]
+
+
+# --- the catalogue -------------------------------------------------------------------------------
+
+
+async def refresh_catalog(gw: Gateway, *, wait: float = 0.0) -> list[dict[str, Any]]:
+    """Read the page's models through a tab, keep them and write available_models.json."""
+    catalog = gw.ops.catalog
+    async with catalog.lock:
+        catalog.attempted_at = time.monotonic()
+        try:
+            page = await fetch_through_worker(
+                gw.pool,
+                CATALOG_PAGE,
+                headers={"Accept": "text/html"},
+                wait=wait,
+                timeout=CATALOG_FETCH_TIMEOUT,
+            )
+            models = extract_models(page.body)
+            if not models:
+                raise CatalogNotFound(
+                    f"LMArena's page ({CATALOG_PAGE}) holds no model list (initialModels): is "
+                    "the tab past Cloudflare's check, and has LMArena changed its page?",
+                    code="model_list_not_found",
+                )
+        except GatewayError as exc:
+            catalog.last_error = exc.message
+            gw.ops.errors.record("catalog", exc)
+            raise
+        if models != catalog.models:
+            text = json.dumps(models, ensure_ascii=False, indent=2) + "\n"
+            await asyncio.to_thread(atomic_write, gw.home / AVAILABLE_MODELS_FILE, text)
+        catalog.models = models
+        catalog.updated_at, catalog.refreshed_at = time.time(), time.monotonic()
+        catalog.last_error = None
+        refresh_models(gw)
+    log.info("model catalogue: %d models on LMArena's page", len(models))
+    return models
+
+
+async def update_models(gw: Gateway, names: list[str], merge_all: bool) -> dict[str, Any]:
+    """`POST /api/admin/update-models`: refresh the catalogue, merge into models.json."""
+    models = await refresh_catalog(gw)
+    path = gw.home / MODELS_FILE
+    try:  # the file, not what the gateway read at its start: that is what gets merged into
+        configured = await asyncio.to_thread(load_models, path)
+    except ConfigError as exc:
+        reason = f"cannot merge into {MODELS_FILE}: {exc}"
+        raise InvalidRequest(reason, code="invalid_config") from None
+    plan = plan_merge(models, configured, names, merge_all)
+    if plan.add:
+        await asyncio.to_thread(write_models, path, plan.add)
+        gw.models = await asyncio.to_thread(load_models, path)
+        refresh_models(gw)
+        log.info("models.json: added %s", ", ".join(plan.add))
+    return {
+        "file": str(gw.home / AVAILABLE_MODELS_FILE),
+        "models": [_summary(gw, model) for model in models],
+        "merged": _merge_answer(plan),
+    }
+
+
+def _summary(gw: Gateway, model: dict[str, Any]) -> dict[str, Any]:
+    name = model_name(model)
+    return {
+        "name": name,
+        "id": model["id"],
+        "type": model_type(model) or "video",
+        "organization": model.get("organization"),
+        "in_models_json": name in gw.models,
+    }
+
+
+def _merge_answer(plan: MergePlan) -> dict[str, Any]:
+    return {"added": plan.add, "already_present": plan.present, "skipped": plan.skipped}
