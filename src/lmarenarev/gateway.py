@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from .api.access import AccessPolicy, policy_from_settings
 from .api.keys import KeyRing
@@ -18,10 +17,8 @@ from .media.service import Media, build_media
 from .models.files import EndpointMapping, ModelEntry
 from .monitor.service import Monitoring, build_monitoring
 from .ops.state import Operations
+from .workers.links import PollLink
 from .workers.pool import WorkerPool
-
-if TYPE_CHECKING:
-    from .api.worker_poll import PollLink
 
 
 @dataclass

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 import lmarenarev
-from lmarenarev.config.settings import load_settings
+from lmarenarev.config.load import load_settings
 from tests.e2e.conftest import GatewayProcess, free_port, lmarenarev_command
 from tests.support import wait_until
 

@@ -15,7 +15,7 @@ import pytest
 from lmarenarev import __version__
 from lmarenarev.app import create_app
 from lmarenarev.config.files import ConfigSource
-from lmarenarev.config.settings import load_settings
+from lmarenarev.config.load import load_settings
 from lmarenarev.gateway import Gateway, build_gateway
 from lmarenarev.models.files import load_endpoint_map, load_models
 from tests.fakes.arena import FakeArena

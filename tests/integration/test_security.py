@@ -18,7 +18,7 @@ from fastapi import APIRouter, Depends, FastAPI
 from lmarenarev import __version__
 from lmarenarev.api.access import require_admin
 from lmarenarev.app import create_app
-from lmarenarev.config.settings import load_settings
+from lmarenarev.config.load import load_settings
 from lmarenarev.gateway import build_gateway
 from lmarenarev.models.files import load_endpoint_map, load_models
 from tests.fakes.serving import ServerThread

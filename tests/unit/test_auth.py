@@ -17,7 +17,8 @@ from lmarenarev.api.access import (
     is_loopback_address,
     is_loopback_name,
 )
-from lmarenarev.api.keys import ApiKeyEntry, KeyRing
+from lmarenarev.api.keys import KeyRing
+from lmarenarev.config.keys import ApiKeyEntry
 from lmarenarev.config.settings import Settings
 from lmarenarev.errors import GatewayError
 

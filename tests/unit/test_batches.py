@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from lmarenarev.api.worker_poll import _flatten
-from lmarenarev.api.workers import _dispatch, loads
+from lmarenarev.api.workers import _dispatch
 from lmarenarev.arena.events import Event, Finish, ImageOut, ReasoningDelta, TextDelta
 from lmarenarev.arena.stream import StreamParser
 from lmarenarev.monitor.observe import RequestWatch
@@ -18,6 +18,7 @@ from lmarenarev.render.common import RenderOptions
 from lmarenarev.render.sse import SSERenderer
 from lmarenarev.workers.jobs import Data, End, Status
 from lmarenarev.workers.pool import WorkerPool
+from lmarenarev.workers.protocol import loads
 from tests.unit.test_render import _event, _options, _relaxed
 from tests.unit.test_workers import NullLink, drain, hello
 

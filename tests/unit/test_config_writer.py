@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from lmarenarev.config import writer as config_writer
+from lmarenarev.config.docs import config_template
 from lmarenarev.config.jsonc import ConfigError, loads
-from lmarenarev.config.settings import config_template, load_settings
+from lmarenarev.config.load import load_settings
 from lmarenarev.config.writer import (
     atomic_write,
     write_config_keys,

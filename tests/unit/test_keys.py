@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from lmarenarev.api.keys import ApiKeyEntry, KeyRing, check_entries
+from lmarenarev.api.keys import KeyRing
 from lmarenarev.arena.events import Usage
+from lmarenarev.config.keys import ApiKeyEntry, check_entries
 from lmarenarev.config.settings import Settings
 from lmarenarev.errors import RateLimited
 

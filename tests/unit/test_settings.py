@@ -9,21 +9,11 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from lmarenarev.config.jsonc import loads
-from lmarenarev.config.settings import (
-    KNOWN_SEED_KEYS_NOT_SUPPORTED,
-    BypassInjection,
-    ConfigError,
-    Injection,
-    LoadedSettings,
-    Settings,
-    config_template,
-    ensure_config_file,
-    env_var_name,
-    load_settings,
-    parse_set_option,
-    settings_reference_markdown,
-)
+from lmarenarev.config.blocks import BypassInjection, Injection
+from lmarenarev.config.docs import config_template, ensure_config_file, settings_reference_markdown
+from lmarenarev.config.jsonc import ConfigError, loads
+from lmarenarev.config.load import LoadedSettings, load_settings, parse_set_option
+from lmarenarev.config.settings import KNOWN_SEED_KEYS_NOT_SUPPORTED, Settings, env_var_name
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -6,7 +6,7 @@ import asyncio
 import json
 from typing import Any
 
-from lmarenarev.api.workers import SocketLink
+from lmarenarev.workers.links import SocketLink
 from lmarenarev.workers.pool import WorkerPool
 
 

@@ -23,9 +23,10 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from ..config.keys import same_secret
 from ..config.settings import Settings
 from ..errors import Forbidden, GatewayError, RateLimited, Unauthorized, error_response
-from .keys import ClientKey, KeyRing, same_secret
+from .keys import ClientKey, KeyRing
 
 # Paths only the admin may reach: the dashboard, its data, admin actions, images, metrics.
 ADMIN_PREFIXES = (

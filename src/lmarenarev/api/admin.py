@@ -13,13 +13,13 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from ..chat.completion import race_client
 from ..config.jsonc import ConfigError
 from ..errors import GatewayError, InvalidRequest
 from ..gateway import Gateway
 from ..monitor.status import gateway_status
 from ..ops.actions import CaptureOrder, capture_ids, update_models
 from ..ops.reload import reload_gateway
+from .disconnect import race_client
 
 
 class NotThisMachine(GatewayError):

@@ -14,7 +14,6 @@ leaves as its request is read, not behind every request of the burst.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import logging
 import time
@@ -25,7 +24,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.types import Receive, Scope, Send
 
 from ..arena.ids import random_hex
-from ..chat.completion import Completion, Gone, RelayRun, remember_session, until_client_gone
+from ..chat.completion import Completion, Gone, RelayRun, remember_session
 from ..chat.plan import ChatPlan
 from ..chat.relay import Relay
 from ..errors import GatewayError, error_response
@@ -36,6 +35,7 @@ from ..ops.state import chat_outcome
 from ..render.common import RenderOptions
 from .access import authorize_model, client_key
 from .bodies import read_body
+from .disconnect import watch_client
 from .keys import ClientKey
 
 log = logging.getLogger(__name__)
@@ -90,18 +90,6 @@ class ChatEndpoint:
         finally:
             gone.cancel()
             await completion.close()
-
-
-def watch_client(receive: Receive, on_gone: Callable[[], None]) -> asyncio.Future[None]:
-    """Calls `on_gone` when the client disconnects (the request body must be read already)."""
-    def done(task: asyncio.Future[None]) -> None:
-        if not task.cancelled():
-            task.exception()  # a failed receive also means the client is gone: seen, not raised
-            on_gone()
-
-    gone = asyncio.ensure_future(until_client_gone(receive))
-    gone.add_done_callback(done)
-    return gone
 
 
 async def _answer(completion: Completion, stream: bool, send: Send) -> Response | None:

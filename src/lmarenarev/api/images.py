@@ -10,7 +10,6 @@ from typing import Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 
-from ..chat.completion import race_client
 from ..errors import GatewayError, InvalidRequest
 from ..media.images.gallery import list_images, resolve_image
 from ..media.images.generation import generate_images
@@ -18,6 +17,7 @@ from ..media.images.save import images_root
 from ..openai_schema import ErrorResponse, ImageGenerationRequest, ImagesResponse
 from .access import authorize_model, client_key
 from .bodies import gateway, read_body
+from .disconnect import race_client
 
 log = logging.getLogger(__name__)
 router = APIRouter()

@@ -4,10 +4,7 @@ frames and pushes its own."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections import deque
-from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -15,18 +12,18 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 
 from ..arena.page import is_arena_origin
-from ..chat.completion import until_client_gone
 from ..gateway import Gateway
+from ..workers.links import PollLink
 from ..workers.pool import Worker
-from ..workers.protocol import ByeFrame, FrameError, Hello, parse_worker_frame
+from ..workers.protocol import ByeFrame, FrameError, Hello, loads, parse_worker_frame
 from .access import is_extension_origin
-from .workers import loads, token_ok
+from .disconnect import until_client_gone
+from .workers import token_ok
 
 log = logging.getLogger(__name__)
 router = APIRouter()
 
 POLL_TIMEOUT = 25.0
-POLL_GRACE = 5.0  # a live long-poll worker re-polls at once; this long without one, it is gone
 MAX_FRAME_BYTES = 16 * 1024 * 1024
 
 
@@ -42,64 +39,6 @@ def _poll_refusal(gw: Gateway, request: Request) -> Response | None:
         return None
     log.warning("long-poll worker refused: origin %r is not an LMArena page", origin[:200])
     return JSONResponse({"error": "origin not allowed"}, status_code=403)
-
-
-class PollLink:
-    """Frames for a long-poll worker wait in `outbox` until its next poll takes them."""
-
-    kind = "long-poll"
-
-    def __init__(self, registry: dict[str, PollLink], clock: Callable[[], float]) -> None:
-        self.outbox: deque[dict[str, Any]] = deque()
-        self.ready = asyncio.Event()
-        self.closed = False
-        self.registry = registry
-        self.worker_id = ""
-        self.clock = clock
-        self.polling = 0
-        self.last_poll_end = clock()
-
-    async def send(self, frame: dict[str, Any]) -> None:
-        if self.closed:
-            raise ConnectionError("long-poll worker is gone")
-        self.outbox.append(frame)
-        self.ready.set()
-
-    async def close(self, reason: str) -> None:
-        self.closed = True
-        self.ready.set()
-        self.registry.pop(self.worker_id, None)
-
-    def gone(self, now: float) -> bool:
-        """No poll outstanding for a while: the browser aborted it (the tab closed)."""
-        return self.closed or (self.polling == 0 and now - self.last_poll_end > POLL_GRACE)
-
-    def take(self) -> list[dict[str, Any]]:
-        frames = list(self.outbox)
-        self.outbox.clear()
-        self.ready.clear()
-        return frames
-
-    async def poll(self, request: Request, timeout: float) -> list[dict[str, Any]]:
-        """Frames as soon as there are any, [] at the timeout or when the client went away."""
-        self.polling += 1
-        try:
-            if not self.outbox:
-                waiter = asyncio.ensure_future(self.ready.wait())
-                gone = asyncio.ensure_future(until_client_gone(request.receive))
-                try:
-                    await asyncio.wait(
-                        {waiter, gone}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
-                    )
-                finally:
-                    waiter.cancel()
-                    gone.cancel()
-                if gone.done() and not gone.cancelled():
-                    return []  # nobody to deliver to: keep the frames for the next poll
-            return self.take()
-        finally:
-            self.polling -= 1
-            self.last_poll_end = self.clock()
 
 
 def _unknown_worker() -> JSONResponse:
@@ -175,7 +114,7 @@ async def poll_frames(request: Request) -> Response:
         return _unknown_worker()
     worker, link = found
     worker.last_seen = gw.pool.clock()
-    frames = await link.poll(request, POLL_TIMEOUT)
+    frames = await link.poll(lambda: until_client_gone(request.receive), POLL_TIMEOUT)
     worker.last_seen = gw.pool.clock()
     return JSONResponse({"frames": frames})
 

@@ -8,10 +8,9 @@ while it waits (for a tab, for a retry), show retries as SSE comments, and cance
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -262,29 +261,3 @@ def remember_session(store_remember: Callable[[str, list[Any], str, SessionRef],
         store_remember(plan.model.name, plan.messages, content, ref)
 
     return remember
-
-
-Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
-
-
-async def until_client_gone(receive: Receive) -> None:
-    """Returns when the HTTP client disconnects (the request body must be read already)."""
-    while (await receive())["type"] != "http.disconnect":
-        pass
-
-
-async def race_client(work: Awaitable[Any], receive: Receive) -> tuple[bool, Any]:
-    """(True, result) when `work` finished first; (False, None) when the client left first."""
-    task = asyncio.ensure_future(work)
-    gone = asyncio.ensure_future(until_client_gone(receive))
-    try:
-        await asyncio.wait({task, gone}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        gone.cancel()
-        if not task.done():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task  # its cleanup aborts the job in the tab
-    if task.cancelled():
-        return False, None
-    return True, task.result()

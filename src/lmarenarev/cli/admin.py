@@ -20,7 +20,8 @@ from typing import Any
 
 from .. import __version__
 from ..config.jsonc import ConfigError, loads
-from ..config.settings import CONFIG_FILE_NAME, load_settings
+from ..config.load import load_settings
+from ..config.settings import CONFIG_FILE_NAME
 from ..ops.update_check import cached_newer_release, notice
 from . import render as admin_render
 

@@ -13,9 +13,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import __version__
+from ..config.docs import ensure_config_file
 from ..config.files import ConfigSource
 from ..config.jsonc import ConfigError
-from ..config.settings import Settings, ensure_config_file, load_settings, parse_set_option
+from ..config.load import load_settings, parse_set_option
+from ..config.settings import Settings
 from ..media.files import filebed_server
 from ..models.files import load_endpoint_map, load_models
 from ..ops.update_check import PYPI_JSON_URL, check_in_background

@@ -15,12 +15,12 @@ from typing import Any, Literal, Union, get_args, get_origin
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
+from lmarenarev.config.blocks import Injection
+from lmarenarev.config.keys import ApiKeyEntry
 from lmarenarev.config.media import FileBedEndpoint
 from lmarenarev.config.settings import (
     CONFIG_FILE_NAME,
     KNOWN_SEED_KEYS_NOT_SUPPORTED,
-    ApiKeyEntry,
-    Injection,
     Settings,
     block_model,
     config_key,

@@ -18,7 +18,8 @@ from ..models.files import (
     load_endpoint_map,
     load_models,
 )
-from .settings import Settings, load_settings
+from .load import load_settings
+from .settings import Settings
 
 MODELS_FILE = "models.json"
 ENDPOINT_MAP_FILE = "model_endpoint_map.json"

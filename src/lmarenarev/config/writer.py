@@ -14,8 +14,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from .docs import config_template
 from .jsonc import ConfigError, loads, update_keys
-from .settings import config_template
 
 
 def atomic_write(path: Path, text: str) -> None:
