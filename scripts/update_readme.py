@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 
 from lmarenarev.cli.main import main
-from lmarenarev.config.settings import settings_reference_markdown
+from lmarenarev.config.docs import settings_reference_markdown
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 HELP_COLUMNS = "100"

@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from . import __version__
 from .api import (
     admin,
+    admin_keys,
     images,
     monitor,
     openai,
@@ -25,42 +26,19 @@ from .api import (
     worker_poll,
     workers,
 )
-from .api import (
-    admin_keys as keys,
-)
 from .api.access import AccessMiddleware, V1CorsMiddleware, admin_allowed
 from .api.chat import CHAT_PATH, ChatEndpoint
 from .api.openapi_doc import documented_openapi
-from .errors import GatewayError, InvalidRequest, error_response
+from .errors import GatewayError, as_gateway_error, error_response
 from .gateway import Gateway
 from .ops.upkeep import run_upkeep
 
 log = logging.getLogger(__name__)
 
 
-async def _gateway_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, GatewayError)
-    return error_response(exc)
-
-
-async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
-    # str(exc) names the handler's source file and line: say only what was wrong, and where.
-    assert isinstance(exc, RequestValidationError)
-    problems = [
-        f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}"
-        for error in exc.errors()[:5]
-    ]
-    return error_response(InvalidRequest("; ".join(problems) or "invalid request"))
-
-
-async def _http_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, HTTPException)
-    error = GatewayError(str(exc.detail))
-    error.status = exc.status_code
-    error.type = "invalid_request_error"
-    error.code = "not_found" if exc.status_code == 404 else None
-    error.headers = dict(exc.headers) if exc.headers else None  # e.g. Allow on a 405
-    return error_response(error)
+async def _any_error(request: Request, exc: Exception) -> JSONResponse:
+    """The one handler: any exception of any route, as its error in its API's envelope."""
+    return error_response(as_gateway_error(exc), request.url.path)
 
 
 class GatewayApp(FastAPI):
@@ -100,9 +78,10 @@ def create_app(gateway: Gateway) -> GatewayApp:
 
     app = GatewayApp(title="lmarenarev", version=__version__, lifespan=lifespan)
     app.state.gateway = gateway
-    app.add_exception_handler(GatewayError, _gateway_error)
-    app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(HTTPException, _http_error)
+    for handled in (GatewayError, HTTPException, RequestValidationError, Exception):
+        # Exception (a bug) is answered by Starlette's outermost middleware, which then re-raises
+        # it for the server's log; the others inside the middleware of ours, like a response.
+        app.add_exception_handler(handled, _any_error)
     app.add_middleware(AccessMiddleware, policy=gateway.access)
     chat: ASGIApp = ChatEndpoint(gateway)
     if gateway.settings.cors_origins:
@@ -115,7 +94,7 @@ def create_app(gateway: Gateway) -> GatewayApp:
     app.include_router(workers.router)
     app.include_router(worker_poll.router)
     app.include_router(userscript.router)
-    app.include_router(keys.router)
+    app.include_router(admin_keys.router)
     app.include_router(admin.router)
     app.include_router(monitor.router)
     app.state.templates = monitor.templates()

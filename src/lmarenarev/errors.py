@@ -1,15 +1,25 @@
-"""One error hierarchy for the gateway; one handler turns it into the OpenAI error envelope.
+"""One error hierarchy for the gateway, and the one path from any exception to its answer.
 
 Every error a client can see is a `GatewayError` subclass carrying its HTTP status and the
-OpenAI `type`/`code`. Routes raise; `app.py` installs the single handler, which answers with
-`error_response` (as do the access middleware and the chat endpoint, outside the framework).
+OpenAI `type`/`code`. `as_gateway_error` maps anything raised (a validation error of the
+framework or of a body, an HTTP exception, a bug) to one; `error_response` answers with it in
+the envelope of the route's API (OpenAI's, unless `ENVELOPES` names another for its path).
+`app.py` installs one handler that does both, for every exception; the access middleware and
+the chat endpoint, which run outside the framework, call the same two functions.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable, Sequence
 from typing import Any
 
+from fastapi.exceptions import RequestValidationError
+from pydantic_core import ErrorDetails
+from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
+
+log = logging.getLogger(__name__)
 
 
 class GatewayError(Exception):
@@ -133,6 +143,55 @@ class Timeout(GatewayError):
     code = "timeout"
 
 
-def error_response(exc: GatewayError) -> JSONResponse:
-    """The error as its HTTP answer: the envelope, its status and headers (Retry-After)."""
-    return JSONResponse(exc.envelope(), status_code=exc.status, headers=exc.headers)
+class HTTPError(GatewayError):
+    """A framework's HTTP exception (an unknown path, a method not allowed)."""
+
+    type = "invalid_request_error"
+
+    def __init__(self, exc: HTTPException) -> None:
+        super().__init__(str(exc.detail), code="not_found" if exc.status_code == 404 else None)
+        self.status = exc.status_code
+        self.headers = dict(exc.headers) if exc.headers else None  # e.g. Allow on a 405
+
+
+def validation_message(errors: Sequence[ErrorDetails]) -> str:
+    """The one format of a validation failure: `where: what` for the first five problems,
+    where a body's fields are named without the framework's `body.` prefix."""
+    return "; ".join(f"{_where(error['loc'])}: {error['msg']}" for error in errors[:5])
+
+
+def _where(loc: tuple[int | str, ...]) -> str:
+    parts = loc[1:] if loc[:1] == ("body",) else loc
+    return ".".join(str(part) for part in parts) or "body"
+
+
+def invalid(errors: Sequence[ErrorDetails]) -> InvalidRequest:
+    param = _where(errors[0]["loc"]) if errors else None
+    return InvalidRequest(validation_message(errors) or "invalid request", param=param)
+
+
+def as_gateway_error(exc: BaseException) -> GatewayError:
+    """Whatever a route raised, as the error its client gets; a bug is a 500 (logged here with
+    its trace, the client gets no detail)."""
+    if isinstance(exc, GatewayError):
+        return exc
+    if isinstance(exc, RequestValidationError):  # a route's parameters (a body: `invalid`)
+        return invalid(list(exc.errors()))
+    if isinstance(exc, HTTPException):
+        return HTTPError(exc)
+    log.error("internal error", exc_info=exc)
+    return GatewayError("internal error")
+
+
+Envelope = Callable[[GatewayError], dict[str, Any]]
+
+# Routes whose API answers errors in another envelope than OpenAI's: (path prefix, envelope).
+ENVELOPES: tuple[tuple[str, Envelope], ...] = ()
+
+
+def error_response(exc: GatewayError, path: str = "") -> JSONResponse:
+    """The error as its HTTP answer: the envelope of `path`'s API, its status and headers
+    (Retry-After, Allow)."""
+    envelope = next((make for prefix, make in ENVELOPES if path.startswith(prefix)), None)
+    body = exc.envelope() if envelope is None else envelope(exc)
+    return JSONResponse(body, status_code=exc.status, headers=exc.headers)

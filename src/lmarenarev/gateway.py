@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from . import __version__
 from .api.access import AccessPolicy, policy_from_settings
 from .api.keys import KeyRing
 from .chat.conversation import ConversationStore
 from .chat.plan import ChatService
 from .chat.relay import RelayConfig
 from .chat.retry import RetryPolicy
+from .config.files import ConfigSource, load_config, worker_token
 from .config.settings import Settings
 from .media.service import Media, build_media
 from .models.files import EndpointMapping, ModelEntry
@@ -34,9 +38,10 @@ class Gateway:
     keys: KeyRing
     access: AccessPolicy
     poll_links: dict[str, PollLink] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)  # the config's, for `serve` to log
     started_at: float = field(default_factory=time.time)
     ops: Operations = field(default_factory=Operations)
-    media: Media = field(init=False)  # images and files; set by build_gateway
+    media: Media = field(init=False)  # images and files; set by _assemble
     monitoring: Monitoring = field(init=False)  # request log, dashboard, metrics; likewise
 
     def sizes(self) -> dict[str, int]:
@@ -74,6 +79,33 @@ def relay_config(settings: Settings) -> RelayConfig:
 
 
 def build_gateway(
+    home: Path,
+    *,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    version: str = __version__,
+) -> Gateway:
+    """The gateway of a data directory: its config files read (a `ConfigError` names what is
+    wrong), its worker token found or made, everything it holds built. `serve`, every test tier
+    and the benchmarks start a gateway here; `env` and `overrides` (the command line's
+    `--set`s) take precedence over the files, and a reload keeps them."""
+    source = ConfigSource(home, dict(env or {}), dict(overrides or {}))
+    loaded = load_config(source)
+    settings = loaded.settings
+    gateway = _assemble(
+        settings,
+        home=home,
+        worker_token=worker_token(settings, home),
+        version=version,
+        models=loaded.models,
+        endpoint_map=loaded.endpoint_map,
+    )
+    gateway.ops.source = source
+    gateway.warnings = list(loaded.warnings)
+    return gateway
+
+
+def _assemble(
     settings: Settings,
     *,
     home: Path,

@@ -12,12 +12,8 @@ import httpx
 import openai
 import pytest
 
-from lmarenarev import __version__
 from lmarenarev.app import create_app
-from lmarenarev.config.files import ConfigSource
-from lmarenarev.config.load import load_settings
 from lmarenarev.gateway import Gateway, build_gateway
-from lmarenarev.models.files import load_endpoint_map, load_models
 from tests.fakes.arena import FakeArena
 from tests.fakes.serving import ServerThread
 from tests.fakes.worker import FakeWorker
@@ -72,16 +68,7 @@ def start_gateway(tmp_path: Path, arena: Arena) -> Iterator[StartGateway]:
         )
         # No catalogue read on connect unless a test asks: it would be a job of its own.
         overrides = {"worker_token": TOKEN, "model_catalog_refresh_minutes": 0, **overrides}
-        settings = load_settings(home, env={}, overrides=overrides).settings
-        gateway = build_gateway(
-            settings,
-            home=home,
-            worker_token=TOKEN,
-            version=__version__,
-            models=load_models(home / "models.json"),
-            endpoint_map=load_endpoint_map(home / "model_endpoint_map.json"),
-        )
-        gateway.ops.source = ConfigSource(home, {}, overrides)  # what a reload re-reads
+        gateway = build_gateway(home, overrides=overrides)
         server = ServerThread(create_app(gateway)).start()
         servers.append(server)
         return RunningGateway(gateway, server.url)

@@ -335,6 +335,38 @@ async def test_a_failing_mapping_is_cooled_down(start_gateway: StartGateway, are
     assert good_state["cooldown_seconds_left"] == 0
 
 
+async def test_image_generations_report_to_the_pools_and_the_recent_errors(
+    start_gateway: StartGateway, arena: Arena
+) -> None:
+    """An image generation runs the chat path's completion: a failing mapping of an image
+    model's pool is cooled down and its failure listed, as for a chat request."""
+    good = dict(
+        zip(("session_id", "message_id"), arena.fake.seed_session("fake-painter"), strict=True)
+    )
+    bad = {"session_id": SESSION, "message_id": MESSAGE}  # unknown to LMArena: 404
+    gateway = start_gateway(
+        endpoint_map={"fake-painter": [bad, good]},
+        arena_flow="legacy",
+        endpoint_selection_strategy="round_robin",
+        endpoint_failure_threshold=1,
+    )
+    async with gateway.worker(arena):
+        client = gateway.client()
+        with pytest.raises(openai.NotFoundError):
+            await client.images.generate(model="fake-painter", prompt="an owl")
+        for _ in range(2):
+            assert (await client.images.generate(model="fake-painter", prompt="an owl")).data
+        status = (await get(gateway, "/api/admin/status")).json()
+    used = [r.session_id for r in arena.fake.requests if r.kind == "legacy"]
+    assert used == [SESSION, good["session_id"], good["session_id"]]
+    bad_state, _ = status["endpoint_map"]["models"]["fake-painter"]
+    assert bad_state["cooldown_seconds_left"] > 0
+    (error,) = status["errors"]
+    assert (error["source"], error["code"], error["model"]) == (
+        "images", "upstream_not_found", "fake-painter"
+    )
+
+
 # --- idle restart --------------------------------------------------------------------------------
 
 

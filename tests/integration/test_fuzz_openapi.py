@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import json
 import os
 import shutil
 import tempfile
@@ -28,11 +29,8 @@ from hypothesis import settings as hypothesis_settings
 from schemathesis import GenerationMode, checks
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from lmarenarev import __version__
 from lmarenarev.app import create_app
-from lmarenarev.config.settings import Settings
 from lmarenarev.gateway import Gateway, build_gateway
-from lmarenarev.models.files import ModelEntry
 from lmarenarev.openai_schema import ChatCompletion
 from lmarenarev.workers.pool import Worker
 from lmarenarev.workers.protocol import ChunkFrame, DoneFrame, Hello, StatusFrame
@@ -44,14 +42,7 @@ FINISH = 'ad:{"finishReason":"stop","usage":{"promptTokens":3,"completionTokens"
 REPLY = 'a0:"Hello"\na0:" there"\n' + FINISH
 # Image models answer an image (on a port where nothing listens: nothing is downloaded).
 IMAGE_REPLY = 'a2:[{"type":"image","image":"http://127.0.0.1:9/fuzz.png"}]\n' + FINISH
-MODELS = {
-    e.name: e
-    for e in (
-        ModelEntry("gpt", "id-gpt", "text"),
-        ModelEntry("painter", "id-paint", "image"),
-        ModelEntry("searcher", "id-search", "search"),
-    )
-}
+MODELS = {"gpt": "id-gpt", "painter": "id-paint:image", "searcher": "id-search:search"}
 
 
 class EchoLink:
@@ -104,8 +95,10 @@ class WithEchoWorker:
 
 
 def fuzz_app(home: Path) -> Any:
-    settings = Settings.model_validate(
-        {
+    (home / "models.json").write_text(json.dumps(MODELS), "utf-8")
+    gateway = build_gateway(
+        home,
+        overrides={
             "api_key": API_KEY,
             "admin_key": ADMIN_KEY,
             "enable_auto_retry": False,
@@ -117,10 +110,8 @@ def fuzz_app(home: Path) -> Any:
             # The stand-in worker answers no pings; liveness is not what is fuzzed here.
             "worker_ping_interval_seconds": 3600,
             "worker_ping_timeout_seconds": 7200,
-        }
-    )
-    gateway = build_gateway(
-        settings, home=home, worker_token="t", version=__version__, models=MODELS, endpoint_map={}
+            "worker_token": "t" * 24,
+        },
     )
     app = create_app(gateway)
     wrapped = WithEchoWorker(app, gateway)

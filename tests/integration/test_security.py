@@ -18,9 +18,7 @@ from fastapi import APIRouter, Depends, FastAPI
 from lmarenarev import __version__
 from lmarenarev.api.access import require_admin
 from lmarenarev.app import create_app
-from lmarenarev.config.load import load_settings
 from lmarenarev.gateway import build_gateway
-from lmarenarev.models.files import load_endpoint_map, load_models
 from tests.fakes.serving import ServerThread
 from tests.fakes.worker import FakeWorker
 from tests.support import write_home
@@ -63,16 +61,8 @@ def start(tmp_path: Path, arena: Arena) -> Iterator[Start]:
 
     def start_(**overrides: Any) -> RunningGateway:
         home = write_home(tmp_path / f"home{len(servers)}", arena.fake.models)
-        settings = load_settings(
-            home, env={}, overrides={"worker_token": TOKEN, "retry_timeout_seconds": 5, **overrides}
-        ).settings
         gateway = build_gateway(
-            settings,
-            home=home,
-            worker_token=TOKEN,
-            version=__version__,
-            models=load_models(home / "models.json"),
-            endpoint_map=load_endpoint_map(home / "model_endpoint_map.json"),
+            home, overrides={"worker_token": TOKEN, "retry_timeout_seconds": 5, **overrides}
         )
         app: FastAPI = create_app(gateway)
         app.include_router(admin_router())

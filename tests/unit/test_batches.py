@@ -118,10 +118,10 @@ def test_watch_events_is_event_for_each() -> None:
         Finish("x"), ReasoningDelta("r"), TextDelta("t"), ImageOut("u"), TextDelta("u"),
         Finish("stop"),
     ]
-    one = RequestWatch(_Observer(), None, None)  # type: ignore[arg-type]
+    one = RequestWatch(_Observer(), None)  # type: ignore[arg-type]
     for event in events:
         one.event(event)
-    many = RequestWatch(_Observer(), None, None)  # type: ignore[arg-type]
+    many = RequestWatch(_Observer(), None)  # type: ignore[arg-type]
     many.events(events)
     for watch in (one, many):
         assert watch.first_token_at == 2  # the clock read at start, then at the reasoning

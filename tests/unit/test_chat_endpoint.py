@@ -12,11 +12,8 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from lmarenarev import __version__
 from lmarenarev.app import create_app
-from lmarenarev.config.load import load_settings
 from lmarenarev.gateway import Gateway, build_gateway
-from lmarenarev.models.files import load_endpoint_map, load_models
 from lmarenarev.workers.pool import Worker
 from lmarenarev.workers.protocol import ChunkFrame, DoneFrame, StatusFrame
 from tests.fakes.arena import DEFAULT_MODELS
@@ -30,14 +27,7 @@ Message = dict[str, Any]
 def gateway(home: Path) -> Gateway:
     write_home(home, DEFAULT_MODELS)
     overrides = {"worker_token": "t" * 24, "model_catalog_refresh_minutes": 0}
-    return build_gateway(
-        load_settings(home, env={}, overrides=overrides).settings,
-        home=home,
-        worker_token="t" * 24,
-        version=__version__,
-        models=load_models(home / "models.json"),
-        endpoint_map=load_endpoint_map(home / "model_endpoint_map.json"),
-    )
+    return build_gateway(home, overrides=overrides)
 
 
 def chat_scope(body: bytes) -> dict[str, Any]:

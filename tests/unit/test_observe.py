@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from lmarenarev.arena.events import Finish, ReasoningDelta, TextDelta, Usage
+from lmarenarev.chat.outcome import RelayOutcome
 from lmarenarev.errors import NoWorker, UpstreamFailure
 from lmarenarev.messages import Message
 from lmarenarev.monitor.metrics import Live, Metrics
@@ -62,13 +63,8 @@ def test_summaries_count_latency_over_completed_requests_only() -> None:
 # --- the observer -------------------------------------------------------------------------------
 
 
-@dataclass
-class FakeRelay:
-    attempts: int = 1
-    retries: dict[str, int] = field(default_factory=dict)
-    worker_id: str | None = "w1"
-    bytes_received: int = 0
-    last_failure: str | None = None
+def outcome(**facts: Any) -> RelayOutcome:
+    return RelayOutcome(**{"attempts": 1, "worker_id": "w1", **facts})
 
 
 class Clock:
@@ -109,16 +105,16 @@ START = RequestStart(
 def test_a_completed_request(tmp_path: Path) -> None:
     clock = Clock()
     observer = observer_for(tmp_path, clock)
-    relay = FakeRelay(attempts=2, retries={"empty": 1}, bytes_received=321)
-    watch = observer.started(START, relay)
+    relay = outcome(attempts=2, retries={"empty": 1}, bytes_received=321)
+    watch = observer.started(START)
     assert list(observer.active) == ["chatcmpl-1"]
     clock.now += 0.4
     watch.event(TextDelta("Hi"))
     clock.now += 0.6
     watch.event(TextDelta(" you"))
     watch.event(Finish("stop", Usage(4, 2)))
-    watch.done("Hi you", Usage(4, 2))
-    watch.close()  # every path closes; a done request stays done
+    watch.done("Hi you", Usage(4, 2), relay)
+    watch.close(relay)  # every path closes; a done request stays done
     assert observer.active == {}
     (record,) = queued(observer)
     assert (record.status, record.http_status, record.error_kind) == ("ok", 200, None)
@@ -132,9 +128,9 @@ def test_a_completed_request(tmp_path: Path) -> None:
 
 def test_no_usage_sends_the_texts_to_the_tokenizer(tmp_path: Path) -> None:
     observer = observer_for(tmp_path, Clock())
-    watch = observer.started(START, FakeRelay())
+    watch = observer.started(START)
     watch.event(ReasoningDelta("hmm"))
-    watch.done("Answer", None)
+    watch.done("Answer", None, outcome())
     (record,) = queued(observer)
     assert record.to_count is not None and record.tokens_source is None
     assert record.to_count.prompt == "hello there"
@@ -143,10 +139,11 @@ def test_no_usage_sends_the_texts_to_the_tokenizer(tmp_path: Path) -> None:
 
 def test_a_failed_request_keeps_its_classification(tmp_path: Path) -> None:
     observer = observer_for(tmp_path, Clock(), bodies=True)
-    watch = observer.started(START, FakeRelay(last_failure="rate_limit", retries={"rate_limit": 1}))
+    relay = outcome(last_failure="rate_limit", retries={"rate_limit": 1})
+    watch = observer.started(START)
     watch.event(TextDelta("partial"))
-    watch.failed(UpstreamFailure("LMArena rate limit", status=429, code="rate_limited"))
-    watch.close()
+    watch.failed(UpstreamFailure("LMArena rate limit", status=429, code="rate_limited"), relay)
+    watch.close(relay)
     (record,) = queued(observer)
     assert (record.status, record.http_status) == ("error", 429)
     assert (record.error_kind, record.upstream_kind) == ("rate_limited", "rate_limit")
@@ -157,7 +154,7 @@ def test_a_failed_request_keeps_its_classification(tmp_path: Path) -> None:
 
 def test_closed_without_an_outcome_is_cancelled(tmp_path: Path) -> None:
     observer = observer_for(tmp_path, Clock())
-    observer.started(START, FakeRelay()).close()
+    observer.started(START).close(outcome())
     (record,) = queued(observer)
     assert (record.status, record.http_status) == ("cancelled", 499)
     assert record.error_kind == "client_gone"
@@ -181,9 +178,9 @@ def test_lone_surrogates_in_a_model_name_are_repaired(tmp_path: Path) -> None:
     observer = observer_for(tmp_path, Clock())
     start = RequestStart(id="x", model="odd\ud800", key_name=None, stream=False,
                          flow="modern", call="", known_model=False)
-    watch = observer.started(start, FakeRelay())
+    watch = observer.started(start)
     assert observer.active["x"].start.model == "odd\ufffd"
-    watch.close()
+    watch.close(outcome())
     (record,) = queued(observer)
     assert record.model == "odd\ufffd"
 
@@ -191,7 +188,7 @@ def test_lone_surrogates_in_a_model_name_are_repaired(tmp_path: Path) -> None:
 def test_requests_lost_by_their_route_are_swept(tmp_path: Path) -> None:
     clock = Clock()
     observer = observer_for(tmp_path, clock)
-    observer.started(START, FakeRelay())
+    observer.started(START)
     clock.now += 30
     assert observer.sweep() == 0
     clock.now += 31
@@ -205,7 +202,7 @@ async def test_changes_wake_their_waiters(tmp_path: Path) -> None:
     changes = observer.changes
     seen = changes.version
     assert await changes.wait(seen, 0.01) == seen  # nothing moved: back after the timeout
-    observer.started(START, FakeRelay())
+    observer.started(START)
     assert await changes.wait(seen, 5) == seen + 1
 
 
@@ -218,11 +215,11 @@ async def test_a_waiting_dashboard_wakes_when_a_request_starts_and_ends(tmp_path
     waiters = [asyncio.ensure_future(changes.wait(seen, 5)) for _ in range(2)]
     await asyncio.sleep(0)  # both wait now
     assert not any(waiter.done() for waiter in waiters)
-    watch = observer.started(START, FakeRelay())
+    watch = observer.started(START)
     assert await asyncio.gather(*waiters) == [seen + 1, seen + 1]
     late = asyncio.ensure_future(changes.wait(seen + 1, 5))
     await asyncio.sleep(0)
-    watch.close()  # the request ends (cancelled): the next waiter wakes too
+    watch.close(outcome())  # the request ends (cancelled): the next waiter wakes too
     assert await late == seen + 2
 
 

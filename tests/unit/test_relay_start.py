@@ -8,8 +8,8 @@ from typing import Any
 
 from lmarenarev.arena.events import Finish, TextDelta
 from lmarenarev.arena.requests import CreateCall, Recaptcha
-from lmarenarev.chat.completion import End, RelayRun
 from lmarenarev.chat.relay import Relay, RelayConfig
+from lmarenarev.chat.run import Finished, RelayRun
 from lmarenarev.workers.pool import Worker, WorkerPool
 from lmarenarev.workers.protocol import ChunkFrame, DoneFrame, StatusFrame
 from tests.unit.test_workers import NullLink, hello
@@ -38,7 +38,7 @@ def answer(pool: WorkerPool, worker: Worker, job: str, text: str) -> None:
 
 async def items(run: RelayRun) -> list[Any]:
     out: list[Any] = []
-    while not out or not isinstance(out[-1], End):
+    while not out or not isinstance(out[-1], Finished):
         item = await run.next(5)
         assert item is not None, f"nothing came; so far {out}"
         out.append(item)

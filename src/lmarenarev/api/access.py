@@ -218,7 +218,7 @@ class AccessMiddleware:
         if scope["type"] == "http":
             error = self._refusal(scope)
             if error is not None:
-                await error_response(error)(scope, receive, send)
+                await error_response(error, scope["path"])(scope, receive, send)
                 return
         await self.app(scope, receive, send)
 

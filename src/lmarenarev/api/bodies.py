@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 
-from ..errors import InvalidRequest, PayloadTooLarge
+from ..errors import InvalidRequest, PayloadTooLarge, invalid
 from ..gateway import Gateway
 
 BodyT = TypeVar("BodyT", bound=BaseModel)
@@ -36,16 +36,10 @@ async def read_json(request: Request, limit: int) -> Any:
         raise InvalidRequest(f"the request body is not valid JSON: {exc}") from None
 
 
-def validation_message(exc: ValidationError) -> str:
-    first = exc.errors()[0]
-    where = ".".join(str(p) for p in first["loc"]) or "body"
-    return f"{where}: {first['msg']}"
-
-
 async def read_body(request: Request, model: type[BodyT]) -> BodyT:
     """The JSON body, size-checked and validated; any problem is a 400/413 in the envelope."""
     payload = await read_json(request, gateway(request).settings.max_request_bytes)
     try:
         return model.model_validate(payload)
     except ValidationError as exc:
-        raise InvalidRequest(validation_message(exc)) from None
+        raise invalid(exc.errors()) from None

@@ -10,9 +10,9 @@ from typing import Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 
+from ..chat.images import generate_images
 from ..errors import GatewayError, InvalidRequest
 from ..media.images.gallery import list_images, resolve_image
-from ..media.images.generation import generate_images
 from ..media.images.save import images_root
 from ..openai_schema import ErrorResponse, ImageGenerationRequest, ImagesResponse
 from .access import authorize_model, client_key
@@ -66,13 +66,9 @@ async def images_generations(request: Request) -> Response:
     authorize_model(request, body.model)
     gw.ops.touch()
     request_id = f"img-{uuid.uuid4().hex}"
-    try:
-        finished, result = await race_client(
-            generate_images(gw, body, request_id, _key_name(request)), request.receive
-        )
-    except GatewayError as exc:
-        gw.ops.errors.record("images", exc, model=body.model)
-        raise
+    finished, result = await race_client(
+        generate_images(gw, body, request_id, _key_name(request)), request.receive
+    )
     if not finished:
         log.info("[%s] the client went away", request_id)
         return Response(status_code=499)

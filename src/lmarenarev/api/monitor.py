@@ -157,8 +157,7 @@ def active_requests(monitoring: Monitoring) -> list[ActiveRequest]:
 
 
 def _active(watch: RequestWatch, now: float) -> ActiveRequest:
-    relay, start = watch.relay, watch.start
-    worker = None if relay is None else relay.worker_id
+    start, worker = watch.start, watch.worker_id
     first = watch.first_token_at
     return ActiveRequest(
         id=start.id,
@@ -170,7 +169,7 @@ def _active(watch: RequestWatch, now: float) -> ActiveRequest:
         elapsed_ms=(now - watch.started_mono) * 1000,
         first_token_ms=None if first is None else (first - watch.started_mono) * 1000,
         worker_id=worker,
-        attempts=0 if relay is None else relay.attempts,
+        attempts=watch.attempts,
         phase="waiting" if worker is None else "running" if first is None else "streaming",
     )
 

@@ -1,127 +1,45 @@
-"""Serve one chat completion: run the relay in a task, render its events, watch the client.
+"""Serve one completion: render the events of a running relay (chat/run.py) as a stream or as
+one answer, and report how it ended to the request log, the conversation store and the pools.
 
-The relay runs as its own task feeding a queue, so the response side can send SSE keep-alives
-while it waits (for a tab, for a retry), show retries as SSE comments, and cancel the relay
-(which aborts the fetch in the tab) the moment the client goes away.
+Chat completions and image generations both end here (chat/engine.py builds them), so every
+request is logged, counted and remembered the same way.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, replace
-from typing import Any
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
 
-from ..arena.events import Event, ImageOut, Usage
-from ..arena.requests import ArenaCall
-from ..errors import GatewayError, UpstreamFailure
+from ..arena.events import Event, Usage
+from ..errors import GatewayError
 from ..monitor.observe import RequestWatch
 from ..render.common import RenderOptions
 from ..render.json import JSONRenderer
 from ..render.sse import SSERenderer, keepalive
-from ..workers.mailbox import Mailbox
-from .conversation import SessionRef
+from .outcome import RelayOutcome
 from .plan import ChatPlan
-from .relay import Relay
+from .run import Finished, Gone, Item, Notice, RelayRun, Stopped
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
-class Notice:
-    """Something to tell a streaming client as an SSE comment (e.g. a retry)."""
+class Sink(Protocol):
+    """What a non-streamed answer is assembled by (`JSONRenderer`, or an image collector)."""
 
-    text: str
+    usage: Usage | None
 
+    def feed(self, event: Event) -> None: ...
 
-@dataclass(frozen=True, slots=True)
-class End:
-    pass
+    def content(self) -> str:
+        """The reply as the request log and the conversation store keep it."""
+        ...
 
-
-@dataclass(frozen=True, slots=True)
-class Gone:
-    """The client went away: the response stops (and closing it stops the relay)."""
-
-
-# A list: the events the relay had at once (`Relay.batches`), rendered into one write.
-Item = list[Event] | Notice | GatewayError | End | Gone
-
-
-class RelayRun:
-    """The relay running in a task (from `start`); `next()` hands out what it produced, in order."""
-
-    def __init__(
-        self,
-        relay: Relay,
-        call: ArenaCall,
-        image_url: Callable[[str], Awaitable[str]] | None = None,
-    ) -> None:
-        self.relay = relay
-        self.image_url = image_url  # what a generated image's URL becomes (images/service.py)
-        self.queue: Mailbox[Item] = Mailbox()
-        self.held: list[Notice] = []  # retry notices seen before the response started
-        relay.on_retry = lambda text: self.queue.put_nowait(Notice(text))
-        self.call = call
-        self.task: asyncio.Task[None] | None = None
-        self._abandoning: asyncio.Future[None] | None = None
-
-    async def start(self) -> None:
-        """The first job leaves from the caller's task (`Relay.begin`), the rest in the relay's."""
-        try:
-            await self.relay.begin(self.call)
-        finally:
-            self.task = asyncio.create_task(self._produce(self.call))
-
-    async def _produce(self, call: ArenaCall) -> None:
-        try:
-            async for batch in self.relay.batches(call):
-                if self.image_url is not None:
-                    for index, event in enumerate(batch):
-                        if type(event) is ImageOut:
-                            batch[index] = replace(event, url=await self.image_url(event.url))
-                self.queue.put_nowait(batch)
-            self.queue.put_nowait(End())
-        except GatewayError as exc:
-            self.queue.put_nowait(exc)
-        except Exception as exc:  # a bug must end this request, not hang it
-            log.exception("[%s] relay crashed", self.relay.request_id)
-            self.queue.put_nowait(UpstreamFailure(f"internal error: {type(exc).__name__}"))
-
-    def client_gone(self) -> None:
-        """Tell the response the client left; it sees this after what is already queued."""
-        self.queue.put_nowait(Gone())
-
-    def ready(self) -> Item | None:
-        """The next item if there is one already, else None (never waits)."""
-        return self.queue.ready()
-
-    async def next(self, timeout: float) -> Item | None:
-        """The next item, or None when nothing came within `timeout` seconds."""
-        return await self.queue.get(timeout)  # not wait_for: see Relay._next
-
-    async def close(self) -> None:
-        self.queue.close()
-        task = self.task
-        if task is None:
-            await self.relay.abandon()
-            return
-        if not task.done():
-            task.cancel()
-        try:
-            # Shielded: if whoever closes is cancelled again meanwhile, the relay still finishes
-            # its own clean-up (freeing the slot, aborting the tab's fetch) in its task.
-            await asyncio.shield(task)
-        except asyncio.CancelledError:
-            if not task.done():
-                task.add_done_callback(self._abandon_later)
-                raise
-        await self.relay.abandon()  # a task cancelled before it ran never took `begin`'s job
-
-    def _abandon_later(self, _task: asyncio.Task[None]) -> None:
-        self._abandoning = asyncio.ensure_future(self.relay.abandon())
+    def result(self) -> Any:
+        """The answer; a `GatewayError` when the reply cannot be one (e.g. no image in it)."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,7 +51,7 @@ class Completion:
     options: RenderOptions
     keepalive_interval: float
     show_retries: bool
-    remember: Callable[[ChatPlan, Relay, str], None]
+    remember: Callable[[ChatPlan, RelayOutcome, str], None]
     on_usage: Callable[[Usage], None] | None = None  # per-key token counts
     on_outcome: Callable[[ChatPlan, GatewayError | None], None] | None = None  # pools, errors
     watch: RequestWatch | None = None  # the request log, the dashboard, the metrics
@@ -165,14 +83,15 @@ class Completion:
                     elif isinstance(item, list):
                         self._saw_all(item)
                         parts.append(renderer.feed_all(item))
-                    elif isinstance(item, End):
+                    elif isinstance(item, Finished):
                         parts.append(renderer.finish())
                         yield b"".join(parts), False
-                        self._done(renderer.content(), renderer.usage)
+                        self._done(renderer.content(), renderer.usage, item.outcome)
                         return
-                    elif isinstance(item, GatewayError):
-                        self._failed(item)
-                        parts.append(renderer.error(item.message, item.type, item.code))
+                    elif isinstance(item, Stopped):
+                        self._failed(item.error, item.outcome)
+                        error = item.error
+                        parts.append(renderer.error(error.message, error.type, error.code))
                         yield b"".join(parts), False
                         return
                     elif isinstance(item, Gone):
@@ -190,58 +109,67 @@ class Completion:
         finally:
             await self.close()
 
-    async def complete(self) -> dict[str, Any] | None:
-        """The completion's JSON; None when the client left first."""
-        renderer = JSONRenderer(self.options)
+    async def complete(self, sink: Sink | None = None) -> Any | None:
+        """The answer `sink` assembles (the completion's JSON by default); None when the
+        client left first. A failure is raised as its `GatewayError`."""
+        sink = sink if sink is not None else JSONRenderer(self.options)
         try:
             while True:
                 item = await self.run.next(self.keepalive_interval)
                 if isinstance(item, Gone):
                     return None
-                if isinstance(item, End):
-                    self._done(renderer.content(), renderer.usage)
-                    return renderer.result()
-                if isinstance(item, GatewayError):
-                    self._failed(item)
-                    raise item
+                if isinstance(item, Finished):
+                    return self._answer(sink, item.outcome)
+                if isinstance(item, Stopped):
+                    self._failed(item.error, item.outcome)
+                    raise item.error
                 if isinstance(item, list):
                     self._saw_all(item)
                     for event in item:
-                        renderer.feed(event)
+                        sink.feed(event)
         finally:
             await self.close()
 
-    async def refuse(self, error: GatewayError) -> None:
-        """The stream failed before its first byte: the route raises `error` with its status."""
-        self._failed(error)
+    def _answer(self, sink: Sink, outcome: RelayOutcome) -> Any:
+        try:
+            result = sink.result()
+        except GatewayError as exc:
+            self._failed(exc, outcome)
+            raise
+        self._done(sink.content(), sink.usage, outcome)
+        return result
+
+    async def refuse(self, stopped: Stopped) -> None:
+        """The stream failed before its first byte: the route raises its error with its status."""
+        self._failed(stopped.error, stopped.outcome)
         await self.close()
 
     async def close(self) -> None:
         """Stop the relay (which aborts the tab's fetch); the request has ended either way."""
+        outcome: RelayOutcome | None = None
         try:
-            await self.run.close()
+            outcome = await self.run.close()
         finally:
-            if self.watch is not None:
-                self.watch.close()
+            if self.watch is not None:  # cancelled while closing: what it did until now
+                self.watch.close(outcome or self.run.relay.outcome())
 
     def _saw_all(self, events: list[Event]) -> None:
         if self.watch is not None:
             self.watch.events(events)
 
-    def _done(self, content: str, usage: Usage | None) -> None:
+    def _done(self, content: str, usage: Usage | None, outcome: RelayOutcome) -> None:
         if self.watch is not None:
-            self.watch.done(content, usage)
-        self.remember(self.plan, self.run.relay, content)
+            self.watch.done(content, usage, outcome)
+        self.remember(self.plan, outcome, content)
         if self.on_outcome is not None:
             self.on_outcome(self.plan, None)
         if usage is not None and self.on_usage is not None:
             self.on_usage(usage)
-        log.info("[%s] done after %d attempt(s)", self.options.completion_id,
-                 self.run.relay.attempts)
+        log.info("[%s] done after %d attempt(s)", self.options.completion_id, outcome.attempts)
 
-    def _failed(self, error: GatewayError) -> None:
+    def _failed(self, error: GatewayError, outcome: RelayOutcome) -> None:
         if self.watch is not None:
-            self.watch.failed(error)
+            self.watch.failed(error, outcome)
         if self.on_outcome is not None:
             self.on_outcome(self.plan, error)
         log.warning("[%s] failed: %s", self.options.completion_id, error.message)
@@ -249,15 +177,3 @@ class Completion:
 
 def _comment(notice: Notice) -> bytes:
     return f": {' '.join(notice.text.split())}\n\n".encode()
-
-
-def remember_session(store_remember: Callable[[str, list[Any], str, SessionRef], None],
-                     modern: bool) -> Callable[[ChatPlan, Relay, str], None]:
-    def remember(plan: ChatPlan, relay: Relay, content: str) -> None:
-        request = relay.request
-        if request is None or not modern:
-            return
-        ref = SessionRef(request.session_id, request.assistant_message_id)
-        store_remember(plan.model.name, plan.messages, content, ref)
-
-    return remember

@@ -24,6 +24,8 @@ from ..workers.jobs import Data, End, Failed, Job, Lost, Signal, Status
 from ..workers.mailbox import Mailbox
 from ..workers.pool import Worker, WorkerPool
 from ..workers.protocol import fetch_frame
+from .conversation import SessionRef
+from .outcome import RelayOutcome
 from .retry import RetryPolicy
 
 log = logging.getLogger(__name__)
@@ -63,6 +65,7 @@ class Relay:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
         on_retry: Callable[[str], None] | None = None,
+        on_attempt: Callable[[str, int], None] | None = None,
     ) -> None:
         self.pool = pool
         self.config = config
@@ -70,16 +73,31 @@ class Relay:
         self.sleep = sleep
         self.clock = clock
         self.on_retry = on_retry
-        self.request: UpstreamRequest | None = None
-        self.output_started = False
-        self.attempts = 0
-        self.retries: dict[str, int] = {}
-        # What the request log reads (observe.RelayFacts):
-        self.worker_id: str | None = None  # the worker of the latest attempt
-        self.bytes_received = 0  # of LMArena's answers, over all attempts
-        self.last_failure: str | None = None  # the latest failure's Kind, or "worker"
+        self.on_attempt = on_attempt
+        self._request: UpstreamRequest | None = None
+        self._output_started = False
+        self._attempts = 0
+        self._retries: dict[str, int] = {}
+        self._worker_id: str | None = None  # the worker of the latest attempt
+        self._bytes_received = 0  # of LMArena's answers, over all attempts
+        self._last_failure: str | None = None  # the latest failure's Kind, or "worker"
         self._begun: tuple[Worker, Job] | None = None  # sent by `begin`, not yet taken over
         self.deadline = clock() + config.total_timeout
+
+    def outcome(self) -> RelayOutcome:
+        """What it did so far (the request's outcome once it stopped)."""
+        request = self._request
+        session = None if request is None else SessionRef(
+            request.session_id, request.assistant_message_id
+        )
+        return RelayOutcome(
+            attempts=self._attempts,
+            retries=dict(self._retries),
+            worker_id=self._worker_id,
+            bytes_received=self._bytes_received,
+            last_failure=self._last_failure,
+            session=session,
+        )
 
     async def events(self, call: ArenaCall) -> AsyncIterator[Event]:
         async for batch in self.batches(call):
@@ -92,18 +110,18 @@ class Relay:
         while True:
             begun, self._begun = self._begun, None
             if begun is None:
-                self.request = call.build()
-                self.attempts += 1
+                self._request = call.build()
+                self._attempts += 1
                 worker = await self.pool.acquire(self._wait_for_worker())
-                begun = await self._dispatch(worker, self.request)
-            assert self.request is not None
+                begun = await self._dispatch(worker, self._request)
+            assert self._request is not None
             try:
-                async for batch in self._attempt(*begun, self.request):
+                async for batch in self._attempt(*begun, self._request):
                     yield batch
                 return
             except _Retryable as failure:
-                self.last_failure = failure.problem.kind.value if failure.problem else "worker"
-                if self.output_started:
+                self._last_failure = failure.problem.kind.value if failure.problem else "worker"
+                if self._output_started:
                     log.warning("[%s] failed after output: %s", self.request_id,
                                 failure.final.message)
                     raise failure.final from None
@@ -119,9 +137,9 @@ class Relay:
 
     async def _before_retry(self, failure: _Retryable, delay: float) -> None:
         reason = failure.final.message
-        log.info("[%s] retry %d in %.1fs: %s", self.request_id, self.attempts, delay, reason)
+        log.info("[%s] retry %d in %.1fs: %s", self.request_id, self._attempts, delay, reason)
         if self.on_retry is not None:
-            self.on_retry(f"retry {self.attempts} in {delay:.1f}s: {reason}")
+            self.on_retry(f"retry {self._attempts} in {delay:.1f}s: {reason}")
         cloudflare = failure.problem is not None and failure.problem.kind is Kind.CLOUDFLARE
         if cloudflare and failure.worker is not None:
             await self.pool.reload(failure.worker, "Cloudflare challenge")
@@ -129,8 +147,8 @@ class Relay:
 
     def _retry_delay(self, failure: _Retryable) -> float | None:
         key = failure.problem.kind.value if failure.problem else "worker"
-        previous = self.retries.get(key, 0)
-        self.retries[key] = previous + 1
+        previous = self._retries.get(key, 0)
+        self._retries[key] = previous + 1
         policy = self.config.policy
         if failure.problem is None:
             return policy.worker_delay(previous)
@@ -165,11 +183,11 @@ class Relay:
         read. `batches` carries on with the job begun here (or starts its own when none was);
         `abandon` frees it when `batches` never ran."""
         worker = self.pool.pick()
-        if worker is None or self.attempts:
+        if worker is None or self._attempts:
             return  # `batches` waits for a slot, as ever
-        self.request = call.build()
-        self.attempts = 1
-        self._begun = await self._dispatch(worker, self.request)
+        self._request = call.build()
+        self._attempts = 1
+        self._begun = await self._dispatch(worker, self._request)
 
     async def abandon(self) -> None:
         """Free the job `begin` sent when `batches` never took it over (cancelled first)."""
@@ -181,7 +199,9 @@ class Relay:
 
     async def _dispatch(self, worker: Worker, request: UpstreamRequest) -> tuple[Worker, Job]:
         job = self.pool.start_job(worker)
-        self.worker_id = worker.id
+        self._worker_id = worker.id
+        if self.on_attempt is not None:
+            self.on_attempt(worker.id, self._attempts)
         log.debug(
             "[%s] job %s on worker %s: %s %s",
             self.request_id,
@@ -233,7 +253,7 @@ class Relay:
             while signal is not None:
                 if type(signal) is Data:
                     text = signal.text
-                    self.bytes_received += _utf8_size(text)
+                    self._bytes_received += _utf8_size(text)
                     events = parser.feed(text)
                 elif type(signal) is End:
                     events = parser.close()
@@ -251,7 +271,7 @@ class Relay:
                         continue
                     if type(event) is not Finish:
                         produced = True
-                        self.output_started = True
+                        self._output_started = True
                     batch.append(event)
                 if type(signal) is End:
                     if batch:
@@ -286,7 +306,7 @@ class Relay:
         while True:
             signal = await self._next(signals, self.config.chunk_timeout)
             if isinstance(signal, Data):
-                self.bytes_received += _utf8_size(signal.text)
+                self._bytes_received += _utf8_size(signal.text)
                 if size < ERROR_BODY_LIMIT:
                     parts.append(signal.text)
                     size += len(signal.text)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import secrets
 import signal
 import sys
 from collections.abc import Sequence
@@ -14,12 +13,11 @@ from typing import TYPE_CHECKING, Any
 
 from .. import __version__
 from ..config.docs import ensure_config_file
-from ..config.files import ConfigSource
+from ..config.files import data_error
 from ..config.jsonc import ConfigError
 from ..config.load import load_settings, parse_set_option
 from ..config.settings import Settings
 from ..media.files import filebed_server
-from ..models.files import load_endpoint_map, load_models
 from ..ops.update_check import PYPI_JSON_URL, check_in_background
 from . import admin as admin_client
 from . import logs as logs_command
@@ -90,31 +88,6 @@ def _add_home(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def worker_token(settings: Settings, home: Path) -> str:
-    """The configured token, else the one kept in <home>/worker_token (made on first start)."""
-    if settings.worker_token:
-        return settings.worker_token
-    path = home / "worker_token"
-    try:
-        if path.exists():
-            token = path.read_text("utf-8").strip()
-            if token:
-                return token
-        token = secrets.token_urlsafe(24)
-        home.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(token + "\n")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise _data_error(path, exc) from None
-    return token
-
-
-def _data_error(path: Path, exc: OSError | UnicodeDecodeError) -> ConfigError:
-    reason = exc.reason if isinstance(exc, UnicodeDecodeError) else exc.strerror or str(exc)
-    return ConfigError(f"cannot use the data directory: {path}: {reason}")
-
-
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     overrides: dict[str, Any] = dict(parse_set_option(item) for item in args.sets)
     if args.host is not None:
@@ -182,25 +155,14 @@ def serve(args: argparse.Namespace) -> int:
     try:
         created = ensure_config_file(home)
     except OSError as exc:
-        raise _data_error(Path(exc.filename or home), exc) from None
-    loaded = load_settings(home, env=os.environ, overrides=_overrides(args))
-    settings = loaded.settings
-    for warning in loaded.warnings:
+        raise data_error(Path(exc.filename or home), exc) from None
+    gateway = build_gateway(home, env=os.environ, overrides=_overrides(args))
+    settings = gateway.settings
+    for warning in gateway.warnings:
         log.warning("%s", warning)
     _check_bind(settings)
-    models = load_models(home / "models.json")
-    endpoint_map = load_endpoint_map(home / "model_endpoint_map.json")
-    gateway = build_gateway(
-        settings,
-        home=home,
-        worker_token=worker_token(settings, home),
-        version=__version__,
-        models=models,
-        endpoint_map=endpoint_map,
-    )
-    gateway.ops.source = ConfigSource(home, dict(os.environ), _overrides(args))  # for reloads
     _reload_on_sighup(gateway)
-    _print_banner(settings, home, created=created, model_count=len(models))
+    _print_banner(settings, home, created=created, model_count=len(gateway.models))
     if settings.enable_auto_update and sys.stderr.isatty():  # a notice is for a person
         url = os.environ.get("LMARENAREV_UPDATE_URL", PYPI_JSON_URL)
         check_in_background(home, __version__, lambda text: log.info("%s", text), url=url)
@@ -235,14 +197,7 @@ def userscript(args: argparse.Namespace) -> int:
         from ..api.userscript import render_userscript
         from ..gateway import build_gateway
 
-        gateway = build_gateway(
-            settings,
-            home=home,
-            worker_token=worker_token(settings, home),
-            version=__version__,
-            models={},
-            endpoint_map={},
-        )
+        gateway = build_gateway(home, env=os.environ)
         sys.stdout.write(render_userscript(gateway, base))
     else:
         print(_userscript_url(settings))

@@ -6,6 +6,8 @@ command line), so a reload re-reads the files with the same precedence as the st
 
 from __future__ import annotations
 
+import os
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +20,7 @@ from ..models.files import (
     load_endpoint_map,
     load_models,
 )
+from .jsonc import ConfigError
 from .load import load_settings
 from .settings import Settings
 
@@ -57,3 +60,28 @@ def load_config(source: ConfigSource) -> LoadedConfig:
 def load_catalog_file(home: Path) -> list[dict[str, Any]]:
     """available_models.json as the last `update-models` (or refresh) wrote it; [] if missing."""
     return load_available_models(home / AVAILABLE_MODELS_FILE)
+
+
+def worker_token(settings: Settings, home: Path) -> str:
+    """The configured token, else the one kept in <home>/worker_token (made on first start)."""
+    if settings.worker_token:
+        return settings.worker_token
+    path = home / "worker_token"
+    try:
+        if path.exists():
+            token = path.read_text("utf-8").strip()
+            if token:
+                return token
+        token = secrets.token_urlsafe(24)
+        home.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(token + "\n")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise data_error(path, exc) from None
+    return token
+
+
+def data_error(path: Path, exc: OSError | UnicodeDecodeError) -> ConfigError:
+    reason = exc.reason if isinstance(exc, UnicodeDecodeError) else exc.strerror or str(exc)
+    return ConfigError(f"cannot use the data directory: {path}: {reason}")

@@ -18,9 +18,9 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
-from typing import Protocol
 
 from ..arena.events import Event, Finish, ImageOut, ReasoningDelta, TextDelta, Usage
+from ..chat.outcome import RelayOutcome
 from ..errors import GatewayError
 from ..messages import Message
 from ..render.common import well_formed
@@ -33,16 +33,6 @@ log = logging.getLogger(__name__)
 BODY_LIMIT = 1_000_000  # characters kept of each body
 CLIENT_GONE_STATUS = 499
 SWEEP_INTERVAL_SECONDS = 30.0
-
-
-class RelayFacts(Protocol):
-    """What the observer reads of a `relay.Relay`."""
-
-    attempts: int
-    retries: dict[str, int]
-    worker_id: str | None
-    bytes_received: int
-    last_failure: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,12 +98,11 @@ def prompt_json(messages: Sequence[Message]) -> str:
 class RequestWatch:
     """One request while it runs."""
 
-    def __init__(
-        self, observer: RequestObserver, start: RequestStart, relay: RelayFacts | None
-    ) -> None:
+    def __init__(self, observer: RequestObserver, start: RequestStart) -> None:
         self.observer = observer
         self.start = start
-        self.relay = relay
+        self.worker_id: str | None = None  # the tab of the attempt running now
+        self.attempts = 0
         self.started_at = observer.wall()
         self.started_mono = observer.clock()
         self.first_token_at: float | None = None
@@ -123,6 +112,11 @@ class RequestWatch:
         self._reasoning: list[str] = []
         self._kept = 0
         self.keep_reply = observer.log_bodies()
+
+    def attempt(self, worker_id: str, attempt: int) -> None:
+        """The relay sent attempt number `attempt` to a tab (the dashboard's active requests)."""
+        self.worker_id = worker_id
+        self.attempts = attempt
 
     def event(self, event: Event) -> None:
         self.events((event,))
@@ -151,16 +145,16 @@ class RequestWatch:
             parts.append(text)
             self._kept += len(text)
 
-    def done(self, content: str, usage: Usage | None) -> None:
-        self.observer.end(self, "ok", content=content, usage=usage)
+    def done(self, content: str, usage: Usage | None, outcome: RelayOutcome) -> None:
+        self.observer.end(self, "ok", outcome, content=content, usage=usage)
 
-    def failed(self, error: GatewayError) -> None:
-        self.observer.end(self, "error", error=error)
+    def failed(self, error: GatewayError, outcome: RelayOutcome) -> None:
+        self.observer.end(self, "error", outcome, error=error)
 
-    def close(self) -> None:
+    def close(self, outcome: RelayOutcome) -> None:
         """Every path ends here; a request neither done nor failed was cancelled."""
         if not self.ended:
-            self.observer.end(self, "cancelled")
+            self.observer.end(self, "cancelled", outcome)
 
     def reasoning(self) -> str:
         return "".join(self._reasoning)
@@ -190,11 +184,11 @@ class RequestObserver:
         self.changes = Changes()
         writer.listeners.append(self._written)
 
-    def started(self, start: RequestStart, relay: RelayFacts) -> RequestWatch:
+    def started(self, start: RequestStart) -> RequestWatch:
         model = well_formed(start.model)  # JSON may hold lone surrogates
         if model is not start.model:
             start = replace(start, model=model)
-        watch = RequestWatch(self, start, relay)
+        watch = RequestWatch(self, start)
         self.active[start.id] = watch
         self.changes.bump()
         return watch
@@ -202,12 +196,13 @@ class RequestObserver:
     def refused(self, start: RequestStart, error: GatewayError) -> None:
         """A request refused before any call was made (an unknown model, a bad request)."""
         start = replace(start, model=well_formed(start.model))
-        self.end(RequestWatch(self, start, None), "error", error=error)
+        self.end(RequestWatch(self, start), "error", RelayOutcome(), error=error)
 
     def end(
         self,
         watch: RequestWatch,
         status: Status,
+        outcome: RelayOutcome,
         *,
         content: str = "",
         usage: Usage | None = None,
@@ -218,7 +213,7 @@ class RequestObserver:
             return
         watch.ended = True
         self.active.pop(watch.start.id, None)
-        record = self._record(watch, status, content, usage, error)
+        record = self._record(watch, status, outcome, content, usage, error)
         if why is not None:
             record = replace(record, error_kind=why)
         self._count(record, watch.start)
@@ -229,11 +224,12 @@ class RequestObserver:
         self,
         watch: RequestWatch,
         status: Status,
+        outcome: RelayOutcome,
         content: str,
         usage: Usage | None,
         error: GatewayError | None,
     ) -> RequestRecord:
-        start, relay, now = watch.start, watch.relay, self.clock()
+        start, now = watch.start, self.clock()
         ttft = None if watch.first_token_at is None else watch.first_token_at - watch.started_mono
         reply = content if status == "ok" else watch.partial_reply()
         tokens = _tokens(status, usage, start, (reply, watch.reasoning()))
@@ -245,11 +241,11 @@ class RequestObserver:
             stream=start.stream,
             flow=start.flow,
             call=start.call,
-            worker_id=None if relay is None else relay.worker_id,
+            worker_id=outcome.worker_id,
             status=status,
             http_status=_http_status(status, error),
             error_kind=_error_kind(status, error),
-            upstream_kind=None if relay is None or status == "ok" else relay.last_failure,
+            upstream_kind=None if status == "ok" else outcome.last_failure,
             error_message=None if error is None else error.message[:2000],
             finish_reason=watch.finish_reason,
             ttft_ms=None if ttft is None else ttft * 1000,
@@ -257,9 +253,9 @@ class RequestObserver:
             prompt_tokens=tokens[0],
             completion_tokens=tokens[1],
             tokens_source="upstream" if usage is not None and status == "ok" else None,
-            attempts=0 if relay is None else relay.attempts,
-            retry_kinds={} if relay is None else dict(relay.retries),
-            bytes_in=0 if relay is None else relay.bytes_received,
+            attempts=outcome.attempts,
+            retry_kinds=dict(outcome.retries),
+            bytes_in=outcome.bytes_received,
             bodies=self._bodies(watch, reply) if watch.keep_reply else None,
             to_count=tokens[2],
         )
@@ -304,7 +300,8 @@ class RequestObserver:
         stale = [w for w in self.active.values() if now - w.started_mono > max_age]
         for watch in stale:
             log.warning("[%s] never closed: ending it in the request log", watch.start.id)
-            self.end(watch, "cancelled", why="abandoned")
+            self.end(watch, "cancelled", RelayOutcome(watch.attempts, worker_id=watch.worker_id),
+                     why="abandoned")
         return len(stale)
 
     async def run(self) -> None:

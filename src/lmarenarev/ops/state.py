@@ -12,35 +12,16 @@ import time
 from collections import deque
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from ..arena.requests import LegacyCall
 from ..config.files import ConfigSource
 from ..errors import GatewayError
 from ..models.catalog import Catalog
 from .id_capture import IdCapture
 
-if TYPE_CHECKING:
-    from ..chat.plan import ChatPlan
-    from ..gateway import Gateway
-
 log = logging.getLogger(__name__)
 
 RECENT_ERRORS = 50
-# Failures that say something about the captured session a mapping points to (not about the
-# account, the tab or the client): they count towards a mapping's cooldown.
-MAPPING_FAILURE_CODES = frozenset(
-    {
-        "upstream_not_found",
-        "upstream_bad_request",
-        "upstream_error",
-        "upstream_redirect",
-        "arena_error",
-        "empty_response",
-    }
-)
-
-
 class RecentErrors:
     """The last failures, newest last (bounded; the request log will keep them all)."""
 
@@ -88,17 +69,3 @@ class Operations:
     def touch(self) -> None:
         """A client request arrived (the idle restart counts from here)."""
         self.last_request_at = time.monotonic()
-
-
-def chat_outcome(gw: Gateway, plan: ChatPlan, error: GatewayError | None) -> None:
-    """Book-keeping after a chat completion: the mapping's health, the recent errors."""
-    call = plan.call
-    name = plan.model.name
-    if isinstance(call, LegacyCall) and name in gw.chat.endpoint_map:
-        if error is None:
-            gw.chat.selector.report(name, (call.session_id, call.message_id), None)
-        elif error.code in MAPPING_FAILURE_CODES:
-            problem = f"{error.code}: {error.message}"[:200]
-            gw.chat.selector.report(name, (call.session_id, call.message_id), problem)
-    if error is not None:
-        gw.ops.errors.record("chat", error, model=name)

@@ -1,0 +1,132 @@
+"""Start a completion for a planned chat request: the one path every request to LMArena takes.
+
+Chat completions and image generations are built here, with their relay, renderer options,
+request-log watch and the book-keeping of their end (the conversation store, per-key usage,
+the legacy pools' health, the recent errors), so none of it differs between them.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from ..arena.requests import LegacyCall
+from ..errors import GatewayError
+from ..gateway import Gateway
+from ..monitor.observe import RequestStart, call_name
+from ..render.common import RenderOptions
+from .completion import Completion
+from .outcome import RelayOutcome
+from .plan import ChatPlan
+from .relay import Relay
+from .run import RelayRun
+
+log = logging.getLogger(__name__)
+
+# Failures that say something about the captured session a mapping points to (not about the
+# account, the tab or the client): they count towards a mapping's cooldown.
+MAPPING_FAILURE_CODES = frozenset(
+    {
+        "upstream_not_found",
+        "upstream_bad_request",
+        "upstream_error",
+        "upstream_redirect",
+        "arena_error",
+        "empty_response",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RequestInfo:
+    """What the route knows of a request besides its plan."""
+
+    id: str
+    model: str  # as the client named it
+    stream: bool
+    key_name: str | None = None
+    include_usage: bool = False
+    source: str = "chat"  # which API: the recent errors and the log say it
+
+
+def start_completion(
+    gw: Gateway,
+    info: RequestInfo,
+    plan: ChatPlan,
+    *,
+    image_url: Callable[[str], Awaitable[str]] | None = None,
+    remember: bool = True,
+) -> Completion:
+    """A completion ready to run (`await completion.run.start()`, then stream or complete).
+
+    `image_url`: what a generated image's URL becomes in the reply (chat: the images service);
+    `remember`: whether a delivered reply may be continued (not for image generations)."""
+    settings = gw.settings
+    options = RenderOptions(
+        model=info.model,
+        completion_id=info.id,
+        created=int(time.time()),
+        reasoning=settings.reasoning_output_mode if settings.enable_lmarena_reasoning else "off",
+        preserve_streaming=settings.preserve_streaming,
+        include_usage=info.include_usage,
+        side=plan.call.side,
+    )
+    log.info("[%s] model=%s stream=%s flow=%s call=%s", info.id, info.model, info.stream,
+             settings.arena_flow, type(plan.call).__name__)
+    if settings.log_prompts:
+        log.info("[%s] messages=%r", info.id, [m.text for m in plan.messages])
+    watch = gw.monitoring.observer.started(request_start(gw, info, plan))
+    relay = Relay(gw.pool, gw.relay_config, request_id=info.id, on_attempt=watch.attempt)
+    modern = remember and settings.arena_flow == "modern"
+    return Completion(
+        run=RelayRun(relay, plan.call, image_url),
+        plan=plan,
+        options=options,
+        keepalive_interval=settings.keepalive_interval_seconds,
+        show_retries=settings.empty_response_retry.show_retry_info_to_client,
+        remember=functools.partial(_remember, gw, modern),
+        on_usage=None if info.key_name is None else gw.keys.usage_recorder(info.key_name),
+        on_outcome=functools.partial(after_completion, gw, info.source),
+        watch=watch,
+    )
+
+
+def request_start(gw: Gateway, info: RequestInfo, plan: ChatPlan | None = None) -> RequestStart:
+    return RequestStart(
+        id=info.id,
+        model=info.model,
+        key_name=info.key_name,
+        stream=info.stream,
+        flow=gw.settings.arena_flow,
+        call="" if plan is None else call_name(plan.call),
+        messages=() if plan is None else plan.messages,
+        known_model=info.model in gw.chat.models,
+    )
+
+
+def refused(gw: Gateway, info: RequestInfo, error: GatewayError) -> None:
+    """A request refused before any call was made: the recent errors and the request log."""
+    gw.ops.errors.record(info.source, error, model=info.model)
+    gw.monitoring.observer.refused(request_start(gw, info), error)
+
+
+def _remember(gw: Gateway, modern: bool, plan: ChatPlan, outcome: RelayOutcome, reply: str) -> None:
+    if modern and outcome.session is not None:
+        gw.chat.store.remember(plan.model.name, plan.messages, reply, outcome.session)
+
+
+def after_completion(gw: Gateway, source: str, plan: ChatPlan, error: GatewayError | None) -> None:
+    """Book-keeping after a completion: the legacy mapping's health, the recent errors."""
+    call = plan.call
+    name = plan.model.name
+    if isinstance(call, LegacyCall) and name in gw.chat.endpoint_map:
+        if error is None:
+            gw.chat.selector.report(name, (call.session_id, call.message_id), None)
+        elif error.code in MAPPING_FAILURE_CODES:
+            problem = f"{error.code}: {error.message}"[:200]
+            gw.chat.selector.report(name, (call.session_id, call.message_id), problem)
+    if error is not None:
+        gw.ops.errors.record(source, error, model=name)
