@@ -39,7 +39,7 @@ if str(ROOT) not in sys.path:
 from bench.hotpath import MODEL  # noqa: E402
 from bench.procs import start_gateway, thread_cpu_ns  # noqa: E402
 from bench.relay_client import GatewayClient  # noqa: E402
-from tests.support import write_home  # noqa: E402
+from testkit.support import write_home  # noqa: E402
 
 TOKEN = "burst-worker-token"
 FINISH = 'ad:{"finishReason":"stop","usage":{"promptTokens":5,"completionTokens":1}}\n'

@@ -1,6 +1,6 @@
 """A minimal raw-CDP Chromium driver for the relay benchmark, so the tab runs like a user's.
 
-Playwright (tests/e2e/browser.py) enables the CDP Network domain on every page, so Chromium
+Playwright (testkit/browser/) enables the CDP Network domain on every page, so Chromium
 reports every fetch body chunk and every WebSocket frame (with its payload) to the driver:
 about 250 µs of CPU per streamed record on a 2-core machine, which a user's browser does not
 spend and which skews gateway path against direct path. This driver speaks CDP itself and only
@@ -35,7 +35,7 @@ from typing import Any
 
 from websockets.sync.client import ClientConnection, connect
 
-from tests.e2e.browser import (
+from testkit.browser.harness import (
     _HIDDEN_KEY,
     _HIDDEN_SHIM,
     _SET_HIDDEN_FN,

@@ -34,7 +34,7 @@ if str(ROOT) not in sys.path:
 
 from bench.procs import cpu_seconds, start_gateway  # noqa: E402
 from bench.relay_client import StreamResult, stream_gateway  # noqa: E402
-from tests.support import write_home  # noqa: E402
+from testkit.support import write_home  # noqa: E402
 
 TOKEN = "hotpath-worker-token"
 MODEL = {"publicName": "bench-model", "id": "0199c1e0-0000-7000-8000-000000000001"}

@@ -8,7 +8,7 @@
 Processes: the fake LMArena in fast mode (stamped `a0:` records, docs/fake-arena.md) over TLS,
 one speaking HTTP/1.1 and one HTTP/2; `lmarenarev serve`; a Python fake worker process or
 Chromium tabs running the served userscript on the fake page, driven over raw CDP (bench/cdp.py,
-no Network-domain instrumentation) or by the Playwright harness (tests/e2e/browser.py). The same
+no Network-domain instrumentation) or by the Playwright harness (testkit/browser/). The same
 stream is then read two ways: directly (the page's own `fetch`, or for the Python worker the
 same httpx fetch without the gateway) and through the gateway by a light raw-HTTP SSE client
 (bench/relay_client.py), whose own ceiling is measured in the same run.
@@ -58,10 +58,10 @@ from bench.relay_report import (  # noqa: E402
     targets,
     throughput_table,
 )
-from tests.e2e.browser import Browser, Tab  # noqa: E402
-from tests.fakes.arena import DEFAULT_MODELS, V3_SITE_KEY, model_id  # noqa: E402
-from tests.fakes.arena_bodies import CREATE_PATH, create_body  # noqa: E402
-from tests.support import write_home  # noqa: E402
+from testkit.browser.harness import Browser, Tab  # noqa: E402
+from testkit.fakes.arena import DEFAULT_MODELS, V3_SITE_KEY, model_id  # noqa: E402
+from testkit.fakes.arena_bodies import CREATE_PATH, create_body  # noqa: E402
+from testkit.support import write_home  # noqa: E402
 
 TOKEN = "bench-worker-token"
 MODEL = "fake-gpt"

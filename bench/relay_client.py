@@ -35,7 +35,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.procs import run_fast  # noqa: E402
-from tests.support import new_event_loop  # noqa: E402
+from testkit.support import new_event_loop  # noqa: E402
 
 STAMP = re.compile(rb"@t=(\d+);")
 STAMP_TEXT = re.compile(r"@t=(\d+);")
@@ -272,7 +272,7 @@ async def stream_direct(arena_url: str, bodies: Sequence[dict[str, Any]], *, htt
     """The Python fake worker's fetch, without the gateway (one httpx client, like the worker)."""
     import httpx
 
-    from tests.fakes.arena_bodies import CREATE_PATH, TEXT_PLAIN
+    from testkit.fakes.arena_bodies import CREATE_PATH, TEXT_PLAIN
 
     async with httpx.AsyncClient(base_url=arena_url, http2=http2, verify=False, trust_env=False,
                                  timeout=httpx.Timeout(STREAM_TIMEOUT, connect=10)) as client:

@@ -41,10 +41,10 @@ if str(ROOT) not in sys.path:  # `python bench/soak.py` puts bench/ first, not t
 from bench.procs import GatewayProcess, start_gateway  # noqa: E402
 from lmarenarev.chat.retry import RetryPolicy  # noqa: E402
 from lmarenarev.config.settings import Settings  # noqa: E402
-from tests.fakes.arena import FakeArena, Reply  # noqa: E402
-from tests.fakes.serving import ServerThread  # noqa: E402
-from tests.fakes.worker import FakeWorker, WorkerRejected  # noqa: E402
-from tests.support import write_home  # noqa: E402
+from testkit.fakes.arena import FakeArena, Reply  # noqa: E402
+from testkit.fakes.serving import ServerThread  # noqa: E402
+from testkit.fakes.worker import FakeWorker, WorkerRejected  # noqa: E402
+from testkit.support import write_home  # noqa: E402
 
 TOKEN = "soak-worker-token"
 STREAM_TIMEOUT = 2.0  # default of --stream-timeout
@@ -808,11 +808,11 @@ def report(v: Verdict) -> str:
 
 METHOD = """## How it is measured
 
-- The fake LMArena (`tests/fakes/arena.py`) is served by uvicorn in a thread of the soak
+- The fake LMArena (`testkit/fakes/arena.py`) is served by uvicorn in a thread of the soak
   process; `lmarenarev serve` runs as a separate process with a fresh home (`write_home`) and
   short timeouts (`--set`, see the gateway command above), so the RSS read from
   `/proc/<pid>/status` (`VmRSS`) is the gateway's alone.
-- The fake workers (`tests/fakes/worker.py`) run on the soak's event loop: all over WebSocket
+- The fake workers (`testkit/fakes/worker.py`) run on the soak's event loop: all over WebSocket
   but one over long-poll. A raw `httpx.AsyncClient` sends the requests at the given concurrency,
   half streaming, each with a distinct tag `[soak-NNNNNN]` in its prompt; its upstream answer is
   scripted with `enqueue_for(tag, ...)`, so each request's outcome is known whatever the

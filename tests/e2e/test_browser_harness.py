@@ -20,7 +20,7 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from tests.e2e.browser import (
+from testkit.browser.harness import (
     LNA_WS_ERROR,
     Browser,
     Tab,
@@ -29,8 +29,8 @@ from tests.e2e.browser import (
     _pid_alive,
     chromium_executable,
 )
-from tests.fakes.serving import ServerThread
-from tests.fakes.tls import make_self_signed
+from testkit.fakes.serving import ServerThread
+from testkit.fakes.tls import make_self_signed
 
 pytestmark = [
     pytest.mark.e2e,

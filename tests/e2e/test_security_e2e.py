@@ -19,10 +19,10 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
-from tests.e2e.browser import Browser, Tab
-from tests.fakes.serving import ServerThread
-from tests.fakes.tls import make_self_signed
-from tests.support import wait_until
+from testkit.browser.harness import Browser, Tab
+from testkit.fakes.serving import ServerThread
+from testkit.fakes.tls import make_self_signed
+from testkit.support import wait_until
 
 from .conftest import Arena, GatewayProcess, StartGateway
 

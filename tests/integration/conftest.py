@@ -18,10 +18,10 @@ from lmarenarev.config.files import ConfigSource
 from lmarenarev.config.settings import load_settings
 from lmarenarev.gateway import Gateway, build_gateway
 from lmarenarev.models.files import load_endpoint_map, load_models
-from tests.fakes.arena import FakeArena
-from tests.fakes.serving import ServerThread
-from tests.fakes.worker import FakeWorker
-from tests.support import write_home
+from testkit.fakes.arena import FakeArena
+from testkit.fakes.serving import ServerThread
+from testkit.fakes.worker import FakeWorker
+from testkit.support import write_home
 
 TOKEN = "integration-worker-token"
 

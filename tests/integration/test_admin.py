@@ -12,8 +12,8 @@ import openai
 import pytest
 
 from lmarenarev.config.jsonc import loads
-from tests.fakes.arena import DEFAULT_MODELS, model_id
-from tests.fakes.worker import FakeWorker
+from testkit.fakes.arena import DEFAULT_MODELS, model_id
+from testkit.fakes.worker import FakeWorker
 
 from .conftest import Arena, RunningGateway, StartGateway
 

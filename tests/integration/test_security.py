@@ -21,9 +21,9 @@ from lmarenarev.app import create_app
 from lmarenarev.config.settings import load_settings
 from lmarenarev.gateway import build_gateway
 from lmarenarev.models.files import load_endpoint_map, load_models
-from tests.fakes.serving import ServerThread
-from tests.fakes.worker import FakeWorker
-from tests.support import write_home
+from testkit.fakes.serving import ServerThread
+from testkit.fakes.worker import FakeWorker
+from testkit.support import write_home
 
 from .conftest import TOKEN, Arena, RunningGateway
 

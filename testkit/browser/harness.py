@@ -1249,7 +1249,7 @@ class Tab:
 
 
 # --------------------------------------------------------------------------------------
-# Servers and certificates: tests/fakes/serving.py and tests/fakes/tls.py
+# Servers and certificates: testkit/fakes/serving.py and testkit/fakes/tls.py
 # --------------------------------------------------------------------------------------
 
 

@@ -1,0 +1,1 @@
+"""The e2e browser harness: headless Chromium with a Tampermonkey-like userscript host."""
