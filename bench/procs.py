@@ -3,7 +3,7 @@
 Each runs in its own process so that its CPU time and RSS (read from /proc) are its own and no
 two of them share a GIL. Used by bench/relay.py and bench/soak.py.
 
-    python bench/procs.py worker --gateway URL --token T --arena URL [--http2] [--capacity N]
+    python -m bench.procs worker --gateway URL --token T --arena URL [--http2] [--capacity N]
 
 runs one Python fake worker (testkit/fakes/worker.py) until SIGTERM/SIGINT.
 """
@@ -24,11 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # `python bench/x.py` puts bench/ first, not the repo
-    sys.path.insert(0, str(ROOT))
+from testkit.support import free_port, new_event_loop, stop_process
 
-from testkit.support import free_port, new_event_loop, stop_process  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 T = TypeVar("T")
 
@@ -94,6 +92,7 @@ class Process:
 
 
 def spawn(command: list[str], log_path: Path) -> Process:
+    """Start `command` in the repository root, where `python -m bench.x` / `testkit.x` import."""
     with log_path.open("wb") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=clean_env(),
                                    cwd=ROOT)
@@ -185,7 +184,7 @@ def set_arena_defaults(arena_url: str, **defaults: Any) -> dict[str, Any]:
 
 def start_worker(workdir: Path, *, gateway_url: str, token: str, arena_url: str, http2: bool,
                  capacity: int, name: str = "worker") -> Process:
-    command = [sys.executable, str(Path(__file__).resolve()), "worker", "--gateway", gateway_url,
+    command = [sys.executable, "-m", "bench.procs", "worker", "--gateway", gateway_url,
                "--token", token, "--arena", arena_url, "--capacity", str(capacity)]
     if http2:
         command.append("--http2")

@@ -1,7 +1,7 @@
 """Soak: many requests of mixed outcomes through `lmarenarev serve`; is memory bounded?
 
-    python bench/soak.py [--requests 10000] [--concurrency 16] [--workers 3] [--out docs/soak.md]
-    python bench/soak.py --quick          # 500 requests, a smoke run (report printed only)
+    python -m bench.soak [--requests 10000] [--concurrency 16] [--workers 3] [--out docs/soak.md]
+    python -m bench.soak --quick          # 500 requests, a smoke run (report printed only)
 
 The fake LMArena runs in a thread of this process, the gateway as its own process (so its RSS,
 read from /proc/<pid>/status, is the gateway's alone), and the Python fake workers on this
@@ -34,17 +34,15 @@ from typing import Any, Literal
 
 import httpx
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # `python bench/soak.py` puts bench/ first, not the repo
-    sys.path.insert(0, str(ROOT))
+from bench.procs import GatewayProcess, start_gateway
+from lmarenarev.chat.retry import RetryPolicy
+from lmarenarev.config.settings import Settings
+from testkit.fakes.arena import FakeArena, Reply
+from testkit.fakes.serving import ServerThread
+from testkit.fakes.worker import FakeWorker, WorkerRejected
+from testkit.support import write_home
 
-from bench.procs import GatewayProcess, start_gateway  # noqa: E402
-from lmarenarev.chat.retry import RetryPolicy  # noqa: E402
-from lmarenarev.config.settings import Settings  # noqa: E402
-from testkit.fakes.arena import FakeArena, Reply  # noqa: E402
-from testkit.fakes.serving import ServerThread  # noqa: E402
-from testkit.fakes.worker import FakeWorker, WorkerRejected  # noqa: E402
-from testkit.support import write_home  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 TOKEN = "soak-worker-token"
 STREAM_TIMEOUT = 2.0  # default of --stream-timeout
@@ -918,7 +916,7 @@ async def soak(options: Options, home: Path, arena: FakeArena, arena_url: str) -
         gateway.stop()
     return Verdict(
         options=options,
-        command=shlex.join(["python", "bench/soak.py", *sys.argv[1:]]),
+        command=shlex.join(["python", "-m", "bench.soak", *sys.argv[1:]]),
         gateway_command=shlex.join(["lmarenarev", *gateway.command[3:]]).replace(str(home),
                                                                                  "<tmp home>"),
         skipped_settings=skipped,
