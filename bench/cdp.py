@@ -35,13 +35,11 @@ from typing import Any
 
 from websockets.sync.client import ClientConnection, connect
 
-from testkit.browser.harness import (
-    _HIDDEN_KEY,
-    _HIDDEN_SHIM,
-    _SET_HIDDEN_FN,
+from testkit.browser import (
     DEFAULT_HOSTS,
     build_injection,
     chromium_executable,
+    hidden_shim,
     launch_args,
     parse_userscript,
 )
@@ -197,10 +195,8 @@ class CdpBrowser:
         tab = CdpTab(self, context, target)
         self.tabs.append(tab)
         try:
-            shim = _HIDDEN_SHIM % {"key": json.dumps(_HIDDEN_KEY),
-                                   "fn": json.dumps(_SET_HIDDEN_FN)}
             tab.cdp.call("Page.enable")
-            for source in (shim, build_injection(parse_userscript(userscript))):
+            for source in (hidden_shim(), build_injection(parse_userscript(userscript))):
                 tab.cdp.call("Page.addScriptToEvaluateOnNewDocument", {"source": source})
             navigated = tab.cdp.call("Page.navigate", {"url": url}, timeout)
             if navigated.get("errorText"):

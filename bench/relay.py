@@ -54,7 +54,7 @@ from bench.relay_report import (
     targets,
     throughput_table,
 )
-from testkit.browser.harness import Browser, Tab
+from testkit.browser import Browser, Tab
 from testkit.fakes.arena import DEFAULT_MODELS, V3_SITE_KEY, model_id
 from testkit.fakes.arena_bodies import CREATE_PATH, create_body
 from testkit.support import write_home

@@ -23,7 +23,7 @@ import httpx
 import openai
 import pytest
 
-from testkit.browser.harness import Browser, Tab
+from testkit.browser import Browser, Tab
 from testkit.fakes.arena import FakeArena
 from testkit.fakes.serving import ServerThread
 from testkit.fakes.tls import make_self_signed

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from testkit.browser.harness import Browser
+from testkit.browser import Browser
 from testkit.fakes.arena import FakeArena, Reply
 from testkit.fakes.serving import ServerThread
 from testkit.fakes.tls import make_self_signed

@@ -22,7 +22,7 @@ import openai
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from testkit.browser.harness import Browser, Tab
+from testkit.browser import Browser, Tab
 from testkit.fakes.arena import Reply, model_id
 from testkit.support import write_home
 

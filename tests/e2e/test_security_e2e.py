@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
-from testkit.browser.harness import Browser, Tab
+from testkit.browser import Browser, Tab
 from testkit.fakes.serving import ServerThread
 from testkit.fakes.tls import make_self_signed
 from testkit.support import wait_until

@@ -9,7 +9,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.typing import Origin
 
-from testkit.browser.harness import Browser
+from testkit.browser import Browser
 from testkit.support import wait_until
 
 from .conftest import GatewayProcess, OpenTab, StartGateway, start_gateway_process
