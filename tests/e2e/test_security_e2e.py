@@ -166,6 +166,8 @@ def test_a_leaked_copy_of_the_userscript_does_not_run_on_another_site(
     its first line: it never connects, so it never hands its token to the page's WebSocket."""
     _, evil_tab = tabs
     source = world.gateway.userscript()
+    # The 1.5 s wait in the page is a "nothing happens" window: the script would connect
+    # within milliseconds if it ran past its first line.
     result = evil_tab.evaluate(
         """async (source) => {
           const seen = [];

@@ -345,5 +345,5 @@ async def test_idle_tabs_are_reloaded(start_gateway: StartGateway, arena: Arena)
 
 
 async def test_idle_restart_off_by_default(gateway: RunningGateway, worker: FakeWorker) -> None:
-    await asyncio.sleep(0.5)
+    await asyncio.sleep(0.5)  # "nothing happens": longer than the 0.3 s idle timeout above
     assert worker.reloads == 0
