@@ -8,7 +8,7 @@ at once on kept-alive connections (bench/relay_client.py `GatewayClient`, as the
 client's pool) and reads, around each burst, the CPU of each gateway thread from
 /proc/<pid>/task/*/schedstat.
 
-    python bench/burst.py [--bursts 150] [--streams 24] [--done-after 50] [--profile out.txt]
+    python -m bench.burst [--bursts 150] [--streams 24] [--done-after 50] [--profile out.txt]
 
 It prints the CPU per request of the gateway's event loop thread and of its other threads (the
 request log's writer), and the median over bursts of the mean time to first token: what the
@@ -32,14 +32,10 @@ from pathlib import Path
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.typing import Origin
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from bench.hotpath import MODEL  # noqa: E402
-from bench.procs import start_gateway, thread_cpu_ns  # noqa: E402
-from bench.relay_client import GatewayClient  # noqa: E402
-from tests.support import write_home  # noqa: E402
+from bench.hotpath import MODEL
+from bench.procs import start_gateway, thread_cpu_ns
+from bench.relay_client import GatewayClient
+from testkit.support import write_home
 
 TOKEN = "burst-worker-token"
 FINISH = 'ad:{"finishReason":"stop","usage":{"promptTokens":5,"completionTokens":1}}\n'

@@ -1,6 +1,6 @@
 """A minimal raw-CDP Chromium driver for the relay benchmark, so the tab runs like a user's.
 
-Playwright (tests/e2e/browser.py) enables the CDP Network domain on every page, so Chromium
+Playwright (testkit/browser/) enables the CDP Network domain on every page, so Chromium
 reports every fetch body chunk and every WebSocket frame (with its payload) to the driver:
 about 250 µs of CPU per streamed record on a 2-core machine, which a user's browser does not
 spend and which skews gateway path against direct path. This driver speaks CDP itself and only
@@ -35,13 +35,11 @@ from typing import Any
 
 from websockets.sync.client import ClientConnection, connect
 
-from tests.e2e.browser import (
-    _HIDDEN_KEY,
-    _HIDDEN_SHIM,
-    _SET_HIDDEN_FN,
+from testkit.browser import (
     DEFAULT_HOSTS,
     build_injection,
     chromium_executable,
+    hidden_shim,
     launch_args,
     parse_userscript,
 )
@@ -197,10 +195,8 @@ class CdpBrowser:
         tab = CdpTab(self, context, target)
         self.tabs.append(tab)
         try:
-            shim = _HIDDEN_SHIM % {"key": json.dumps(_HIDDEN_KEY),
-                                   "fn": json.dumps(_SET_HIDDEN_FN)}
             tab.cdp.call("Page.enable")
-            for source in (shim, build_injection(parse_userscript(userscript))):
+            for source in (hidden_shim(), build_injection(parse_userscript(userscript))):
                 tab.cdp.call("Page.addScriptToEvaluateOnNewDocument", {"source": source})
             navigated = tab.cdp.call("Page.navigate", {"url": url}, timeout)
             if navigated.get("errorText"):

@@ -6,7 +6,7 @@ send time, as the fake's fast mode does) and `done`, plus N concurrent streaming
 light SSE client of bench/relay_client.py). The gateway's CPU (every thread's, from
 /proc/<pid>/task/*/schedstat) is read around the run: µs per record.
 
-    python bench/hotpath.py [--records 200000] [--per-chunk 1 10] [--streams 24]
+    python -m bench.hotpath [--records 200000] [--per-chunk 1 10] [--streams 24]
                             [--batch 1] [--rate 0] [--profile out.svg]
 
 `--batch B` sends B chunk frames as one JSON array (docs/worker-protocol.md, "Batches");
@@ -28,13 +28,9 @@ from pathlib import Path
 from websockets.asyncio.client import connect
 from websockets.typing import Origin
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from bench.procs import cpu_seconds, start_gateway  # noqa: E402
-from bench.relay_client import StreamResult, stream_gateway  # noqa: E402
-from tests.support import write_home  # noqa: E402
+from bench.procs import cpu_seconds, start_gateway
+from bench.relay_client import StreamResult, stream_gateway
+from testkit.support import write_home
 
 TOKEN = "hotpath-worker-token"
 MODEL = {"publicName": "bench-model", "id": "0199c1e0-0000-7000-8000-000000000001"}

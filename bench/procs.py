@@ -3,9 +3,9 @@
 Each runs in its own process so that its CPU time and RSS (read from /proc) are its own and no
 two of them share a GIL. Used by bench/relay.py and bench/soak.py.
 
-    python bench/procs.py worker --gateway URL --token T --arena URL [--http2] [--capacity N]
+    python -m bench.procs worker --gateway URL --token T --arena URL [--http2] [--capacity N]
 
-runs one Python fake worker (tests/fakes/worker.py) until SIGTERM/SIGINT.
+runs one Python fake worker (testkit/fakes/worker.py) until SIGTERM/SIGINT.
 """
 
 from __future__ import annotations
@@ -24,11 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # `python bench/x.py` puts bench/ first, not the repo
-    sys.path.insert(0, str(ROOT))
+from testkit.support import free_port, new_event_loop, stop_process
 
-from tests.support import free_port, new_event_loop, stop_process  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 T = TypeVar("T")
 
@@ -94,6 +92,7 @@ class Process:
 
 
 def spawn(command: list[str], log_path: Path) -> Process:
+    """Start `command` in the repository root, where `python -m bench.x` / `testkit.x` import."""
     with log_path.open("wb") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=clean_env(),
                                    cwd=ROOT)
@@ -152,7 +151,7 @@ class ArenaProcess(Process):
 def start_arena(workdir: Path, *, http2: bool, stamped_records: int, record_chars: int,
                 delay_ms: float, cert_dir: Path) -> ArenaProcess:
     """The fake LMArena over TLS (HTTP/2 + HTTP/1.1 by ALPN, or HTTP/1.1 only) in fast mode."""
-    command = [sys.executable, "-m", "tests.fakes.arena", "--host", "127.0.0.1", "--port", "0",
+    command = [sys.executable, "-m", "testkit.fakes.arena", "--host", "127.0.0.1", "--port", "0",
                "--tls", "--cert-dir", str(cert_dir), "--stamped-records", str(stamped_records),
                "--record-chars", str(record_chars), "--delay-ms", str(delay_ms)]
     if http2:
@@ -185,7 +184,7 @@ def set_arena_defaults(arena_url: str, **defaults: Any) -> dict[str, Any]:
 
 def start_worker(workdir: Path, *, gateway_url: str, token: str, arena_url: str, http2: bool,
                  capacity: int, name: str = "worker") -> Process:
-    command = [sys.executable, str(Path(__file__).resolve()), "worker", "--gateway", gateway_url,
+    command = [sys.executable, "-m", "bench.procs", "worker", "--gateway", gateway_url,
                "--token", token, "--arena", arena_url, "--capacity", str(capacity)]
     if http2:
         command.append("--http2")
@@ -195,7 +194,7 @@ def start_worker(workdir: Path, *, gateway_url: str, token: str, arena_url: str,
 
 
 async def _run_worker(args: argparse.Namespace) -> None:
-    from tests.fakes.worker import FakeWorker
+    from testkit.fakes.worker import FakeWorker
 
     worker = FakeWorker(args.gateway, args.token, args.arena, capacity=args.capacity,
                         http2=args.http2, start_timeout=20)
@@ -225,7 +224,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 def run_fast(main: Coroutine[Any, Any, T]) -> T:
-    """`asyncio.run` on uvloop (tests.support.new_event_loop), as the gateway itself runs."""
+    """`asyncio.run` on uvloop (testkit.support.new_event_loop), as the gateway itself runs."""
     with asyncio.Runner(loop_factory=new_event_loop) as runner:
         return runner.run(main)
 

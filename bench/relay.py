@@ -1,14 +1,14 @@
 """Relay benchmark: the gateway against the direct path, in one run (docs/benchmarks.md).
 
-    python bench/relay.py                 # full: HTTP/1.1 and HTTP/2, Python worker, 1 and 3
+    python -m bench.relay                 # full: HTTP/1.1 and HTTP/2, Python worker, 1 and 3
                                           # tabs, 1/6/24/96 streams, 5 runs → docs/benchmarks.md
-    python bench/relay.py --quick         # < 1 min: HTTP/2, 1 tab, 1 and 24 streams (printed)
-    python bench/relay.py --driver playwright   # tabs driven by Playwright instead of raw CDP
+    python -m bench.relay --quick         # < 1 min: HTTP/2, 1 tab, 1 and 24 streams (printed)
+    python -m bench.relay --driver playwright   # tabs driven by Playwright instead of raw CDP
 
 Processes: the fake LMArena in fast mode (stamped `a0:` records, docs/fake-arena.md) over TLS,
 one speaking HTTP/1.1 and one HTTP/2; `lmarenarev serve`; a Python fake worker process or
 Chromium tabs running the served userscript on the fake page, driven over raw CDP (bench/cdp.py,
-no Network-domain instrumentation) or by the Playwright harness (tests/e2e/browser.py). The same
+no Network-domain instrumentation) or by the Playwright harness (testkit/browser/). The same
 stream is then read two ways: directly (the page's own `fetch`, or for the Python worker the
 same httpx fetch without the gateway) and through the gateway by a light raw-HTTP SSE client
 (bench/relay_client.py), whose own ceiling is measured in the same run.
@@ -31,12 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from bench.cdp import CdpBrowser, CdpTab  # noqa: E402
-from bench.procs import (  # noqa: E402
+from bench.cdp import CdpBrowser, CdpTab
+from bench.procs import (
     ArenaProcess,
     GatewayProcess,
     run_fast,
@@ -47,9 +43,9 @@ from bench.procs import (  # noqa: E402
     start_worker,
     wait_for,
 )
-from bench.relay_client import GatewayClient, StreamResult, stream_direct  # noqa: E402
-from bench.relay_page import clock_offset_us, stream_pages  # noqa: E402
-from bench.relay_report import (  # noqa: E402
+from bench.relay_client import GatewayClient, StreamResult, stream_direct
+from bench.relay_page import clock_offset_us, stream_pages
+from bench.relay_report import (
     Scenario,
     chart,
     latency_table,
@@ -58,10 +54,12 @@ from bench.relay_report import (  # noqa: E402
     targets,
     throughput_table,
 )
-from tests.e2e.browser import Browser, Tab  # noqa: E402
-from tests.fakes.arena import DEFAULT_MODELS, V3_SITE_KEY, model_id  # noqa: E402
-from tests.fakes.arena_bodies import CREATE_PATH, create_body  # noqa: E402
-from tests.support import write_home  # noqa: E402
+from testkit.browser import Browser, Tab
+from testkit.fakes.arena import DEFAULT_MODELS, V3_SITE_KEY, model_id
+from testkit.fakes.arena_bodies import CREATE_PATH, create_body
+from testkit.support import write_home
+
+ROOT = Path(__file__).resolve().parents[1]
 
 TOKEN = "bench-worker-token"
 MODEL = "fake-gpt"
@@ -267,7 +265,7 @@ class Bench:
 
     def client_ceiling(self, count: int) -> float:
         """Records/s the SSE client itself reads from a server much faster than the gateway."""
-        command = [sys.executable, str(ROOT / "bench" / "relay_client.py"), "ceiling-server",
+        command = [sys.executable, "-m", "bench.relay_client", "ceiling-server",
                    "--records", str(self.plan.fast_records), "--chars", str(self.plan.record_chars)]
         server = spawn(command, self.workdir / "ceiling.log")
         try:
@@ -422,7 +420,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     given = list(sys.argv[1:] if argv is None else argv)
     if not any(arg.startswith("--driver") for arg in given):
         given += ["--driver", args.driver]  # the record names the driver even by default
-    command = "python bench/relay.py " + shlex.join(given)
+    command = "python -m bench.relay " + shlex.join(given)
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="lmarenarev-bench-") as tmp:
         bench = Bench(plan, Path(tmp))

@@ -11,7 +11,7 @@ Like that client (httpx's pool) it keeps its connections alive from one request 
 reCAPTCHA token on the page's endpoint, POST the create-evaluation body, read the stream) with the
 same httpx settings, without the gateway.
 
-    python bench/relay_client.py ceiling-server --records 400 --chars 16
+    python -m bench.relay_client ceiling-server --records 400 --chars 16
 
 serves an endless supply of gateway-shaped SSE replies (pre-rendered, one frame per HTTP chunk,
 stamped per write batch) so the client can be timed against something faster than itself.
@@ -23,19 +23,13 @@ import argparse
 import asyncio
 import json
 import re
-import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, cast
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from bench.procs import run_fast  # noqa: E402
-from tests.support import new_event_loop  # noqa: E402
+from bench.procs import run_fast
+from testkit.support import new_event_loop
 
 STAMP = re.compile(rb"@t=(\d+);")
 STAMP_TEXT = re.compile(r"@t=(\d+);")
@@ -272,7 +266,7 @@ async def stream_direct(arena_url: str, bodies: Sequence[dict[str, Any]], *, htt
     """The Python fake worker's fetch, without the gateway (one httpx client, like the worker)."""
     import httpx
 
-    from tests.fakes.arena_bodies import CREATE_PATH, TEXT_PLAIN
+    from testkit.fakes.arena_bodies import CREATE_PATH, TEXT_PLAIN
 
     async with httpx.AsyncClient(base_url=arena_url, http2=http2, verify=False, trust_env=False,
                                  timeout=httpx.Timeout(STREAM_TIMEOUT, connect=10)) as client:

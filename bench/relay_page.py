@@ -19,7 +19,7 @@ from bench.relay_client import StreamResult
 
 
 class Tab(Protocol):
-    """A browser tab of either driver: bench/cdp.py or tests/e2e/browser.py."""
+    """A browser tab of either driver: bench/cdp.py or testkit/browser/."""
 
     def evaluate(self, js: str, arg: Any = None, *, timeout: float = 30) -> Any: ...
 

@@ -23,11 +23,11 @@ import httpx
 import openai
 import pytest
 
-from tests.e2e.browser import Browser, Tab
-from tests.fakes.arena import FakeArena
-from tests.fakes.serving import ServerThread
-from tests.fakes.tls import make_self_signed
-from tests.support import free_port, stop_process, wait_until, write_home
+from testkit.browser import Browser, Tab
+from testkit.fakes.arena import FakeArena
+from testkit.fakes.serving import ServerThread
+from testkit.fakes.tls import make_self_signed
+from testkit.support import free_port, stop_process, wait_until, write_home
 
 pytestmark = pytest.mark.e2e
 

@@ -15,8 +15,8 @@ import pytest
 
 from lmarenarev import __version__
 from lmarenarev.config.jsonc import loads
-from tests.fakes.arena import model_id
-from tests.support import wait_until, write_home
+from testkit.fakes.arena import model_id
+from testkit.support import wait_until, write_home
 
 from .conftest import Arena, GatewayProcess, OpenTab, free_port, lmarenarev_command
 from .conftest import start_gateway_process as start_process

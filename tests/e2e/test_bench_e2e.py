@@ -1,6 +1,6 @@
-"""`bench/relay.py --quick` runs from a checkout and writes the report docs/benchmarks.md shows:
-the real fake arena over HTTP/2, the `lmarenarev` process, a Chromium tab with the served
-userscript, the direct path and the gateway path in one run."""
+"""`python -m bench.relay --quick` runs from a checkout and writes the report
+docs/benchmarks.md shows: the real fake arena over HTTP/2, the `lmarenarev` process, a Chromium
+tab with the served userscript, the direct path and the gateway path in one run."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ def _min_median_max(cell: str) -> tuple[float, float, float]:
 def test_the_quick_relay_benchmark_reports_both_paths(tmp_path: Path) -> None:
     out = tmp_path / "bench.md"
     done = subprocess.run(
-        [sys.executable, "bench/relay.py", "--quick", "--out", str(out)],
+        [sys.executable, "-m", "bench.relay", "--quick", "--out", str(out)],
         cwd=ROOT, capture_output=True, text=True, timeout=300,
     )
     assert done.returncode == 0, done.stderr[-3000:]
@@ -45,7 +45,7 @@ def test_the_quick_relay_benchmark_reports_both_paths(tmp_path: Path) -> None:
     text = out.read_text("utf-8")
     latency = text.split("### Latency", 1)[1].split("### Throughput", 1)[0]
     throughput = text.split("### Throughput", 1)[1]
-    assert "python bench/relay.py --quick --out" in text  # the exact command is recorded
+    assert "python -m bench.relay --quick --out" in text  # the exact command is recorded
 
     # Targets: every one measured but memory (the quick mode skips its 10,000 requests).
     for target in ("TTFT over direct, 1 stream", "TTFT over direct, 24 streams, HTTP/2"):

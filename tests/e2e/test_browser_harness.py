@@ -20,17 +20,17 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from tests.e2e.browser import (
+from testkit.browser import (
     LNA_WS_ERROR,
     Browser,
     Tab,
     UserScript,
     UserScriptError,
-    _pid_alive,
     chromium_executable,
+    pid_alive,
 )
-from tests.fakes.serving import ServerThread
-from tests.fakes.tls import make_self_signed
+from testkit.fakes.serving import ServerThread
+from testkit.fakes.tls import make_self_signed
 
 pytestmark = [
     pytest.mark.e2e,
@@ -508,6 +508,6 @@ def test_close_is_idempotent_and_leaks_nothing(page_server: ServerThread) -> Non
     b.close()
     b.close()
     assert b.closed
-    assert not _pid_alive(pid), "Chromium survived Browser.close()"
+    assert not pid_alive(pid), "Chromium survived Browser.close()"
     with pytest.raises(RuntimeError):
         b.open_tab(page_server.url)

@@ -15,11 +15,11 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.browser import Browser
-from tests.fakes.arena import FakeArena, Reply
-from tests.fakes.serving import ServerThread
-from tests.fakes.tls import make_self_signed
-from tests.support import wait_until
+from testkit.browser import Browser
+from testkit.fakes.arena import FakeArena, Reply
+from testkit.fakes.serving import ServerThread
+from testkit.fakes.tls import make_self_signed
+from testkit.support import wait_until
 
 from .conftest import (
     Arena,

@@ -14,8 +14,8 @@ import pytest
 
 import lmarenarev
 from lmarenarev.config.load import load_settings
+from testkit.support import wait_until
 from tests.e2e.conftest import GatewayProcess, free_port, lmarenarev_command
-from tests.support import wait_until
 
 pytestmark = pytest.mark.e2e
 

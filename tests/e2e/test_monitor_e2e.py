@@ -22,9 +22,9 @@ import openai
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.e2e.browser import Browser, Tab
-from tests.fakes.arena import Reply, model_id
-from tests.support import write_home
+from testkit.browser import Browser, Tab
+from testkit.fakes.arena import Reply, model_id
+from testkit.support import write_home
 
 from .conftest import ARTIFACTS, Arena, GatewayProcess, start_gateway_process
 

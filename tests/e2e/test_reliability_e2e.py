@@ -16,8 +16,8 @@ from typing import Any
 import openai
 import pytest
 
-from tests.fakes.arena import RecordedRequest, Reply, ReplyDefaults
-from tests.support import wait_until
+from testkit.fakes.arena import RecordedRequest, Reply, ReplyDefaults
+from testkit.support import wait_until
 
 from .conftest import Arena, GatewayProcess, OpenTab, SentFrames, record_sent_frames
 

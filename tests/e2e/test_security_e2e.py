@@ -19,10 +19,10 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
-from tests.e2e.browser import Browser, Tab
-from tests.fakes.serving import ServerThread
-from tests.fakes.tls import make_self_signed
-from tests.support import wait_until
+from testkit.browser import Browser, Tab
+from testkit.fakes.serving import ServerThread
+from testkit.fakes.tls import make_self_signed
+from testkit.support import wait_until
 
 from .conftest import Arena, GatewayProcess, StartGateway
 
@@ -166,6 +166,8 @@ def test_a_leaked_copy_of_the_userscript_does_not_run_on_another_site(
     its first line: it never connects, so it never hands its token to the page's WebSocket."""
     _, evil_tab = tabs
     source = world.gateway.userscript()
+    # The 1.5 s wait in the page is a "nothing happens" window: the script would connect
+    # within milliseconds if it ran past its first line.
     result = evil_tab.evaluate(
         """async (source) => {
           const seen = [];

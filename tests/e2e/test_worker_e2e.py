@@ -9,8 +9,8 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.typing import Origin
 
-from tests.e2e.browser import Browser
-from tests.support import wait_until
+from testkit.browser import Browser
+from testkit.support import wait_until
 
 from .conftest import GatewayProcess, OpenTab, StartGateway, start_gateway_process
 

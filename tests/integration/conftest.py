@@ -14,10 +14,10 @@ import pytest
 
 from lmarenarev.app import create_app
 from lmarenarev.gateway import Gateway, build_gateway
-from tests.fakes.arena import FakeArena
-from tests.fakes.serving import ServerThread
-from tests.fakes.worker import FakeWorker
-from tests.support import write_home
+from testkit.fakes.arena import FakeArena
+from testkit.fakes.serving import ServerThread
+from testkit.fakes.worker import FakeWorker
+from testkit.support import write_home
 
 TOKEN = "integration-worker-token"
 

@@ -12,8 +12,8 @@ import openai
 import pytest
 
 from lmarenarev.config.jsonc import loads
-from tests.fakes.arena import DEFAULT_MODELS, model_id
-from tests.fakes.worker import FakeWorker
+from testkit.fakes.arena import DEFAULT_MODELS, model_id
+from testkit.fakes.worker import FakeWorker
 
 from .conftest import Arena, RunningGateway, StartGateway
 
@@ -377,5 +377,5 @@ async def test_idle_tabs_are_reloaded(start_gateway: StartGateway, arena: Arena)
 
 
 async def test_idle_restart_off_by_default(gateway: RunningGateway, worker: FakeWorker) -> None:
-    await asyncio.sleep(0.5)
+    await asyncio.sleep(0.5)  # "nothing happens": longer than the 0.3 s idle timeout above
     assert worker.reloads == 0

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from lmarenarev.cli.main import main
-from tests.fakes.worker import FakeWorker
+from testkit.fakes.worker import FakeWorker
 
 from .conftest import Arena, RunningGateway
 

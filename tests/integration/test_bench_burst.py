@@ -1,4 +1,5 @@
-"""bench/burst.py runs from a checkout and reports what it promises (docs/benchmarks.md)."""
+"""`python -m bench.burst` runs from a checkout and reports what it promises
+(docs/benchmarks.md)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ REPORT = re.compile(
 
 def test_the_burst_benchmark_reports_the_gateways_cpu_per_request() -> None:
     done = subprocess.run(
-        [sys.executable, "bench/burst.py", "--bursts", "3", "--streams", "4", "--done-after", "5"],
+        [sys.executable, "-m", "bench.burst",
+         "--bursts", "3", "--streams", "4", "--done-after", "5"],
         cwd=ROOT, capture_output=True, text=True, timeout=180,
     )
     assert done.returncode == 0, done.stderr[-2000:]

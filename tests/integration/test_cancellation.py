@@ -6,8 +6,8 @@ import asyncio
 
 import httpx
 
-from tests.fakes.arena import Reply
-from tests.support import wait_until
+from testkit.fakes.arena import Reply
+from testkit.support import wait_until
 
 from .conftest import Arena, StartGateway
 

@@ -9,8 +9,8 @@ import json
 import openai
 import pytest
 
-from tests.fakes.arena import Reply
-from tests.fakes.worker import FakeWorker
+from testkit.fakes.arena import Reply
+from testkit.fakes.worker import FakeWorker
 
 from .conftest import Arena, RunningGateway
 

@@ -7,7 +7,7 @@ from typing import Any
 import openai
 import pytest
 
-from tests.fakes.worker import FakeWorker
+from testkit.fakes.worker import FakeWorker
 
 from .conftest import Arena, RunningGateway
 

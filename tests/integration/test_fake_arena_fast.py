@@ -25,11 +25,11 @@ import h2.events
 import httpx
 import pytest
 
-from tests.fakes.arena import FakeArena, model_id
-from tests.fakes.arena_auth import AUTH_COOKIE
-from tests.fakes.arena_bodies import CREATE_PATH, TEXT_PLAIN, create_body
-from tests.fakes.serving import ServerThread
-from tests.fakes.tls import TLSFiles, make_self_signed
+from testkit.fakes.arena import FakeArena, model_id
+from testkit.fakes.arena_auth import AUTH_COOKIE
+from testkit.fakes.arena_bodies import CREATE_PATH, TEXT_PLAIN, create_body
+from testkit.fakes.serving import ServerThread
+from testkit.fakes.tls import TLSFiles, make_self_signed
 
 STAMP = re.compile(r"@t=(\d+);")
 REPO = Path(__file__).resolve().parents[2]
@@ -203,7 +203,7 @@ async def test_http2_closed_connection_counts_as_disconnected(arena: FakeArena,
 
 
 def test_standalone_runner_prints_ready_and_serves_http2(tmp_path: Path) -> None:
-    command = [sys.executable, "-m", "tests.fakes.arena", "--port", "0", "--tls", "--http2",
+    command = [sys.executable, "-m", "testkit.fakes.arena", "--port", "0", "--tls", "--http2",
                "--cert-dir", str(tmp_path), "--stamped-records", "7", "--record-chars", "40",
                "--delay-ms", "1", "--no-recaptcha", "--no-auth"]
     env = {**os.environ, "PYTHONPATH": str(REPO)}

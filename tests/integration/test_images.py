@@ -15,9 +15,9 @@ import pytest
 from PIL import Image
 
 from lmarenarev.media.files.filebed_server import create_filebed_app
-from tests.fakes.arena import Reply
-from tests.fakes.serving import ServerThread
-from tests.fakes.worker import FakeWorker
+from testkit.fakes.arena import Reply
+from testkit.fakes.serving import ServerThread
+from testkit.fakes.worker import FakeWorker
 
 from .conftest import Arena, RunningGateway, StartGateway
 

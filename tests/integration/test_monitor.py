@@ -15,8 +15,8 @@ import tiktoken
 from prometheus_client.parser import text_string_to_metric_families
 
 from lmarenarev.store.tokens import ENCODING
-from tests.fakes.arena import Reply
-from tests.fakes.worker import FakeWorker
+from testkit.fakes.arena import Reply
+from testkit.fakes.worker import FakeWorker
 
 from .conftest import Arena, RunningGateway, StartGateway
 

@@ -18,8 +18,8 @@ import httpx
 import pytest
 
 from lmarenarev.chat.retry import RetryPolicy
-from tests.fakes.arena import RecordedRequest, Reply
-from tests.fakes.worker import FakeWorker
+from testkit.fakes.arena import RecordedRequest, Reply
+from testkit.fakes.worker import FakeWorker
 
 from .conftest import Arena, RunningGateway, StartGateway
 

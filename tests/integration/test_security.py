@@ -19,9 +19,9 @@ from lmarenarev import __version__
 from lmarenarev.api.access import require_admin
 from lmarenarev.app import create_app
 from lmarenarev.gateway import build_gateway
-from tests.fakes.serving import ServerThread
-from tests.fakes.worker import FakeWorker
-from tests.support import write_home
+from testkit.fakes.serving import ServerThread
+from testkit.fakes.worker import FakeWorker
+from testkit.support import write_home
 
 from .conftest import TOKEN, Arena, RunningGateway
 

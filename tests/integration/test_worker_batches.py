@@ -6,8 +6,8 @@ import asyncio
 import json
 from urllib.parse import quote
 
-from tests.fakes.worker import FakeWorker
-from tests.fakes.worker_transport import Frame, SocketTransport, Transport
+from testkit.fakes.worker import FakeWorker
+from testkit.fakes.worker_transport import Frame, SocketTransport, Transport
 
 from .conftest import Arena, RunningGateway
 

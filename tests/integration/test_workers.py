@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.fakes.worker import FakeWorker, WorkerRejected
-from tests.support import wait_until
+from testkit.fakes.worker import FakeWorker, WorkerRejected
+from testkit.support import wait_until
 
 from .conftest import Arena, RunningGateway
 

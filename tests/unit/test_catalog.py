@@ -11,8 +11,8 @@ from lmarenarev.arena.catalog import extract_models, model_type, models_json_val
 from lmarenarev.errors import InvalidRequest
 from lmarenarev.models.catalog import effective_models, model_cards, plan_merge
 from lmarenarev.models.files import ModelEntry
-from tests.fakes.arena import DEFAULT_MODELS, FakeArena
-from tests.fakes.arena_page import PageData, page_html, script_json
+from testkit.fakes.arena import DEFAULT_MODELS, FakeArena
+from testkit.fakes.arena_page import PageData, page_html, script_json
 
 
 def fake_page(models: list[dict[str, Any]]) -> str:

@@ -16,8 +16,8 @@ from lmarenarev.app import create_app
 from lmarenarev.gateway import Gateway, build_gateway
 from lmarenarev.workers.pool import Worker
 from lmarenarev.workers.protocol import ChunkFrame, DoneFrame, StatusFrame
-from tests.fakes.arena import DEFAULT_MODELS
-from tests.support import write_home
+from testkit.fakes.arena import DEFAULT_MODELS
+from testkit.support import write_home
 from tests.unit.test_workers import NullLink, hello
 
 MODEL = str(DEFAULT_MODELS[0]["publicName"])

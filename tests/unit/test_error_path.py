@@ -14,8 +14,8 @@ from fastapi import FastAPI
 from lmarenarev.app import create_app
 from lmarenarev.errors import RateLimited
 from lmarenarev.gateway import build_gateway
-from tests.fakes.arena import DEFAULT_MODELS
-from tests.support import write_home
+from testkit.fakes.arena import DEFAULT_MODELS
+from testkit.support import write_home
 
 
 def app_for(home: Path) -> FastAPI:

@@ -11,9 +11,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.fakes.arena import FakeArena, Reply, Validation, model_id
-from tests.fakes.arena_auth import AUTH_COOKIE, CLEARANCE_COOKIE, decode_cookie, jwt_payload
-from tests.fakes.arena_bodies import (
+from testkit.fakes.arena import FakeArena, Reply, Validation, model_id
+from testkit.fakes.arena_auth import AUTH_COOKIE, CLEARANCE_COOKIE, decode_cookie, jwt_payload
+from testkit.fakes.arena_bodies import (
     CREATE_PATH,
     TEXT_PLAIN,
     create_body,
@@ -22,9 +22,9 @@ from tests.fakes.arena_bodies import (
     post_path,
     retry_path,
 )
-from tests.fakes.arena_ids import uuid4, uuid7
-from tests.fakes.arena_replies import Participant, ReplyDefaults, render
-from tests.fakes.serving import ServerThread
+from testkit.fakes.arena_ids import uuid4, uuid7
+from testkit.fakes.arena_replies import Participant, ReplyDefaults, render
+from testkit.fakes.serving import ServerThread
 
 BASE = "https://lmarena.ai"
 

@@ -11,9 +11,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.fakes.arena import FakeArena, Reply, ReplyDefaults
-from tests.fakes.arena_replies import Participant, render
-from tests.fakes.arena_stream import STAMP_BYTES, PlannedResponse, stamp
+from testkit.fakes.arena import FakeArena, Reply, ReplyDefaults
+from testkit.fakes.arena_replies import Participant, render
+from testkit.fakes.arena_stream import STAMP_BYTES, PlannedResponse, stamp
 
 STAMP = re.compile(r"@t=(\d+);")
 A = Participant("a", "msg-a", "Echo: hi")

@@ -21,7 +21,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingR
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from tests.fakes.worker import NAVIGATED_AWAY, FakeWorker, WorkerRejected
+from testkit.fakes.worker import NAVIGATED_AWAY, FakeWorker, WorkerRejected
 
 TOKEN = "worker-secret"
 POLL_TIMEOUT = 0.3

@@ -38,9 +38,9 @@ from lmarenarev.media.files.filebed_server import create_filebed_app, parse_dura
 from lmarenarev.messages import Attachment, Message
 from lmarenarev.models.files import ModelEntry
 from lmarenarev.openai_schema import ChatCompletionRequest
-from tests.fakes.arena_actions import DEFAULT_ACTION_IDS
-from tests.fakes.arena_page import ChunkData, app_chunk_js
-from tests.fakes.filebed import FakeFileBeds
+from testkit.fakes.arena_actions import DEFAULT_ACTION_IDS
+from testkit.fakes.arena_page import ChunkData, app_chunk_js
+from testkit.fakes.filebed import FakeFileBeds
 
 PNG = Attachment("a.png", "image/png", "data:image/png;base64,iVBORw0K", 6)
 PDF = Attachment("d.pdf", "application/pdf", "data:application/pdf;base64,JVBE", 3)

@@ -25,8 +25,8 @@ from lmarenarev.media.images.gallery import list_images, resolve_image
 from lmarenarev.media.images.ratio import aspect_ratio, offered_ratios
 from lmarenarev.media.images.save import save_image
 from lmarenarev.media.images.service import ImageService
-from tests.fakes.arena_images import webp_bytes
-from tests.fakes.arena_page import png_bytes
+from testkit.fakes.arena_images import webp_bytes
+from testkit.fakes.arena_page import png_bytes
 
 OFFERED = ["1:1", "16:9", "9:16", "3:2", "2:3"]
 

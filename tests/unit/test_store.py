@@ -20,6 +20,7 @@ from lmarenarev.store.db import db_path, open_for_reading, open_for_writing
 from lmarenarev.store.migrations import MIGRATIONS, applied, migrate
 from lmarenarev.store.records import Bodies, RequestRecord, ToCount
 from lmarenarev.store.writer import Retention, StoreWriter
+from testkit.support import wait_until_async
 
 DAY = 86400.0
 NOW = 1_800_000_000.0
@@ -231,15 +232,15 @@ async def test_records_that_come_within_the_linger_share_one_batch(tmp_path: Pat
     writer.listeners.append(lambda records: batches.append(len(records)))
     task = asyncio.create_task(writer.run())
     writer.submit(record(1))
-    await asyncio.sleep(0.05)  # the writer holds record 1, waiting for company
-    writer.submit(record(2))
+    await wait_until_async(lambda: writer.pending == 0, what="the writer to hold record 1")
+    writer.submit(record(2))  # while it waits for company
     deadline = asyncio.get_running_loop().time() + 10
     while not batches:
         assert asyncio.get_running_loop().time() < deadline
         await asyncio.sleep(0.01)
     assert batches == [2]
     writer.submit(record(3))
-    await asyncio.sleep(0.05)
+    await wait_until_async(lambda: writer.pending == 0, what="the writer to hold record 3")
     task.cancel()  # during the linger: the held record is written all the same
     with pytest.raises(asyncio.CancelledError):
         await task
@@ -287,8 +288,7 @@ async def test_tokens_without_usage_are_counted_in_the_writer(tmp_path: Path) ->
     writer.submit(unknown)
     writer.submit(replace(unknown, id="chatcmpl-0002"))
     task = asyncio.create_task(writer.run())
-    while writer.written < 2:
-        await asyncio.sleep(0.01)
+    await wait_until_async(lambda: writer.written >= 2, what="both records written")
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
@@ -307,8 +307,7 @@ async def test_without_a_tokenizer_tokens_stay_unknown(tmp_path: Path) -> None:
     writer.submit(record(1, prompt_tokens=None, completion_tokens=None, tokens_source=None,
                          to_count=ToCount(prompt="a b", completion=("c",))))
     task = asyncio.create_task(writer.run())
-    while writer.written < 1:
-        await asyncio.sleep(0.01)
+    await wait_until_async(lambda: writer.written >= 1, what="the record written")
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task

@@ -21,7 +21,7 @@ from lmarenarev.ops.update_check import (
     latest_version,
     newer_release,
 )
-from tests.fakes.serving import ServerThread
+from testkit.fakes.serving import ServerThread
 
 
 class FakePyPI:

@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from tests.fakes.arena_ids import uuid4
-from tests.fakes.arena_state import Upload
+from testkit.fakes.arena_ids import uuid4
+from testkit.fakes.arena_state import Upload
 
 RSC_CONTENT_TYPE = "text/x-component"
 DEFAULT_ACTION_IDS: Mapping[str, str] = {

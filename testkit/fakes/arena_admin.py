@@ -27,12 +27,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tests.fakes.arena_auth import AUTH_COOKIE
-from tests.fakes.arena_http import base_url
-from tests.fakes.arena_replies import Reply
+from testkit.fakes.arena_auth import AUTH_COOKIE
+from testkit.fakes.arena_http import base_url
+from testkit.fakes.arena_replies import Reply
 
 if TYPE_CHECKING:
-    from tests.fakes.arena import FakeArena
+    from testkit.fakes.arena import FakeArena
 
 
 def admin_routes(arena: FakeArena) -> list[Route]:

@@ -33,8 +33,8 @@ from http import HTTPStatus
 from itertools import zip_longest
 from typing import Any, TypeVar
 
-from tests.fakes.arena_page import challenge_html
-from tests.fakes.arena_stream import STAMP_BYTES, STAMP_PLACEHOLDER, StreamPlan
+from testkit.fakes.arena_page import challenge_html
+from testkit.fakes.arena_stream import STAMP_BYTES, STAMP_PLACEHOLDER, StreamPlan
 
 STREAM_CONTENT_TYPE = "text/plain; charset=utf-8"
 JSON_CONTENT_TYPE = "application/json"

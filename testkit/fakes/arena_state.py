@@ -12,9 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.fakes.arena_auth import TokenRegistry
-from tests.fakes.arena_replies import Reply
-from tests.fakes.arena_validate import TWO_SIDED_MODES
+from testkit.fakes.arena_auth import TokenRegistry
+from testkit.fakes.arena_replies import Reply
+from testkit.fakes.arena_validate import TWO_SIDED_MODES
 
 
 @dataclass

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from tests.fakes.arena_ids import uuid4, uuid7
+from testkit.fakes.arena_ids import uuid4, uuid7
 
 CREATE_PATH = "/nextjs-api/stream/create-evaluation"
 TEXT_PLAIN = {"Content-Type": "text/plain;charset=UTF-8"}

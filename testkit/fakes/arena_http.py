@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING, Any
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
-from tests.fakes.arena_state import parsed_body
-from tests.fakes.arena_validate import ArenaHTTPError
+from testkit.fakes.arena_state import parsed_body
+from testkit.fakes.arena_validate import ArenaHTTPError
 
 if TYPE_CHECKING:
-    from tests.fakes.arena import FakeArena
+    from testkit.fakes.arena import FakeArena
 
 Handler = Callable[[Request, bytes], Any]
 COOKIE_MAX_AGE = 400 * 24 * 3600

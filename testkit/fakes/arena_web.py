@@ -12,8 +12,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from tests.fakes.arena_actions import RSC_CONTENT_TYPE, action_not_found, run_action
-from tests.fakes.arena_auth import (
+from testkit.fakes.arena_actions import RSC_CONTENT_TYPE, action_not_found, run_action
+from testkit.fakes.arena_auth import (
     AUTH_COOKIE,
     CLEARANCE_COOKIE,
     PROVISIONAL_COOKIE,
@@ -21,10 +21,10 @@ from tests.fakes.arena_auth import (
     AuthSession,
     auth_cookie,
 )
-from tests.fakes.arena_http import base_url, cookie_header
-from tests.fakes.arena_ids import is_uuid, uuid4
-from tests.fakes.arena_models import modality
-from tests.fakes.arena_page import (
+from testkit.fakes.arena_http import base_url, cookie_header
+from testkit.fakes.arena_ids import is_uuid, uuid4
+from testkit.fakes.arena_models import modality
+from testkit.fakes.arena_page import (
     PageData,
     app_chunk_js,
     challenge_html,
@@ -33,11 +33,11 @@ from tests.fakes.arena_page import (
     recaptcha_js,
     turnstile_js,
 )
-from tests.fakes.arena_state import Upload
-from tests.fakes.arena_validate import ArenaHTTPError, parse_body
+from testkit.fakes.arena_state import Upload
+from testkit.fakes.arena_validate import ArenaHTTPError, parse_body
 
 if TYPE_CHECKING:
-    from tests.fakes.arena import FakeArena
+    from testkit.fakes.arena import FakeArena
 
 JS_TYPE = "application/javascript; charset=utf-8"
 TURNSTILE_MAX_AGE = 300.0

@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from tests.fakes.arena_ids import is_uuid
+from testkit.fakes.arena_ids import is_uuid
 
 MODES = ("direct", "direct-battle", "side-by-side", "battle")
 TWO_SIDED_MODES = ("side-by-side", "battle")

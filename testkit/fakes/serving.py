@@ -28,8 +28,8 @@ from typing import Any
 
 import uvicorn
 
-from tests.fakes.serving_h2 import HypercornRunner
-from tests.fakes.tls import TLSFiles
+from testkit.fakes.serving_h2 import HypercornRunner
+from testkit.fakes.tls import TLSFiles
 
 _POLL_SECONDS = 0.005
 

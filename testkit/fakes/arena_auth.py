@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from tests.fakes.arena_ids import uuid4
+from testkit.fakes.arena_ids import uuid4
 
 AUTH_COOKIE = "arena-auth-prod-v1"
 CLEARANCE_COOKIE = "cf_clearance"

@@ -57,8 +57,8 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.requests import Request
 
-from tests.fakes.arena_actions import DEFAULT_ACTION_IDS, UploadStore
-from tests.fakes.arena_auth import (
+from testkit.fakes.arena_actions import DEFAULT_ACTION_IDS, UploadStore
+from testkit.fakes.arena_auth import (
     TURNSTILE_SITE_KEY,
     V2_SITE_KEY,
     V3_SITE_KEY,
@@ -66,16 +66,16 @@ from tests.fakes.arena_auth import (
     IssuedToken,
     make_jwt,
 )
-from tests.fakes.arena_ids import uuid7
-from tests.fakes.arena_images import ImageHost
-from tests.fakes.arena_models import DEFAULT_MODELS, Model, find_model, modality, model_id
-from tests.fakes.arena_page import ChunkData, chunk_path
-from tests.fakes.arena_replies import Participant, Rendered, Reply, ReplyDefaults, render
-from tests.fakes.arena_routes import build_routes
-from tests.fakes.arena_state import ArenaState, RecordedRequest, Session, Turn
-from tests.fakes.arena_stream import PlannedResponse
-from tests.fakes.arena_validate import Validation
-from tests.fakes.tls import TLSFiles, make_self_signed
+from testkit.fakes.arena_ids import uuid7
+from testkit.fakes.arena_images import ImageHost
+from testkit.fakes.arena_models import DEFAULT_MODELS, Model, find_model, modality, model_id
+from testkit.fakes.arena_page import ChunkData, chunk_path
+from testkit.fakes.arena_replies import Participant, Rendered, Reply, ReplyDefaults, render
+from testkit.fakes.arena_routes import build_routes
+from testkit.fakes.arena_state import ArenaState, RecordedRequest, Session, Turn
+from testkit.fakes.arena_stream import PlannedResponse
+from testkit.fakes.arena_validate import Validation
+from testkit.fakes.tls import TLSFiles, make_self_signed
 
 __all__ = [
     "DEFAULT_MODELS",
@@ -387,13 +387,13 @@ class FakeArena:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """`python -m tests.fakes.arena --host 127.0.0.1 --port 8443 [--tls [--http2]] …`.
+    """`python -m testkit.fakes.arena --host 127.0.0.1 --port 8443 [--tls [--http2]] …`.
 
     Once listening it prints one line `ready <url>` to stdout (the port is the real one, also
     with `--port 0`) and serves until SIGTERM/SIGINT. Other messages go to stderr."""
-    from tests.fakes.serving import ServerThread
+    from testkit.fakes.serving import ServerThread
 
-    parser = argparse.ArgumentParser(prog="python -m tests.fakes.arena", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m testkit.fakes.arena", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8443, help="0 picks a free port")

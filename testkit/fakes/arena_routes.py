@@ -13,15 +13,15 @@ from typing import TYPE_CHECKING, Any
 from starlette.requests import Request
 from starlette.routing import Route
 
-from tests.fakes.arena_admin import admin_routes
-from tests.fakes.arena_auth import CLEARANCE_COOKIE, auth_cookie
-from tests.fakes.arena_http import base_url, recorded
-from tests.fakes.arena_ids import uuid7
-from tests.fakes.arena_page import challenge_html
-from tests.fakes.arena_replies import Rendered
-from tests.fakes.arena_state import Session, Turn
-from tests.fakes.arena_stream import PlannedResponse
-from tests.fakes.arena_validate import (
+from testkit.fakes.arena_admin import admin_routes
+from testkit.fakes.arena_auth import CLEARANCE_COOKIE, auth_cookie
+from testkit.fakes.arena_http import base_url, recorded
+from testkit.fakes.arena_ids import uuid7
+from testkit.fakes.arena_page import challenge_html
+from testkit.fakes.arena_replies import Rendered
+from testkit.fakes.arena_state import Session, Turn
+from testkit.fakes.arena_stream import PlannedResponse
+from testkit.fakes.arena_validate import (
     ArenaHTTPError,
     attachments,
     check_legacy,
@@ -34,11 +34,11 @@ from tests.fakes.arena_validate import (
     parse_body,
     user_text,
 )
-from tests.fakes.arena_web import WebRoutes
+from testkit.fakes.arena_web import WebRoutes
 
 if TYPE_CHECKING:
-    from tests.fakes.arena import FakeArena
-    from tests.fakes.arena_models import Model
+    from testkit.fakes.arena import FakeArena
+    from testkit.fakes.arena_models import Model
 
 STREAM_PREFIXES = ("/nextjs-api/stream", "/api/stream")  # §1.2: /api/ before 2025-08-27
 

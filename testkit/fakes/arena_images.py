@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from tests.fakes.arena_page import png_bytes
+from testkit.fakes.arena_page import png_bytes
 
 MEDIA_TYPES = {"png": "image/png", "webp": "image/webp"}
 

@@ -31,7 +31,7 @@ from urllib.parse import quote, urljoin, urlsplit
 import httpx
 
 from lmarenarev import __version__
-from tests.fakes.worker_transport import (
+from testkit.fakes.worker_transport import (
     PROTOCOL,
     Frame,
     PollTransport,

@@ -26,8 +26,8 @@ from typing import Any
 from hypercorn.asyncio import serve
 from hypercorn.config import Config
 
-from tests.fakes.tls import TLSFiles
-from tests.support import new_event_loop
+from testkit.fakes.tls import TLSFiles
+from testkit.support import new_event_loop
 
 MAX_CONCURRENT_STREAMS = 1000
 MAX_REQUESTS_PER_CONNECTION = 2**62

@@ -67,6 +67,18 @@ def wait_until(
         time.sleep(0.01)
 
 
+async def wait_until_async(
+    predicate: Callable[[], bool], timeout: float = 10.0, what: str = "condition"
+) -> None:
+    """`wait_until` for a coroutine: polls without blocking the event loop the awaited work
+    may be running on."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
+        await asyncio.sleep(0.01)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
