@@ -1,4 +1,6 @@
-"""The served userscript: the template with this gateway's address, token and page origins."""
+"""The served userscript: the template with this gateway's address, token and page origins, and
+the batcher (userscript/batcher.js: its own file so that node can test it, one served file for
+the script manager)."""
 
 from __future__ import annotations
 
@@ -14,11 +16,15 @@ from ..gateway import Gateway
 
 router = APIRouter()
 
+BATCHER_PLACEHOLDER = "/* __LMARENAREV_BATCHER__ */"
+
+
+def _source(name: str) -> str:
+    return resources.files("lmarenarev").joinpath(f"userscript/{name}").read_text("utf-8")
+
 
 def render_userscript(gw: Gateway, base_url: str) -> str:
-    template = (
-        resources.files("lmarenarev").joinpath("userscript/bridge.user.js").read_text("utf-8")
-    )
+    template = _source("bridge.user.js")
     host = base_url.split("://", 1)[-1].split("/", 1)[0].rsplit(":", 1)[0].strip("[]")
     values = {
         "__LMARENAREV_VERSION__": gw.version,
@@ -33,7 +39,8 @@ def render_userscript(gw: Gateway, base_url: str) -> str:
     }
     for placeholder, value in values.items():
         template = template.replace(placeholder, json.dumps(value)[1:-1])
-    return template
+    # After the values: code is put in as it is, never searched for placeholders.
+    return template.replace(BATCHER_PLACEHOLDER, _source("batcher.js").rstrip("\n"), 1)
 
 
 @router.get("/bridge.user.js", include_in_schema=False)

@@ -16,6 +16,7 @@ from typing import NoReturn
 
 from ..arena.errors import Kind, UpstreamProblem, classify_http, classify_in_band, empty_reply
 from ..arena.events import ArenaError, Event, Finish, join_text
+from ..arena.first_output import first_output_rule
 from ..arena.page import DEFAULT_RECAPTCHA_SITE_KEY
 from ..arena.requests import ArenaCall, UpstreamRequest
 from ..arena.stream import StreamParser
@@ -170,6 +171,7 @@ class Relay:
             headers=request.headers,
             body=request.body_text(),
             recaptcha=recaptcha,
+            first_output=first_output_rule(),
         )
 
     def _wait_for_worker(self) -> float:

@@ -32,15 +32,6 @@
   // Over HTTP/2 (the real site, behind Cloudflare) one tab can carry many streams at once.
   const CAPACITY = 128;
   const MAX_SCRIPT_SRCS = 100;
-  const BATCH_MAX_CHARS = 256 * 1024; // a batch of chunk frames is sent at once past this size
-  // After a batch leaves, the next one waits until this long after it (visible tabs only):
-  // a lone stream's chunks still leave at once, many streams' chunks leave together. With more
-  // than 8 jobs streaming a body the wait grows by 2 ms a job (24 jobs: 48 ms, at most 100 ms),
-  // so the gateway gets at most ~500 chunk frames a second however many streams share the tab.
-  const COALESCE_MS = 16;
-  const COALESCE_FREE_JOBS = 8;
-  const COALESCE_PER_JOB_MS = 2;
-  const COALESCE_MAX_MS = 100;
   const TITLE_MARK = '✅ ';
   const CAPTURE_MARK = '🎯 ';
   const MAX_CAPTURED_BODY = 256 * 1024;
@@ -50,7 +41,6 @@
   const BACKOFF_START_MS = 1000;
   const BACKOFF_MAX_MS = 30000;
   const WS_OPEN_TIMEOUT_MS = 10000; // a pending Local Network Access prompt can keep a socket "connecting"
-  const HIDDEN_FLUSH_MS = 100;
   const RECAPTCHA_WAIT_MS = 10000;
   const RECAPTCHA_READY_MS = 5000;
   const RECAPTCHA_EXECUTE_MS = 30000;
@@ -104,6 +94,19 @@
   })();
   const errorText = (e) => {
     try { return (e && (e.message || e.name)) ? String(e.message || e.name) : String(e); } catch (_) { return 'unknown error'; }
+  };
+
+  // ---------------------------------------------------------------- batcher
+  // When frames leave and which chunk carries a job's first output: batcher.js, put here by the
+  // gateway when it serves this script (one file for the script manager; tested under node).
+
+  /* __LMARENAREV_BATCHER__ */
+
+  const clock = { // the batcher's time, timers and tab visibility
+    now: () => performance.now(),
+    setTimer: (fn, ms) => setTimeout(fn, ms),
+    clearTimer: (handle) => clearTimeout(handle),
+    hidden: () => document.hidden,
   };
 
   function withTimeout(promise, ms, what) {
@@ -236,95 +239,29 @@
       try { handlers.onClose(info); } catch (e) { warn('close handler failed', e); }
     };
 
-    // Frames leave together as one message (a JSON array, docs/worker-protocol.md "Batches"):
-    // many streams' records cost the gateway one WebSocket message, not one each.
-    // - A chunk or a status waits until the window (COALESCE_MS, more with many jobs) after
-    //   the previous batch left; it leaves in the next task when that time has passed already
-    //   (a chunk after a pause) or when it carries its job's first output (time to first
-    //   token: a message id or heartbeat before it is not output). Hidden tabs throttle
-    //   timers: the next task there.
-    // - A job's chunks waiting in one batch become one frame: its data grows, its seq stays
-    //   (the later frame is marked `merged`, so the job does not advance its seq).
-    // - A job's `done` or `error` leaves at once with that job's waiting frames before it; the
-    //   other jobs' frames keep waiting for their window. A job's frames stay in order.
-    // - Any other frame joins the batch as its last frame and sends it at once.
-    let pending = [];
-    let pendingBytes = 0;
-    let openChunks = new Map(); // job id → its chunk frame waiting in `pending`
-    let lastBatchAt = -Infinity;
-    let timer = null; // a batch waiting for its time
-    let soon = false; // a flush queued for the next task
-    const flush = () => {
-      soon = false;
-      if (timer !== null) { clearTimeout(timer); timer = null; }
-      if (!pending.length) return true;
-      const frames = pending;
-      pending = [];
-      pendingBytes = 0;
-      openChunks = new Map();
-      if (!ws || ws.readyState !== 1) return false;
-      lastBatchAt = performance.now();
-      ws.send(JSON.stringify(frames.length === 1 ? frames[0] : frames));
-      return true;
-    };
-    const sendJob = (frame) => { // a job's last frame, with its waiting frames, now
-      const own = pending.filter((f) => f.job === frame.job);
-      if (own.length) {
-        pending = pending.filter((f) => f.job !== frame.job);
-        const open = openChunks.get(frame.job);
-        if (open) { pendingBytes -= open.data.length; openChunks.delete(frame.job); }
-        if (!pending.length && timer !== null) { clearTimeout(timer); timer = null; }
-      }
-      own.push(frame);
-      ws.send(JSON.stringify(own.length === 1 ? own[0] : own));
-      return true;
-    };
-    const windowMs = () => { // the jobs streaming a body (not those waiting for an answer)
-      let streaming = 0;
-      for (const job of jobs.values()) if (job.httpStatus !== null) streaming++;
-      const extra = Math.max(0, streaming - COALESCE_FREE_JOBS) * COALESCE_PER_JOB_MS;
-      return Math.min(COALESCE_MAX_MS, COALESCE_MS + extra);
-    };
-    const schedule = (first) => {
-      if (soon) return;
-      if (!first && timer !== null && !document.hidden) return; // the batch waits for its time
-      const wait = first ? 0 : lastBatchAt + windowMs() - performance.now();
-      if (wait > 0 && !document.hidden) {
-        timer = setTimeout(flush, wait);
-      } else {
-        soon = true;
-        nextTask(flush);
-      }
-    };
+    // Frames leave in batches (docs/worker-protocol.md "Batches"; batcher.js).
+    const batches = batcher.linkBatcher(Object.assign({
+      write(message) {
+        try {
+          if (!ws || ws.readyState !== 1) return false;
+          ws.send(JSON.stringify(message));
+          return true;
+        } catch (e) { warn('WebSocket send failed', e); }
+        return false;
+      },
+      nextTask,
+      streamingJobs() { // the jobs streaming a body (not those waiting for an answer)
+        let streaming = 0;
+        for (const job of jobs.values()) if (job.httpStatus !== null) streaming++;
+        return streaming;
+      },
+    }, clock));
     const link = {
       kind: 'ws',
       send(frame, firstOutput) {
         try {
           if (!ws || ws.readyState !== 1) return false;
-          if (frame.type === 'chunk') {
-            const open = openChunks.get(frame.job);
-            if (open) {
-              open.data += frame.data;
-              frame.merged = true;
-            } else {
-              pending.push(frame);
-              openChunks.set(frame.job, frame);
-            }
-            pendingBytes += frame.data.length;
-            if (pendingBytes >= BATCH_MAX_CHARS) return flush();
-            schedule(firstOutput === true);
-            return true;
-          }
-          if (frame.type === 'status') {
-            pending.push(frame);
-            schedule(false);
-            return true;
-          }
-          if (frame.job !== undefined && (frame.type === 'done' || frame.type === 'error')) {
-            return sendJob(frame);
-          }
-          pending.push(frame); // after the frames before it, in the same message
-          return flush();
+          return batches.send(frame, firstOutput);
         } catch (e) { warn('WebSocket send failed', e); }
         return false;
       },
@@ -658,58 +595,10 @@
 
   // ---------------------------------------------------------------- jobs
 
-  const jobs = new Map(); // job id → {id, controller, seq, buffer, bufferSince, timer, aborted, httpStatus, output, lineStart}
-
-  // A model's first token (docs/lmarena-protocol.md §2.2): text, reasoning, a citation, an
-  // error or the finish record; a data part once its line is complete, unless a heartbeat.
-  // The message id (`af:`) and heartbeats come before it and are not output.
-  const OUTPUT_RECORD = /^[a-z]?[03cdg]:/;
-  const DATA_PART = /^[a-z]?2:/;
-  const HEARTBEAT = /^[a-z]?2:\[\{"type":"heartbeat"\}\]\s*$/;
-
-  function hasOutput(job, data) { // only until the job's first output
-    const lines = (job.lineStart + data).split('\n');
-    job.lineStart = lines.pop(); // a line still arriving
-    for (const line of lines) {
-      if (OUTPUT_RECORD.test(line) || (DATA_PART.test(line) && !HEARTBEAT.test(line))) return true;
-    }
-    return OUTPUT_RECORD.test(job.lineStart); // a text record's first characters are output
-  }
-
-  function sendChunk(job, data) {
-    if (job.aborted || !data) return;
-    const frame = { type: 'chunk', job: job.id, seq: job.seq, data };
-    const firstOutput = !job.output && hasOutput(job, data);
-    if (firstOutput) { job.output = true; job.lineStart = ''; }
-    send(frame, firstOutput);
-    if (!frame.merged) job.seq++; // merged into the job's frame still waiting to leave
-  }
-
-  function flush(job) {
-    if (job.timer) { clearTimeout(job.timer); job.timer = null; }
-    if (!job.buffer.length) return;
-    const data = job.buffer.join('');
-    job.buffer = [];
-    sendChunk(job, data);
-  }
-
-  // Background tabs throttle timers and socket sends; batch there, send at once when visible.
-  function emit(job, text) {
-    if (!text || job.aborted) return;
-    if (!document.hidden) {
-      flush(job);
-      sendChunk(job, text);
-      return;
-    }
-    if (!job.buffer.length) job.bufferSince = Date.now();
-    job.buffer.push(text);
-    if (Date.now() - job.bufferSince >= HIDDEN_FLUSH_MS) { flush(job); return; } // timers may be throttled
-    if (!job.timer) job.timer = setTimeout(() => { job.timer = null; flush(job); }, HIDDEN_FLUSH_MS);
-  }
+  const jobs = new Map(); // job id → {id, controller, aborted, httpStatus, chunks}
 
   function finishJob(job) {
-    if (job.timer) { clearTimeout(job.timer); job.timer = null; }
-    job.buffer = [];
+    job.chunks.stop();
     if (jobs.get(job.id) === job) jobs.delete(job.id);
   }
 
@@ -789,8 +678,9 @@
     const id = frame.job;
     if (typeof id !== 'string' || jobs.has(id)) return;
     const job = {
-      id, controller: new AbortController(), seq: 0, buffer: [], bufferSince: 0, timer: null,
-      aborted: false, httpStatus: null, output: false, lineStart: '',
+      id, controller: new AbortController(), aborted: false, httpStatus: null,
+      // Which chunk carries the job's first output is the gateway's rule (`first_output`).
+      chunks: batcher.jobChunks(id, frame.first_output, Object.assign({ send }, clock)),
     };
     jobs.set(id, job);
     try {
@@ -820,18 +710,18 @@
           const { value, done } = await reader.read();
           if (job.aborted) return;
           if (done) break;
-          emit(job, decoder.decode(value, { stream: true }));
+          job.chunks.emit(decoder.decode(value, { stream: true }));
         }
-        emit(job, decoder.decode());
+        job.chunks.emit(decoder.decode());
       } else {
-        emit(job, await response.text());
+        job.chunks.emit(await response.text());
       }
       if (job.aborted) return;
-      flush(job);
-      send({ type: 'done', job: id, seq: job.seq });
+      job.chunks.flush();
+      send({ type: 'done', job: id, seq: job.chunks.seq });
     } catch (e) {
       if (job.aborted) return;
-      flush(job);
+      job.chunks.flush();
       const frameOut = { type: 'error', job: id, message: errorText(e) };
       if (job.httpStatus !== null) frameOut.http_status = job.httpStatus;
       send(frameOut);
@@ -918,7 +808,7 @@
 
   function onVisibilityChange() {
     try {
-      if (!document.hidden) for (const job of jobs.values()) flush(job);
+      if (!document.hidden) for (const job of jobs.values()) job.chunks.flush();
     } catch (e) { warn('visibility flush failed', e); }
   }
 
@@ -928,7 +818,7 @@
       conn.stopped = true;
       send({ type: 'bye' }); // first, so the gateway gives this tab no new job meanwhile
       for (const job of Array.from(jobs.values())) {
-        flush(job);
+        job.chunks.flush();
         send({ type: 'error', job: job.id, message: NAVIGATED_AWAY });
       }
       abortAllJobs();

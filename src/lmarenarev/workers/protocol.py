@@ -8,6 +8,7 @@ type checks into small dataclasses; anything malformed is rejected with `FrameEr
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -151,9 +152,11 @@ def fetch_frame(
     recaptcha: dict[str, str] | None,
     body_base64: str | None = None,
     credentials: str | None = None,
+    first_output: Mapping[str, Sequence[str]] | None = None,
 ) -> dict[str, Any]:
     """`body_base64` (bytes, base64) replaces `body` for binary uploads; `credentials`
-    ("include" when absent, "omit", "same-origin") is the fetch option."""
+    ("include" when absent, "omit", "same-origin") is the fetch option; `first_output` says
+    which lines of the body are output (`arena.first_output`; absent: its first chunk is)."""
     frame: dict[str, Any] = {
         "type": "fetch",
         "job": job,
@@ -167,6 +170,8 @@ def fetch_frame(
         frame["body_base64"] = body_base64
     if credentials is not None:
         frame["credentials"] = credentials
+    if first_output is not None:
+        frame["first_output"] = first_output
     return frame
 
 
