@@ -7,7 +7,7 @@ import json
 import uuid
 
 from lmarenarev.arena.ids import uuid7
-from lmarenarev.arena.requests import CreateCall, Injection, LegacyCall, Recaptcha, RetryCall
+from lmarenarev.arena.requests import CreateCall, Injection, LegacyCall, Recaptcha, RegenerateCall
 from lmarenarev.messages import Attachment, Message
 
 RC = Recaptcha("site-key-0123456789abc", "chat_submit")
@@ -61,7 +61,7 @@ def test_post_to_evaluation_keeps_the_session_and_has_no_mode() -> None:
 
 
 def test_retry_route() -> None:
-    request = RetryCall("sess", "msg", RC).build()
+    request = RegenerateCall("sess", "msg", RC).build()
     assert (request.method, request.url) == (
         "PUT",
         "/nextjs-api/stream/retry-evaluation-session-message/sess/messages/msg",

@@ -8,7 +8,7 @@ from lmarenarev.chat.conversation import (
     Continue,
     ConversationStore,
     NewSession,
-    Retry,
+    Regenerate,
     SessionRef,
     fold_history,
     history_key,
@@ -63,7 +63,7 @@ def test_continuity_ignores_think_blocks_and_surrounding_whitespace_in_replies()
 def test_the_same_last_user_message_again_is_a_retry() -> None:
     store = ConversationStore(10)
     store.remember("m", [user("one")], "two", REF)
-    assert store.decide("m", [user("one")]) == Retry(REF)
+    assert store.decide("m", [user("one")]) == Regenerate(REF)
 
 
 def test_an_edited_history_or_another_model_starts_over() -> None:

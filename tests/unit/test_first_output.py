@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 
 from lmarenarev.arena.first_output import EXCEPT, STARTS, first_output_rule
-from lmarenarev.arena.requests import ArenaCall, CreateCall, Recaptcha, RetryCall
+from lmarenarev.arena.requests import ArenaCall, CreateCall, Recaptcha, RegenerateCall
 from lmarenarev.arena.stream import parse_all
 from lmarenarev.chat.completion import RelayRun
 from lmarenarev.chat.relay import Relay
@@ -18,7 +18,7 @@ RECAPTCHA = Recaptcha("site-key-0123456789abc", "submit")
 CALLS: list[ArenaCall] = [
     CreateCall("model-1", "text", "hello", (), RECAPTCHA),
     CreateCall("model-1", "text", "again", (), RECAPTCHA, session_id="s1"),
-    RetryCall("s1", "m1", RECAPTCHA),
+    RegenerateCall("s1", "m1", RECAPTCHA),
 ]
 
 

@@ -96,7 +96,7 @@ class CreateCall:
 
 
 @dataclass(frozen=True, slots=True)
-class RetryCall:
+class RegenerateCall:
     """Regenerate an answer we delivered: `PUT /retry-evaluation-session-message` (§1.5)."""
 
     session_id: str
@@ -184,4 +184,4 @@ class LegacyCall:
         return UpstreamRequest("PUT", url, body, None, self.side, self.session_id, self.message_id)
 
 
-ArenaCall = CreateCall | RetryCall | LegacyCall
+ArenaCall = CreateCall | RegenerateCall | LegacyCall

@@ -5,7 +5,7 @@ clients resend the whole history. We remember, for every reply we delivered, a h
 conversation up to it, and decide per request:
 
 - known history + one new user message → `Continue` (post-to-evaluation with that message);
-- the same last user message again (a regenerate) → `Retry` (the retry route);
+- the same last user message again (a regenerate) → `Regenerate` (the retry route);
 - anything else → `NewSession` with the history folded into one prompt by `fold_history`.
 """
 
@@ -39,11 +39,11 @@ class Continue:
 
 
 @dataclass(frozen=True, slots=True)
-class Retry:
+class Regenerate:
     session: SessionRef
 
 
-Turn = NewSession | Continue | Retry
+Turn = NewSession | Continue | Regenerate
 
 
 def _role_label(role: str) -> str:
@@ -111,7 +111,7 @@ class ConversationStore:
         last = messages[-1]
         answered = self._get(self._after_user, history_key(model, messages))
         if answered is not None:
-            return Retry(answered)
+            return Regenerate(answered)
         before = messages[:-1]
         if before and before[-1].role == "assistant":
             known = self._get(self._after_reply, history_key(model, before))

@@ -11,13 +11,13 @@ import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from ..arena.requests import ArenaCall, CreateCall, Injection, LegacyCall, Recaptcha, RetryCall
+from ..arena.requests import ArenaCall, CreateCall, Injection, LegacyCall, Recaptcha, RegenerateCall
 from ..config.settings import Settings
 from ..errors import InvalidRequest, ModelNotFound
 from ..messages import Message, normalize
 from ..models.files import EndpointMapping, ModelEntry, ModelType
 from ..openai_schema import ChatCompletionRequest
-from .conversation import Continue, ConversationStore, NewSession, Retry, fold_history
+from .conversation import Continue, ConversationStore, NewSession, Regenerate, fold_history
 from .endpoint_pools import EndpointSelector
 from .limits import Limits
 from .shaping import bypass_images, history_images, split_image_attachments, take_bypass_suffix
@@ -155,8 +155,8 @@ class ChatService:
         turn = None if fresh else self.store.decide(entry.name, messages)
         if turn is None or isinstance(turn, NewSession):
             turn = new_session(messages)
-        if isinstance(turn, Retry):
-            return RetryCall(
+        if isinstance(turn, Regenerate):
+            return RegenerateCall(
                 turn.session.session_id, turn.session.assistant_message_id, self._recaptcha()
             )
         prompt = turn.prompt

@@ -35,7 +35,7 @@ class RequestRecord:
     key_name: str | None
     stream: bool
     flow: str  # arena_flow: "modern" | "legacy"
-    call: str  # "create" | "post" | "retry" | "legacy"; "" when refused before any call
+    call: str  # "create" | "regenerate" | "legacy"; "" when refused before any call
     worker_id: str | None
     status: Status
     http_status: int  # 200; the error's status; 499 when the client went away
