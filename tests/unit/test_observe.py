@@ -69,6 +69,7 @@ class FakeRelay:
     worker_id: str | None = "w1"
     bytes_received: int = 0
     last_failure: str | None = None
+    truncated: int = 0
 
 
 class Clock:
