@@ -214,6 +214,37 @@ def test_an_upstream_error_mid_stream_is_an_error_frame(
     assert [r.kind for r in arena.fake.requests if r.kind != "page"] == ["create"]  # no retry
 
 
+def test_a_reply_cut_before_its_finish_record_is_an_error_not_a_stop(
+    gateway: GatewayProcess, open_tab: OpenTab, arena: Arena
+) -> None:
+    """LMArena's body ends cleanly after 20 of 50 records, without `ad:` (issue 27): streamed,
+    the text then an error, never `finish_reason: "stop"`; not streamed, a 502."""
+    import openai
+
+    open_tab()
+    whole = "".join(f"word{i:03} " for i in range(50))
+    cut = whole[:160]  # 20 records of 8 characters
+    arena.fake.enqueue(*[Reply(text=cut, record_chars=8, finish=None)] * 2)
+    client = gateway.client()
+    stream = client.chat.completions.create(
+        model="fake-gpt", messages=[{"role": "user", "content": "long"}], stream=True
+    )
+    received, reasons = "", []
+    with pytest.raises(openai.APIError) as streamed:
+        for chunk in stream:
+            if chunk.choices:
+                received += chunk.choices[0].delta.content or ""
+                reasons.append(chunk.choices[0].finish_reason)
+    assert (received, streamed.value.code) == (cut, "upstream_truncated")
+    assert "stop" not in reasons
+    with pytest.raises(openai.APIStatusError) as whole_request:
+        client.chat.completions.create(
+            model="fake-gpt", messages=[{"role": "user", "content": "long"}]
+        )
+    assert whole_request.value.status_code == 502
+    assert whole_request.value.code == "upstream_truncated"
+
+
 def _counter(metrics: str, name: str) -> float:
     line = next(li for li in metrics.splitlines() if li.startswith(f"{name}_total "))
     return float(line.split()[1])
