@@ -61,6 +61,23 @@ def test_non_stream(gateway: GatewayProcess, open_tab: OpenTab) -> None:
     assert completion.choices[0].finish_reason == "stop"
 
 
+def test_multibyte_text_split_across_network_reads_arrives_intact(
+    gateway: GatewayProcess, open_tab: OpenTab, arena: Arena
+) -> None:
+    """The fake writes 5 bytes at a time, 10 ms apart, so Chromium reads them separately and
+    most reads end inside a character (é is 2 bytes, 世 3, 👋 4): the userscript must decode
+    with `{stream: true}`, or each split character becomes U+FFFD."""
+    open_tab()
+    text = "héllo wörld 👋 世界, ça va? " * 6
+    arena.fake.enqueue(Reply(text=text, chunk_size=5, delay=0.01))
+    stream = gateway.client().chat.completions.create(
+        model="fake-gpt", messages=[{"role": "user", "content": "multibyte"}], stream=True
+    )
+    received = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+    assert "\ufffd" not in received
+    assert received == text
+
+
 def test_reasoning(gateway: GatewayProcess, open_tab: OpenTab) -> None:
     open_tab()
     stream = gateway.client().chat.completions.create(
