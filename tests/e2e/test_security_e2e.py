@@ -228,4 +228,4 @@ def test_the_userscript_does_not_run_on_lookalikes_of_lmarena(
         passed = tab.evaluate(PAGE_CHECK, {"source": gateway.userscript(), "pages": list(PAGES)})
     finally:
         tab.close()
-    assert passed == PAGES
+    assert {page for page, ran in passed.items() if ran} == {p for p, ok in PAGES.items() if ok}
