@@ -15,7 +15,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 NUMBER = r"-?[\d,]+(?:\.\d+)?"
 
-pytestmark = pytest.mark.e2e
+# ≈ 90 s on a 2-core machine; its subprocess has 300 s of its own.
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(360)]
 
 
 def _row(text: str, *cells: str) -> list[str]:
