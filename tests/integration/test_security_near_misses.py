@@ -202,6 +202,15 @@ FORGED = {
 }
 
 
+async def forge(gateway: RunningGateway, forged: str, job: str) -> int:
+    """Another connected worker sends the `forged` frames for `job`; how many it sent."""
+    async with raw_worker(gateway) as other:
+        frames = FORGED[forged](job)
+        for frame in frames:
+            await other.send(json.dumps(frame))
+    return len(frames)
+
+
 @pytest.mark.parametrize("forged", FORGED)
 async def test_a_workers_frames_for_another_workers_job_are_dropped_and_counted(
     start_gateway: StartGateway, forged: str
@@ -211,20 +220,20 @@ async def test_a_workers_frames_for_another_workers_job_are_dropped_and_counted(
         before = await dropped_frames(http)
         asking = asyncio.ensure_future(http.post("/v1/chat/completions", json={
             "model": "fake-gpt", "messages": [{"role": "user", "content": "hi"}]}))
-        job = await next_fetch(mine)
-        async with raw_worker(gateway) as other:
-            frames = FORGED[forged](job)
-            for frame in frames:
-                await other.send(json.dumps(frame))
+        try:
+            job = await next_fetch(mine)
+            sent = await forge(gateway, forged, job)
             deadline = time.monotonic() + DEADLINE
-            while await dropped_frames(http) < before + len(frames):
+            while await dropped_frames(http) < before + sent:
                 assert time.monotonic() < deadline, "the foreign frames were not dropped"
                 await asyncio.sleep(0.01)
-        for frame in FORGED["status+chunk+done"](job):
-            if frame["type"] == "chunk":
-                frame["data"] = 'a0:"mine"\nad:{"finishReason":"stop"}\n'
-            await mine.send(json.dumps(frame))
-        response = await asyncio.wait_for(asking, DEADLINE)
-        assert await dropped_frames(http) == before + len(frames)
+            for frame in FORGED["status+chunk+done"](job):
+                if frame["type"] == "chunk":
+                    frame["data"] = 'a0:"mine"\nad:{"finishReason":"stop"}\n'
+                await mine.send(json.dumps(frame))
+            response = await asyncio.wait_for(asking, DEADLINE)
+        finally:
+            asking.cancel()
+        assert await dropped_frames(http) == before + sent
     assert response.status_code == 200, response.text
     assert response.json()["choices"][0]["message"]["content"] == "mine"
