@@ -4,6 +4,7 @@ challenge solver (protocol doc §1.7–§1.9, §3.1–§3.4, §4.1, §5.3)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -186,6 +187,10 @@ class WebRoutes:
     async def recaptcha_execute(self, request: Request) -> Response:
         body = _json_object(await request.body())
         arena = self.arena
+        with arena.lock:
+            wait = arena.defaults.recaptcha_delay
+        if wait:  # the real execute's round trip to Google; the token is made at its end
+            await asyncio.sleep(wait)
         with arena.lock:
             issued = arena.state.recaptcha.issue(str(body.get("site_key") or ""),
                                                  str(body.get("action") or ""), arena.clock())
