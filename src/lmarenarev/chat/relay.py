@@ -24,7 +24,7 @@ from ..arena.errors import (
 )
 from ..arena.events import ArenaError, Event, Finish, join_text
 from ..arena.first_output import first_output_rule
-from ..arena.page import DEFAULT_RECAPTCHA_SITE_KEY
+from ..arena.page import recaptcha_site_key
 from ..arena.requests import ArenaCall, UpstreamRequest
 from ..arena.stream import StreamParser
 from ..errors import GatewayError, Timeout, UpstreamFailure, WorkerLost
@@ -168,10 +168,8 @@ class Relay:
         recaptcha = None
         if request.recaptcha is not None:
             recaptcha = request.recaptcha.wire()
-            recaptcha["site_key"] = (
-                self.config.recaptcha_site_key
-                or worker.recaptcha_site_key
-                or DEFAULT_RECAPTCHA_SITE_KEY
+            recaptcha["site_key"] = recaptcha_site_key(
+                self.config.recaptcha_site_key, worker.recaptcha_site_key
             )
         return fetch_frame(
             job.id,
@@ -247,6 +245,8 @@ class Relay:
                 yield batch
         except _Retryable as failure:
             failure.worker = worker
+            if failure.problem is not None and failure.problem.kind is Kind.RECAPTCHA:
+                await self.pool.drop_tokens(worker)  # its pooled tokens are suspect too
             raise
         finally:
             signals.close()

@@ -22,6 +22,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 from .gateway_settings import GatewaySettings
 from .keys import check_entries
 from .seed_settings import SeedSettings
+from .token_pool_settings import TokenPoolSettings
 
 CONFIG_FILE_NAME = "config.jsonc"
 ENV_PREFIX = "LMARENAREV_"
@@ -41,7 +42,8 @@ KNOWN_SEED_KEYS_NOT_SUPPORTED: frozenset[str] = frozenset(
 )
 
 
-class Settings(SeedSettings, GatewaySettings):  # fields: GatewaySettings', then SeedSettings'
+# fields: GatewaySettings', then TokenPoolSettings', then SeedSettings'
+class Settings(SeedSettings, TokenPoolSettings, GatewaySettings):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     @model_validator(mode="after")

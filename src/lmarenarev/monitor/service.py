@@ -78,6 +78,10 @@ def build_monitoring(settings: Callable[[], Settings], home: Path, pool: WorkerP
             socket_frames=pool.socket_frames,
             sent_messages=pool.sent_messages,
             sent_frames=pool.sent_frames,
+            token_hits=pool.token_hits,
+            token_misses=pool.token_misses,
+            token_expired=pool.token_expired,
+            token_dropped=pool.token_dropped,
         )
 
     metrics = Metrics(live)

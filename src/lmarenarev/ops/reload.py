@@ -16,6 +16,7 @@ import logging
 from dataclasses import dataclass
 
 from ..chat.plan import ChatService
+from ..chat.token_pool import POOL_KEYS, configure_tabs
 from ..config.files import ConfigSource, LoadedConfig, load_config
 from ..config.jsonc import ConfigError
 from ..config.settings import Settings
@@ -102,6 +103,8 @@ async def reload_gateway(gw: Gateway) -> ReloadReport:
         log.error("reload rejected, the old configuration stays: %s", exc)
         raise
     report = apply_config(gw, loaded)
+    if POOL_KEYS.intersection(report.changed):  # the tabs' token pools follow at once
+        await configure_tabs(gw.settings, gw.pool)
     for warning in report.warnings:
         log.warning("%s", warning)
     log.info("configuration reloaded; changed: %s", ", ".join(report.changed) or "nothing")
