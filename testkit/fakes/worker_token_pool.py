@@ -4,7 +4,7 @@ the integration tier sees what a tab does.
 
 - up to `size` tokens for one site key and action, minted while requests are coming: a job that
   took from the pool is running, or one arrived or ended within `warm_ms`; an idle worker mints
-  nothing and its tokens age out;
+  nothing and its tokens age out; a job's refill starts after the job has gone on;
 - a token is used once and only while younger than `max_age_ms`, counted from its mint's start;
 - a job for another site key or action gets nothing (neither hit nor miss) and mints its own;
 - `drop` empties the pool (a refusal, the page going away); a mint under way then is not kept;
@@ -78,6 +78,7 @@ class TokenPool:
         self.running = 0
         self.counts = {"hits": 0, "misses": 0, "expired": 0, "dropped": 0, "minted": 0, "failed": 0}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._refill_soon: asyncio.Handle | None = None
 
     def configure(self, frame: Any) -> None:
         new = parse_config(frame)
@@ -100,14 +101,14 @@ class TokenPool:
         self.running += 1
         config = self.config
         if config is None or (site_key, action) != (config.site_key, config.action):
-            self._refill()
+            self._later()
             return None, None
         self._drop_stale()
         held = self.tokens.pop(0) if self.tokens else None
         if held is not None:
             self._cancel(held)
         self.counts["hits" if held else "misses"] += 1
-        self._refill()
+        self._later()
         return (held.token, "hit") if held else (None, "miss")
 
     def done(self) -> None:
@@ -124,12 +125,24 @@ class TokenPool:
                 "held": len(self.tokens), "minting": self.minting, **self.counts}
 
     async def close(self) -> None:
+        if self._refill_soon is not None:
+            self._refill_soon.cancel()
+            self._refill_soon = None
         self.configure(None)
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
     # -- inside -----------------------------------------------------------------------------
+
+    def _later(self) -> None:
+        """Refill after the job that took has gone on (its fetch first), as the userscript."""
+        if self._refill_soon is None:
+            self._refill_soon = asyncio.get_running_loop().call_soon(self._refill_now)
+
+    def _refill_now(self) -> None:
+        self._refill_soon = None
+        self._refill()
 
     def _warm(self, config: PoolConfig) -> bool:
         return self.running > 0 or self.clock() - self.last_activity <= config.warm

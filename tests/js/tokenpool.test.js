@@ -58,6 +58,7 @@ async function warmPool(config = CONFIG) {
   const p = fakePool(config);
   assert.deepEqual(p.pool.take(KEY, ACTION), { token: null, pool: 'miss' });
   p.pool.done();
+  p.advance(0);
   await p.mintDone(0, 'tok-1');
   assert.equal(p.pool.status().held, 1);
   return p;
@@ -79,7 +80,9 @@ test('the first job misses and refills the pool; the next job takes the pooled t
   p.advance(5000);
   const taken = p.pool.take(KEY, ACTION);
   assert.deepEqual(taken, { token: 'tok-1', pool: 'hit' });
-  assert.equal(p.mints.length, 2); // the hit starts the next refill at once
+  assert.equal(p.mints.length, 1); // the job's fetch goes first: the refill waits for a task
+  p.advance(0);
+  assert.equal(p.mints.length, 2); // the hit starts the next refill
   assert.equal(p.pool.status().hits, 1);
   assert.equal(p.pool.status().misses, 1);
 });
@@ -95,6 +98,7 @@ test('a token is used once: two jobs never get the same token', async () => {
 test('a pool of two keeps two; the oldest token is used first', async () => {
   const p = fakePool(Object.assign({}, CONFIG, { size: 2 }));
   p.pool.take(KEY, ACTION);
+  p.advance(0);
   assert.equal(p.mints.length, 2);
   await p.mintDone(0, 'old');
   p.advance(10);
@@ -120,6 +124,7 @@ test("the age counts from the mint's start, and a late timer does not make an ol
   const p = fakePool();
   p.pool.take(KEY, ACTION);
   p.pool.done();
+  p.advance(0);
   p.skip(1000); // the mint took a second
   await p.mintDone(0, 'tok-1');
   p.skip(89000); // throttled: the expiry timer has not fired
@@ -140,6 +145,7 @@ test('once requests stop, the pool lets its token expire and mints no other', as
 test('a running job keeps the pool warm however long it streams', async () => {
   const p = fakePool(Object.assign({}, CONFIG, { max_age_ms: 30000, warm_ms: 10000 }));
   p.pool.take(KEY, ACTION); // not done yet: a long stream
+  p.advance(0);
   await p.mintDone(0, 'tok-1');
   p.advance(30000);
   assert.equal(p.mints.length, 2); // replaced: the job still runs
@@ -152,6 +158,7 @@ test('a running job keeps the pool warm however long it streams', async () => {
 test('another action (chat_retry) gets nothing from the pool and is neither hit nor miss; it keeps the pool warm', async () => {
   const p = fakePool();
   assert.deepEqual(p.pool.take(KEY, 'chat_retry'), { token: null, pool: null });
+  p.advance(0);
   assert.equal(p.mints.length, 1); // the pooled action is refilled: requests are coming
   assert.equal(p.mints[0].action, ACTION);
   await p.mintDone(0, 'tok-1');
@@ -164,6 +171,7 @@ test('another action (chat_retry) gets nothing from the pool and is neither hit 
 test('a refusal drops every pooled token; a mint under way then is not kept', async () => {
   const p = fakePool(Object.assign({}, CONFIG, { size: 2 }));
   p.pool.take(KEY, ACTION);
+  p.advance(0);
   await p.mintDone(0, 'tok-1');
   p.pool.drop();
   assert.equal(p.pool.status().held, 0);
@@ -174,6 +182,7 @@ test('a refusal drops every pooled token; a mint under way then is not kept', as
   assert.equal(p.timers(), 0);
   assert.equal(p.mints.length, 2); // no refill until the next job
   assert.deepEqual(p.pool.take(KEY, ACTION), { token: null, pool: 'miss' });
+  p.advance(0);
   assert.equal(p.mints.length, 4);
 });
 
@@ -204,6 +213,7 @@ test('a failed mint is not retried until the next job', async () => {
   const p = fakePool();
   p.pool.take(KEY, ACTION);
   p.pool.done();
+  p.advance(0);
   await p.settle();
   p.mints[0].reject(new Error('grecaptcha is not available'));
   await p.settle();
@@ -212,5 +222,6 @@ test('a failed mint is not retried until the next job', async () => {
   p.advance(60000);
   assert.equal(p.mints.length, 1);
   p.pool.take(KEY, ACTION);
+  p.advance(0);
   assert.equal(p.mints.length, 2);
 });

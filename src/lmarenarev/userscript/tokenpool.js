@@ -42,6 +42,7 @@ const tokenPool = (function () {
     let generation = 0; // a mint begun before the last drop is not kept
     let lastActivity = -Infinity;
     let running = 0; // jobs that took from the pool (hit or miss) and have not ended
+    let refillTimer = null;
     const counts = { hits: 0, misses: 0, expired: 0, dropped: 0, minted: 0, failed: 0 };
 
     const warm = () => running > 0 || env.now() - lastActivity <= config.warmMs;
@@ -117,6 +118,13 @@ const tokenPool = (function () {
       while (tokens.length + minting < config.size) startMint();
     }
 
+    // After a job took (or found none), in a task of its own: the job's fetch starts first, the
+    // refill's `execute` (script work in the page) after it.
+    const refillSoon = () => {
+      if (refillTimer !== null) return;
+      refillTimer = env.setTimer(() => { refillTimer = null; refill(); }, 0);
+    };
+
     return {
       configure(frame) {
         const next = parseConfig(frame);
@@ -143,14 +151,14 @@ const tokenPool = (function () {
         lastActivity = env.now();
         running++;
         if (!config || siteKey !== config.siteKey || action !== config.action) {
-          refill();
+          refillSoon();
           return { token: null, pool: null };
         }
         dropStale();
         const entry = tokens.shift();
         if (entry) env.clearTimer(entry.timer);
         counts[entry ? 'hits' : 'misses']++;
-        refill();
+        refillSoon();
         return entry ? { token: entry.token, pool: 'hit' } : { token: null, pool: 'miss' };
       },
       // The job that took ended: requests were coming until now.
