@@ -28,6 +28,7 @@ import datetime
 import os
 import platform
 import shlex
+import signal
 import subprocess
 import sys
 import tempfile
@@ -537,7 +538,12 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)  # so the `finally`s stop Chromium, the gateways, the fakes
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)  # e.g. `timeout`: Chromium leads its own
     args = parse(argv)
     plan = plan_from(args)
     everything = not args.quick and set(plan.phases) == set(PHASES)
