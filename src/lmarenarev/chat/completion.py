@@ -10,15 +10,16 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ..arena.events import Event, Usage
 from ..errors import GatewayError
 from ..monitor.observe import RequestWatch
-from ..render.common import RenderOptions
+from ..render.common import Assembler, RenderOptions
 from ..render.json import JSONRenderer
-from ..render.sse import SSERenderer, keepalive
+from ..render.sse import SSERenderer
+from .correction import follow_up
 from .outcome import RelayOutcome
 from .plan import ChatPlan
 from .run import Finished, Gone, Item, Notice, RelayRun, Stopped
@@ -42,7 +43,31 @@ class Sink(Protocol):
         ...
 
 
+class StreamRenderer(Protocol):
+    """What a stream is rendered by: an API's SSE renderer (render/)."""
+
+    usage: Usage | None
+
+    def feed_all(self, events: list[Event]) -> bytes: ...
+
+    def finish(self) -> bytes: ...
+
+    def fail(self, error: GatewayError) -> bytes: ...
+
+    def keepalive(self) -> bytes: ...
+
+    def content(self) -> str: ...
+
+
 @dataclass(frozen=True, slots=True)
+class Renderers:
+    """An API's two renderers: the stream's, and the sink of a whole answer."""
+
+    stream: Callable[[RenderOptions], StreamRenderer] = SSERenderer
+    sink: Callable[[RenderOptions], Sink] = JSONRenderer
+
+
+@dataclass(slots=True)
 class Completion:
     """Everything one response needs; `remember` records a delivered reply for continuity."""
 
@@ -55,6 +80,8 @@ class Completion:
     on_usage: Callable[[Usage], None] | None = None  # per-key token counts
     on_outcome: Callable[[ChatPlan, GatewayError | None], None] | None = None  # pools, errors
     watch: RequestWatch | None = None  # the request log, the dashboard, the metrics
+    renderers: Renderers = field(default_factory=Renderers)
+    corrections: int = 1  # corrective turns a botched tool call may still get (docs/tools.md)
 
     async def first(self) -> Item | None:
         """The first item if it comes within one keep-alive interval (errors keep their status).
@@ -70,7 +97,7 @@ class Completion:
     async def stream(self, first: Item | None) -> AsyncIterator[tuple[bytes, bool]]:
         """The SSE bytes, each with whether more follow; whatever the relay already produced
         goes out as one write, and the last one (the end, or an error) ends the response."""
-        renderer = SSERenderer(self.options)
+        renderer = self.renderers.stream(self.options)
         item = first
         try:
             for notice in self.run.held if self.show_retries else ():
@@ -79,19 +106,20 @@ class Completion:
                 parts: list[bytes] = []
                 while True:
                     if item is None:
-                        parts.append(keepalive())
+                        parts.append(renderer.keepalive())
                     elif isinstance(item, list):
                         self._saw_all(item)
                         parts.append(renderer.feed_all(item))
                     elif isinstance(item, Finished):
+                        if self._corrects(renderer, item.outcome):
+                            break  # the corrective turn's items follow
                         parts.append(renderer.finish())
                         yield b"".join(parts), False
                         self._done(renderer.content(), renderer.usage, item.outcome)
                         return
                     elif isinstance(item, Stopped):
                         self._failed(item.error, item.outcome)
-                        error = item.error
-                        parts.append(renderer.error(error.message, error.type, error.code))
+                        parts.append(renderer.fail(item.error))
                         yield b"".join(parts), False
                         return
                     elif isinstance(item, Gone):
@@ -112,13 +140,15 @@ class Completion:
     async def complete(self, sink: Sink | None = None) -> Any | None:
         """The answer `sink` assembles (the completion's JSON by default); None when the
         client left first. A failure is raised as its `GatewayError`."""
-        sink = sink if sink is not None else JSONRenderer(self.options)
+        sink = sink if sink is not None else self.renderers.sink(self.options)
         try:
             while True:
                 item = await self.run.next(self.keepalive_interval)
                 if isinstance(item, Gone):
                     return None
                 if isinstance(item, Finished):
+                    if self._corrects(sink, item.outcome):
+                        continue
                     return self._answer(sink, item.outcome)
                 if isinstance(item, Stopped):
                     self._failed(item.error, item.outcome)
@@ -129,6 +159,25 @@ class Completion:
                         sink.feed(event)
         finally:
             await self.close()
+
+    def _corrects(self, renderer: object, outcome: RelayOutcome) -> bool:
+        """At the end of a reply with tools: whether a corrective turn now runs (its items
+        follow in the same run) because the reply's calls were botched."""
+        if self.plan.tools is None or not isinstance(renderer, Assembler):
+            return False
+        correction = renderer.reply_end(may_correct=self.corrections > 0)
+        if correction is None:
+            return False
+        call = follow_up(self.plan, outcome, correction)
+        if call is None:
+            renderer.give_up_correction()
+            return False
+        self.corrections -= 1
+        log.info("[%s] the reply's tool call was botched: one corrective turn",
+                 self.options.completion_id)
+        renderer.begin_correction()
+        self.run.follow(call)
+        return True
 
     def _answer(self, sink: Sink, outcome: RelayOutcome) -> Any:
         try:

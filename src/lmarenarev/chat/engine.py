@@ -18,7 +18,7 @@ from ..errors import GatewayError
 from ..gateway import Gateway
 from ..monitor.observe import RequestStart, call_name
 from ..render.common import RenderOptions
-from .completion import Completion
+from .completion import Completion, Renderers
 from .outcome import RelayOutcome
 from .plan import ChatPlan
 from .relay import Relay
@@ -59,11 +59,13 @@ def start_completion(
     *,
     image_url: Callable[[str], Awaitable[str]] | None = None,
     remember: bool = True,
+    renderers: Renderers | None = None,
 ) -> Completion:
     """A completion ready to run (`await completion.run.start()`, then stream or complete).
 
     `image_url`: what a generated image's URL becomes in the reply (chat: the images service);
-    `remember`: whether a delivered reply may be continued (not for image generations)."""
+    `remember`: whether a delivered reply may be continued (not for image generations);
+    `renderers`: the API's (chat completions' by default)."""
     settings = gw.settings
     options = RenderOptions(
         model=info.model,
@@ -73,6 +75,7 @@ def start_completion(
         preserve_streaming=settings.preserve_streaming,
         include_usage=info.include_usage,
         side=plan.call.side,
+        tools=plan.tools,
     )
     log.info("[%s] model=%s stream=%s flow=%s call=%s", info.id, info.model, info.stream,
              settings.arena_flow, type(plan.call).__name__)
@@ -91,6 +94,7 @@ def start_completion(
         on_usage=None if info.key_name is None else gw.keys.usage_recorder(info.key_name),
         on_outcome=functools.partial(after_completion, gw, info.source),
         watch=watch,
+        renderers=renderers or Renderers(),
     )
 
 

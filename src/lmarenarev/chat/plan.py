@@ -1,7 +1,8 @@
-"""The chat service: an OpenAI request → the arena call to make (pure but for the pickers).
+"""The chat service: a request of any API → the arena call to make (pure but for the pickers).
 
-Model lookup, the seed's request shaping (bypass, legacy id pools) and the modern flow's
-conversation decision live here; routes only call `plan()`.
+Model lookup, the history rewritten with its tool calls (tools/history.py), the seed's request
+shaping (bypass, legacy id pools) and the modern flow's conversation decision live here; routes
+only call `plan()` (chat completions) or `plan_input()` (the other APIs, chat/inputs.py).
 """
 
 from __future__ import annotations
@@ -14,11 +15,15 @@ from dataclasses import dataclass
 from ..arena.requests import ArenaCall, CreateCall, Injection, LegacyCall, Recaptcha, RegenerateCall
 from ..config.settings import Settings
 from ..errors import InvalidRequest, ModelNotFound
-from ..messages import Message, normalize
+from ..messages import Message, merge_system_messages
 from ..models.files import EndpointMapping, ModelEntry, ModelType
 from ..openai_schema import ChatCompletionRequest
+from ..tools.contract import turn_note
+from ..tools.history import rewrite
+from ..tools.spec import ToolSet
 from .conversation import Continue, ConversationStore, NewSession, Regenerate, fold_history
 from .endpoint_pools import EndpointSelector
+from .inputs import ChatInput, chat_input
 from .limits import Limits
 from .shaping import bypass_images, history_images, split_image_attachments, take_bypass_suffix
 
@@ -28,6 +33,7 @@ class ChatPlan:
     model: ModelEntry
     messages: list[Message]
     call: ArenaCall
+    tools: ToolSet | None = None  # what the reply may call (docs/tools.md)
 
     @property
     def side(self) -> str:
@@ -111,8 +117,12 @@ class ChatService:
 
     def plan(self, request: ChatCompletionRequest, *, fresh: bool = False) -> ChatPlan:
         """`fresh`: a new LMArena session whatever the history (image generations)."""
+        strip = self.settings.strip_reasoning_from_history
+        return self.plan_input(chat_input(request, strip_history_reasoning=strip), fresh=fresh)
+
+    def plan_input(self, request: ChatInput, *, fresh: bool = False) -> ChatPlan:
         settings = self.settings
-        self.limits.check_message_count(len(request.messages))
+        self.limits.check_message_count(len(request.entries))
         if request.model in self.withdrawn:
             raise ModelNotFound(
                 f"LMArena no longer offers the model {request.model!r} (id "
@@ -122,30 +132,35 @@ class ChatService:
                 param="model",
             )
         entry = resolve_model(self.models, request.model)
-        messages = normalize(
-            request.messages,
-            tavern_mode=settings.tavern_mode_enabled,
-            strip_history_reasoning=settings.strip_reasoning_from_history,
-        )
+        messages = rewrite(request.entries, request.tools)
+        if settings.tavern_mode_enabled:
+            messages = merge_system_messages(messages)
         if not any(m.role == "user" for m in messages):
             raise InvalidRequest(
                 "messages must contain at least one user message", param="messages"
             )
         self.limits.check_attachments(messages)
         _, bypass = take_bypass_suffix(messages)
+        note = None if request.tools is None else turn_note(request.tools.choice)
         if settings.arena_flow == "legacy":
-            call: ArenaCall = self._legacy(entry, messages, bypass)
+            call: ArenaCall = self._legacy(entry, messages, bypass, note)
         else:
-            call = self._modern(entry, messages, bypass=bypass, fresh=fresh)
+            call = self._modern(entry, messages, bypass=bypass, fresh=fresh, note=note)
         self.limits.check_prompt(call)
-        return ChatPlan(entry, messages, call)
+        return ChatPlan(entry, messages, call, request.tools)
 
     def _recaptcha(self) -> Recaptcha:
         # An empty site key is filled per worker: discovered from its page, else the default.
         return Recaptcha(self.settings.recaptcha_site_key, self.settings.recaptcha_action)
 
     def _modern(
-        self, entry: ModelEntry, messages: list[Message], *, bypass: bool, fresh: bool
+        self,
+        entry: ModelEntry,
+        messages: list[Message],
+        *,
+        bypass: bool,
+        fresh: bool,
+        note: str | None = None,
     ) -> ArenaCall:
         if entry.arena_id is None:
             raise InvalidRequest(
@@ -162,6 +177,8 @@ class ChatService:
         prompt = turn.prompt
         if bypass:  # the modern flow sends one message: only the marker goes (files/shaping.py)
             prompt = prompt.rstrip().removesuffix("--bypass").rstrip()
+        if note is not None:  # this turn's tool choice: sent, not part of the remembered history
+            prompt = f"{prompt}\n\n{note}"
         injection = bypass_injection(self.settings, entry.type)
         if injection is not None and injection.content.strip():
             prompt = f"{prompt}\n\n{injection.content}"
@@ -177,7 +194,9 @@ class ChatService:
             session_id=session,
         )
 
-    def _legacy(self, entry: ModelEntry, messages: list[Message], bypass: bool) -> LegacyCall:
+    def _legacy(
+        self, entry: ModelEntry, messages: list[Message], bypass: bool, note: str | None = None
+    ) -> LegacyCall:
         settings = self.settings
         name = entry.name
         mapping = pick_mapping(
@@ -189,6 +208,8 @@ class ChatService:
             messages = bypass_images(take_bypass_suffix(messages)[0])
         elif settings.image_attachment_bypass_enabled and model_type == "image":
             messages = split_image_attachments(messages)
+        if note is not None:
+            messages = with_note(messages, note)
         return LegacyCall(
             session_id=mapping.session_id,
             message_id=mapping.message_id,
@@ -207,3 +228,13 @@ def new_session(messages: list[Message]) -> NewSession:
     shaped = history_images(messages)
     attachments = tuple(a for m in shaped for a in m.attachments if m.role != "system")
     return NewSession(fold_history(shaped), attachments)
+
+
+def with_note(messages: list[Message], note: str) -> list[Message]:
+    """The last user message with this turn's tool choice added (the legacy flow)."""
+    last = max((i for i, m in enumerate(messages) if m.role == "user"), default=None)
+    if last is None:
+        return messages
+    message = messages[last]
+    noted = Message("user", f"{message.text}\n\n{note}", message.attachments)
+    return [*messages[:last], noted, *messages[last + 1 :]]
