@@ -80,14 +80,17 @@ def test_migrations_from_a_blank_database(tmp_path: Path) -> None:
 def test_migrations_from_the_previous_schema_keep_the_rows(tmp_path: Path) -> None:
     conn = open_for_writing(tmp_path / "old.sqlite3")
     assert migrate(conn, MIGRATIONS[:1]) == ["m001_requests"]
-    conn.execute("BEGIN")
-    queries.insert(conn, [record(1)])
-    conn.execute("COMMIT")
+    first = [c for c in queries.COLUMNS if c != "api"]  # the columns of m001
+    row = record(1)
+    values = [json.dumps(row.retry_kinds) if c == "retry_kinds" else getattr(row, c) for c in first]
+    conn.execute(
+        f"INSERT INTO requests ({', '.join(first)}) VALUES ({', '.join('?' for _ in first)})",
+        values,
+    )
     assert migrate(conn) == [m.__name__ for m in MIGRATIONS[1:]]
     conn.row_factory = sqlite3.Row
-    assert [row["id"] for row in queries.list_requests(conn, queries.RequestFilter(), limit=5)] == [
-        "chatcmpl-0001"
-    ]
+    rows = queries.list_requests(conn, queries.RequestFilter(), limit=5)
+    assert [(row["id"], row["api"]) for row in rows] == [("chatcmpl-0001", "chat")]
 
 
 def test_a_failing_migration_leaves_nothing_half_done(tmp_path: Path) -> None:

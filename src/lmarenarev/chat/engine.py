@@ -49,7 +49,7 @@ class RequestInfo:
     stream: bool
     key_name: str | None = None
     include_usage: bool = False
-    source: str = "chat"  # which API: the recent errors and the log say it
+    source: str = "chat"  # which API (chat, messages, responses, images): the log says it
 
 
 def start_completion(
@@ -108,6 +108,7 @@ def request_start(gw: Gateway, info: RequestInfo, plan: ChatPlan | None = None) 
         call="" if plan is None else call_name(plan.call),
         messages=() if plan is None else plan.messages,
         known_model=info.model in gw.chat.models,
+        api=info.source,
     )
 
 

@@ -45,6 +45,7 @@ class RequestStart:
     call: str
     messages: Sequence[Message] = ()
     known_model: bool = True
+    api: str = "chat"  # which API the request used (the log's `api` column)
 
 
 class Changes:
@@ -258,6 +259,7 @@ class RequestObserver:
             bytes_in=outcome.bytes_received,
             bodies=self._bodies(watch, reply) if watch.keep_reply else None,
             to_count=tokens[2],
+            api=start.api,
         )
 
     def _bodies(self, watch: RequestWatch, reply: str) -> Bodies:
@@ -272,6 +274,7 @@ class RequestObserver:
         model = start.model if start.known_model else UNKNOWN_MODEL
         child = metrics.child
         child(metrics.requests, model, record.status, record.error_kind or "").inc()
+        child(metrics.api_requests, record.api, record.status).inc()
         child(metrics.duration, model, record.status).observe(record.duration_ms / 1000)
         if record.ttft_ms is not None:
             child(metrics.first_token, model).observe(record.ttft_ms / 1000)

@@ -136,6 +136,7 @@ class RequestLogEntry(BaseModel):
     retries: int
     retry_kinds: dict[str, int]
     bytes_in: int
+    api: str = Field(description="The API the request used: chat, messages, responses, images")
     has_bodies: bool
 
 

@@ -64,7 +64,17 @@ def m003_indexes(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX requests_status ON requests (status, started_at)")
 
 
-MIGRATIONS: tuple[Migration, ...] = (m001_requests, m002_request_bodies, m003_indexes)
+def m004_request_api(conn: sqlite3.Connection) -> None:
+    """Which API a request used: chat, messages (Anthropic), responses, images."""
+    conn.execute("ALTER TABLE requests ADD COLUMN api TEXT NOT NULL DEFAULT 'chat'")
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    m001_requests,
+    m002_request_bodies,
+    m003_indexes,
+    m004_request_api,
+)
 
 
 def applied(conn: sqlite3.Connection) -> list[str]:

@@ -53,6 +53,7 @@ class RequestRecord:
     bytes_in: int = 0  # bytes of LMArena's answers, as the tab relayed them
     bodies: Bodies | None = None
     to_count: ToCount | None = None  # not stored: resolved into the token columns
+    api: str = "chat"  # chat | messages (Anthropic) | responses | images
 
     @property
     def retries(self) -> int:
@@ -85,6 +86,7 @@ class RequestRow(TypedDict):
     retries: int
     retry_kinds: dict[str, int]
     bytes_in: int
+    api: str
     has_bodies: bool
 
 

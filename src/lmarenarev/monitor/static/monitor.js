@@ -127,7 +127,7 @@ function statusBadge(entry) {
 function renderRequests(page) {
   state.total = page.total;
   const rows = page.requests.map((r) => row([
-    clock(r.started_at), r.model, r.key_name || "–", statusBadge(r), seconds(r.duration_ms),
+    clock(r.started_at), r.api, r.model, r.key_name || "–", statusBadge(r), seconds(r.duration_ms),
     seconds(r.ttft_ms), tokens(r), count(r.retries), r.worker_id || "–", shortId(r.id),
   ], r.id));
   fill("requests-table", rows, "requests-empty");
@@ -173,7 +173,8 @@ async function showDetail(id) {
   $("detail").hidden = false;
   $("detail-id").textContent = detail.id;
   fields("detail-fields", [
-    ["started", clock(detail.started_at)], ["model", detail.model], ["key", detail.key_name],
+    ["started", clock(detail.started_at)], ["api", detail.api], ["model", detail.model],
+    ["key", detail.key_name],
     ["status", `${detail.status} (${detail.http_status})`], ["error kind", detail.error_kind],
     ["upstream", detail.upstream_kind], ["error", detail.error_message],
     ["finish", detail.finish_reason], ["flow", `${detail.flow} / ${detail.call || "–"}`],
