@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -57,7 +58,9 @@ class Reply:
     newlines). `body` (str/bytes) replaces the whole body verbatim, for any status.
     Transport: `chunk_size` bytes per write (cuts anywhere, also mid-UTF-8; None = one write per
     record), `delay` between writes, `first_byte_delay` before the status line,
-    `cut_after_bytes` drops the connection after that many body bytes, `record_chars`
+    `cut_after_bytes` drops the connection after that many body bytes (with `cut_when`, a
+    `threading.Event`, only once the test sets it: the bytes before the cut stay in flight until
+    then, so a client can see them before the cut), `record_chars`
     characters per `a0:`/`ag:` record, `heartbeats` `a2:` heartbeats after `af:`,
     `stamped_records` N replaces each side's content with N time-stamped `a0:` records (only for
     200 replies without `body`/`records`/`cut_after_bytes`; `chunk_size` is then ignored and
@@ -83,6 +86,7 @@ class Reply:
     delay: float | None = None
     first_byte_delay: float | None = None
     cut_after_bytes: int | None = None
+    cut_when: threading.Event | None = None
     record_chars: int | None = None
     stamped_records: int | None = None
 
@@ -347,6 +351,7 @@ def _plan(reply: Reply, defaults: ReplyDefaults, pieces: list[bytes],
         delay=_pick(reply.delay, defaults.delay),
         first_byte_delay=_pick(reply.first_byte_delay, defaults.first_byte_delay),
         abort=abort,
+        cut_when=reply.cut_when if abort else None,
         stamped=stamped,
         record_chars=_pick(reply.record_chars, defaults.record_chars),
     )

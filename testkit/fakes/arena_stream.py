@@ -3,10 +3,10 @@
 Unlike Starlette's `StreamingResponse` it can (a) wait before sending anything
 (`first_byte_delay`), (b) pause between writes, (c) drop the connection without finishing the
 body (`abort`, used for `Reply.cut_after_bytes`: uvicorn then closes the socket, so an HTTP client
-sees an incomplete chunked body) and (d) tell the fake how the stream ended: "completed"
-(reported just before the terminating frame), "disconnected" (the client went away first;
-noticed through `http.disconnect` on `receive`, because uvicorn's `send` silently drops writes
-after a disconnect) or "cut".
+sees an incomplete chunked body; with `cut_when` only once that event is set) and (d) tell the
+fake how the stream ended: "completed" (reported just before the terminating frame),
+"disconnected" (the client went away first; noticed through `http.disconnect` on `receive`,
+because uvicorn's `send` silently drops writes after a disconnect) or "cut".
 
 Stamped plans (`StreamPlan.stamped`, the benchmark fast mode): every piece holding
 `STAMP_PLACEHOLDER` is one record, sent in its own `send`; just before that `send` the placeholder
@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import functools
 import string
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ Send = Callable[[dict[str, Any]], Any]
 STAMP_PLACEHOLDER = "\x00stamp\x00"
 STAMP_BYTES = STAMP_PLACEHOLDER.encode()
 FILLER = string.ascii_lowercase
+CUT_WHEN_LIMIT = 30.0  # a `cut_when` never set: cut anyway, the test has failed by then
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +48,7 @@ class StreamPlan:
     delay: float = 0.0
     first_byte_delay: float = 0.0
     abort: bool = False
+    cut_when: threading.Event | None = None  # the abort waits for it (set by a test's thread)
     stamped: bool = False  # fill STAMP_PLACEHOLDER at send time, one record per send
     record_chars: int = 0  # length of a stamped record's string (stamp + filler)
 
@@ -114,6 +117,8 @@ class PlannedResponse:
                 if index and plan.delay:
                     await asyncio.sleep(plan.delay)
                 await send({"type": "http.response.body", "body": piece, "more_body": True})
+        if plan.cut_when is not None:
+            await _until_set(plan.cut_when)
         if not plan.abort:
             # Counted before the terminating frame, so a client that has read the whole body
             # already sees `completed_streams` incremented.
@@ -134,6 +139,13 @@ class PlannedResponse:
                 sent += 1
                 piece = piece.replace(STAMP_BYTES, stamp(plan.record_chars).encode())
             await send({"type": "http.response.body", "body": piece, "more_body": True})
+
+
+async def _until_set(event: threading.Event, limit: float = CUT_WHEN_LIMIT) -> None:
+    """Poll `event` (a thread sets it; this loop cannot be woken from there), `limit` at most."""
+    deadline = time.monotonic() + limit
+    while not event.is_set() and time.monotonic() < deadline:
+        await asyncio.sleep(0.005)
 
 
 async def _wait_for_disconnect(receive: Receive) -> None:

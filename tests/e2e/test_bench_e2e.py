@@ -15,7 +15,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 NUMBER = r"-?[\d,]+(?:\.\d+)?"
 
-pytestmark = pytest.mark.e2e
+# ≈ 20 s on a 2-core machine; its subprocess may take 300 s, and so may the test.
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(360)]
 
 
 def _row(text: str, *cells: str) -> list[str]:

@@ -184,3 +184,50 @@ def test_a_leaked_copy_of_the_userscript_does_not_run_on_another_site(
     assert result == {"seen": [], "bridge": "undefined"}
     assert not any("[lmarenarev]" in m for m in evil_tab.console_messages())
     assert len(world.gateway.health()["workers"]) == 1
+
+
+# docs/security.md §3: https pages of lmarena.ai, arena.ai and their subdomains.
+PAGES = {
+    "https://lmarena.ai/": True,
+    "https://x.lmarena.ai/c/1": True,  # a subdomain is LMArena's own
+    "https://arena.ai/?mode=direct": True,
+    "https://evillmarena.ai/": False,  # ends with "lmarena.ai", no dot before it
+    "https://evilarena.ai/": False,
+    "https://lmarena.ai.evil.example/": False,
+    "http://lmarena.ai/": False,
+    "https://evil.example/lmarena.ai/": False,
+}
+
+# Runs the served script with `unsafeWindow` standing in for a page at `href` (the script takes
+# its window from there). The first thing the script reads after its page check is
+# `__lmarenarev` (one bridge per page): answering `true` makes it stop right there, so a page
+# that passed the check is told apart without connecting anything.
+PAGE_CHECK = """({source, pages}) => {
+  const passed = {};
+  for (const href of pages) {
+    const url = new URL(href);
+    const location = {href: url.href, origin: url.origin, protocol: url.protocol,
+                      host: url.host, hostname: url.hostname, pathname: url.pathname};
+    passed[href] = false;
+    const page = new Proxy(window, {get(target, name) {
+      if (name === 'location') return location;
+      if (name === '__lmarenarev') { passed[href] = true; return true; }
+      const value = Reflect.get(target, name);
+      return typeof value === 'function' ? value.bind(target) : value;
+    }});
+    new Function('unsafeWindow', source)(page);
+  }
+  return passed;
+}"""
+
+
+def test_the_userscript_does_not_run_on_lookalikes_of_lmarena(
+    browser: Browser, gateway: GatewayProcess
+) -> None:
+    """A page check written `host.endswith("lmarena.ai")` would run on `evillmarena.ai`."""
+    tab = browser.open_tab("about:blank", grant_local_network=False)
+    try:
+        passed = tab.evaluate(PAGE_CHECK, {"source": gateway.userscript(), "pages": list(PAGES)})
+    finally:
+        tab.close()
+    assert {page for page, ran in passed.items() if ran} == {p for p, ok in PAGES.items() if ok}

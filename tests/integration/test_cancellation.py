@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import httpx
+import pytest
 
 from testkit.fakes.arena import Reply
 from testkit.support import wait_until
@@ -25,6 +26,7 @@ async def test_a_retried_stream_that_fails_keeps_its_http_status(
     assert response.json()["error"]["code"] == "rate_limited"
 
 
+@pytest.mark.timeout(300)  # ≈ 90 s on a 2-core machine: near the 120 s default
 async def test_streams_abandoned_while_waiting_for_a_tab_leave_nothing_behind(
     start_gateway: StartGateway, arena: Arena
 ) -> None:

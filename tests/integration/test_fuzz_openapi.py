@@ -36,6 +36,7 @@ from lmarenarev.workers.pool import Worker
 from lmarenarev.workers.protocol import ChunkFrame, DoneFrame, Hello, StatusFrame
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "40"))
+pytestmark = pytest.mark.timeout(max(120, EXAMPLES))  # per operation: ≈ 16 s at 500
 API_KEY = "sk-fuzz-client"
 ADMIN_KEY = "adm-fuzz"
 FINISH = 'ad:{"finishReason":"stop","usage":{"promptTokens":3,"completionTokens":2}}\n'

@@ -54,3 +54,26 @@ def test_messages_tell_the_user_what_to_do() -> None:
 def test_in_band_resource_exhausted_counts_as_empty() -> None:
     assert classify_in_band("Resource exhausted. Please try again later.").kind is Kind.EMPTY
     assert classify_in_band("hasArenaError").kind is Kind.ARENA_ERROR
+
+
+# An ordinary error body that quotes Cloudflare: a user's prompt echoed back, a help text.
+MENTIONS_CLOUDFLARE = (
+    '{"error": "Just a moment... see https://challenges.cloudflare.com; enable JavaScript and '
+    'cookies to continue"} <title>Just a moment...</title>'
+)
+
+
+@pytest.mark.parametrize(
+    ("status", "kind"),
+    [(400, Kind.BAD_REQUEST), (404, Kind.NOT_FOUND), (429, Kind.RATE_LIMIT)],
+)
+def test_cloudflare_wording_outside_a_challenge_status_is_not_a_challenge(
+    status: int, kind: Kind
+) -> None:
+    """Only a 403 or 503 can be Cloudflare's challenge: a 429 stays a rate limit (with its
+    Retry-After), not a tab reload, whatever its body says."""
+    problem = classify_http(status, {"retry-after": "3"}, MENTIONS_CLOUDFLARE)
+    assert problem is not None and problem.kind is kind
+    for challenge_status in (403, 503):  # the same body with a challenge's status is one
+        challenge = classify_http(challenge_status, {}, MENTIONS_CLOUDFLARE)
+        assert challenge is not None and challenge.kind is Kind.CLOUDFLARE

@@ -16,6 +16,7 @@ import json
 import os
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
@@ -30,6 +31,7 @@ from lmarenarev.models.files import ModelEntry
 from lmarenarev.openai_schema import ChatCompletionRequest
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "200"))
+pytestmark = pytest.mark.timeout(max(120, EXAMPLES // 4))  # a long run: ≈ 2.5 min at 2000
 fuzz = settings(
     max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), database=None
 )

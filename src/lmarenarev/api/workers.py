@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pydantic import ValidationError
 
 from ..arena.page import is_arena_origin
+from ..config.keys import same_secret
 from ..gateway import Gateway
 from ..workers.links import SocketLink
 from ..workers.pool import Worker
@@ -28,7 +28,7 @@ HELLO_TIMEOUT = 10.0
 
 def token_ok(gw: Gateway, given: str | None) -> bool:
     """The worker token, compared in constant time."""
-    return given is not None and secrets.compare_digest(given.encode(), gw.worker_token.encode())
+    return given is not None and same_secret(given, gw.worker_token)
 
 
 @router.websocket("/ws")

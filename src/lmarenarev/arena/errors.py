@@ -22,6 +22,7 @@ class Kind(StrEnum):
     RATE_LIMIT = "rate_limit"
     TOO_LARGE = "too_large"
     EMPTY = "empty"
+    TRUNCATED = "truncated"  # the body ended without the followed side's finish record
     ARENA_ERROR = "arena_error"
     REDIRECT = "redirect"
     BAD_REQUEST = "bad_request"
@@ -48,6 +49,7 @@ _CLIENT_STATUS: dict[Kind, tuple[int, str]] = {
     Kind.RATE_LIMIT: (429, "rate_limited"),
     Kind.TOO_LARGE: (413, "attachment_too_large"),
     Kind.EMPTY: (502, "empty_response"),
+    Kind.TRUNCATED: (502, "upstream_truncated"),
     Kind.ARENA_ERROR: (502, "arena_error"),
     Kind.REDIRECT: (502, "upstream_redirect"),
     Kind.BAD_REQUEST: (400, "upstream_bad_request"),
@@ -156,3 +158,12 @@ def classify_in_band(message: str) -> UpstreamProblem:
 
 def empty_reply() -> UpstreamProblem:
     return UpstreamProblem(Kind.EMPTY, "LMArena sent an empty reply")
+
+
+def truncated_reply(after_output: bool) -> UpstreamProblem:
+    """The body ended cleanly but without LMArena's finish record (`ad:`/`bd:`, §2.2): the
+    reply was cut, and what came is not the whole answer, however normal the end looked."""
+    where = "after part of the answer" if after_output else "before any text"
+    return UpstreamProblem(
+        Kind.TRUNCATED, f"LMArena's reply was cut off {where}: it ended without its finish record"
+    )

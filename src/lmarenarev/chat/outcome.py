@@ -16,3 +16,4 @@ class RelayOutcome:
     bytes_received: int = 0  # of LMArena's answers, over all attempts
     last_failure: str | None = None  # the latest failure's kind (arena.errors.Kind, or "worker")
     session: SessionRef | None = None  # LMArena's session and answer of the latest attempt
+    truncated: int = 0  # replies cut off (a body without its finish record), over all attempts

@@ -14,7 +14,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import NoReturn
 
-from ..arena.errors import Kind, UpstreamProblem, classify_http, classify_in_band, empty_reply
+from ..arena.errors import (
+    Kind,
+    UpstreamProblem,
+    classify_http,
+    classify_in_band,
+    empty_reply,
+    truncated_reply,
+)
 from ..arena.events import ArenaError, Event, Finish, join_text
 from ..arena.first_output import first_output_rule
 from ..arena.page import DEFAULT_RECAPTCHA_SITE_KEY
@@ -82,6 +89,7 @@ class Relay:
         self._worker_id: str | None = None  # the worker of the latest attempt
         self._bytes_received = 0  # of LMArena's answers, over all attempts
         self._last_failure: str | None = None  # the latest failure's Kind, or "worker"
+        self._truncated = 0  # replies cut off (no finish record), over all attempts
         self._begun: tuple[Worker, Job] | None = None  # sent by `begin`, not yet taken over
         self.deadline = clock() + config.total_timeout
 
@@ -98,6 +106,7 @@ class Relay:
             bytes_received=self._bytes_received,
             last_failure=self._last_failure,
             session=session,
+            truncated=self._truncated,
         )
 
     async def events(self, call: ArenaCall) -> AsyncIterator[Event]:
@@ -252,6 +261,7 @@ class Relay:
         events before it."""
         parser = StreamParser()
         produced = False
+        finished = False  # the side's finish record came: the reply is whole
         while True:
             signal: Signal | None = await self._next(signals, self.config.chunk_timeout)
             batch: list[Event] = []
@@ -274,20 +284,33 @@ class Relay:
                         raise _Retryable(problem, problem.to_error())
                     if event.side != side:
                         continue
-                    if type(event) is not Finish:
+                    if type(event) is Finish:
+                        finished = True
+                    else:
                         produced = True
                         self._output_started = True
                     batch.append(event)
                 if type(signal) is End:
                     if batch:
                         yield join_text(batch)
-                    if not produced:
-                        problem = empty_reply()
-                        raise _Retryable(problem, problem.to_error())
+                    self._check_whole(produced, finished, parser.records)
                     return
                 signal = signals.ready()
             if batch:
                 yield join_text(batch)
+
+    def _check_whole(self, produced: bool, finished: bool, records: int) -> None:
+        """At the body's clean end: a reply without its finish record was cut off, however
+        normal the end looked (LMArena, or a hop on the way, ended the body mid-reply); one
+        without output is empty. Before any output both are retried; after it, it fails."""
+        if produced and finished:
+            return
+        if finished or not records:
+            problem = empty_reply()
+        else:
+            self._truncated += 1
+            problem = truncated_reply(produced)
+        raise _Retryable(problem, problem.to_error())
 
     async def _next(self, signals: Mailbox[Signal], timeout: float) -> Signal:
         # Not asyncio.wait_for: on 3.11 it can swallow a cancellation that arrives together

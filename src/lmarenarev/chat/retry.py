@@ -26,7 +26,7 @@ class RetryPolicy:
     def delay(self, problem: UpstreamProblem, previous: int) -> float | None:
         """Seconds to wait before retry number `previous + 1` of this kind, or None to give up."""
         kind = problem.kind
-        if kind in (Kind.EMPTY, Kind.ARENA_ERROR):
+        if kind in (Kind.EMPTY, Kind.TRUNCATED, Kind.ARENA_ERROR):  # a cut before any text, too
             if not self.empty_enabled or previous >= self.empty_max_retries:
                 return None
             return min(self.empty_base_delay * 2.0**previous, self.empty_max_delay)

@@ -127,6 +127,13 @@ class Metrics:
             ["kind"],
             registry=self.registry,
         )
+        self.truncated = Counter(
+            "lmarenarev_truncated_replies",
+            "Replies whose body ended without LMArena's finish record (cut off), by model; "
+            "every attempt counts, retried or not",
+            ["model"],
+            registry=self.registry,
+        )
         self.tokens = Counter(
             "lmarenarev_tokens",
             "Tokens by model, direction (prompt|completion) and source (upstream|tokenizer)",

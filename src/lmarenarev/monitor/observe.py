@@ -218,6 +218,8 @@ class RequestObserver:
         if why is not None:
             record = replace(record, error_kind=why)
         self._count(record, watch.start)
+        if outcome.truncated:
+            self._count_truncated(watch.start, outcome.truncated)
         self.writer.submit(record)
         self.changes.bump()
 
@@ -282,6 +284,12 @@ class RequestObserver:
             child(metrics.retries, kind).inc(count)
         if record.tokens_source == "upstream":
             self._count_tokens(model, record)
+
+    def _count_truncated(self, start: RequestStart, replies: int) -> None:
+        # Every cut reply, retried or final: if LMArena stops sending finish records, this
+        # climbs with every request (a format drift), not only when a connection breaks.
+        model = start.model if start.known_model else UNKNOWN_MODEL
+        self.metrics.child(self.metrics.truncated, model).inc(replies)
 
     def _count_tokens(self, model: str, record: RequestRecord) -> None:
         source = record.tokens_source or ""
