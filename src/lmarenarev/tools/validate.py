@@ -17,9 +17,9 @@ def call_problem(tools: ToolSet, name: str, arguments: dict[str, Any]) -> str | 
     if tool is None:
         known = ", ".join(repr(t.name) for t in tools.tools)
         return f"there is no tool {name!r} (the tools are {known})"
-    wanted = tools.choice.name
-    if tools.choice.mode == "tool" and name != wanted:
-        return f"this answer must call {wanted!r}, not {name!r}"
+    named = tools.choice.name
+    if tools.choice.mode == "tool" and name != named:
+        return f"this answer must call {named!r}, not {name!r}"
     return schema_problem(tool, arguments)
 
 
