@@ -105,7 +105,7 @@ def _data_url_attachment(url: str, filename: str | None, default_mime: str) -> A
     return Attachment(name=name, content_type=mime, url=url, size=size)
 
 
-def _url_attachment(url: str, filename: str | None, default_mime: str) -> Attachment:
+def url_attachment(url: str, filename: str | None, default_mime: str) -> Attachment:
     if url.startswith("data:"):
         return _data_url_attachment(url, filename, default_mime)
     if url.startswith(("http://", "https://")):
@@ -130,7 +130,7 @@ def _part_text_or_attachment(part: dict[str, Any], index: int) -> str | Attachme
         detail = image.get("detail") if isinstance(image, dict) else None
         # The seed used `detail` to carry a file name (protocol §5.1 legacy).
         filename = detail if isinstance(detail, str) and "." in detail else None
-        return _url_attachment(url, filename, "image/png")
+        return url_attachment(url, filename, "image/png")
     if kind == "file":
         file = part.get("file")
         if not isinstance(file, dict) or not isinstance(file.get("file_data"), str):
@@ -140,7 +140,7 @@ def _part_text_or_attachment(part: dict[str, Any], index: int) -> str | Attachme
         if not data.startswith("data:"):
             guessed = mimetypes.guess_type(filename or "")[0] or "application/octet-stream"
             data = f"data:{guessed};base64,{data}"
-        return _url_attachment(data, filename, "application/octet-stream")
+        return url_attachment(data, filename, "application/octet-stream")
     if kind == "input_audio":
         audio = part.get("input_audio")
         if not isinstance(audio, dict) or not isinstance(audio.get("data"), str):

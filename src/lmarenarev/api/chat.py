@@ -1,4 +1,6 @@
-"""`POST /v1/chat/completions` as a plain ASGI app: the hot path (docs/benchmarks.md).
+"""`POST /v1/chat/completions` as a plain ASGI app: the hot path (docs/benchmarks.md); the
+other completion APIs (`/v1/messages`, `/v1/responses`) are served by the same endpoint class
+with a `prepare` of their own (api/anthropic.py, api/responses.py).
 
 Every chat request and every streamed chunk passes here, so the route skips the framework's
 layers (its middleware stack, the dependency resolution, Starlette's `StreamingResponse` and its
@@ -16,14 +18,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 from fastapi.responses import JSONResponse, Response
 from starlette.requests import ClientDisconnect, Request
 from starlette.types import Receive, Scope, Send
 
 from ..arena.ids import random_hex
-from ..chat.completion import Completion
+from ..chat.completion import Completion, Renderers
 from ..chat.engine import RequestInfo, refused, start_completion
+from ..chat.plan import ChatPlan
 from ..chat.run import Gone, Stopped
 from ..errors import GatewayError, as_gateway_error, error_response
 from ..gateway import Gateway
@@ -43,11 +47,49 @@ _SSE_HEADERS = [
 ]
 
 
-class ChatEndpoint:
-    """One chat completion per call: validate, plan, relay, answer (JSON or SSE)."""
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A request read and planned: what `CompletionEndpoint` runs."""
 
-    def __init__(self, gateway: Gateway) -> None:
+    info: RequestInfo
+    plan: ChatPlan
+    renderers: Renderers | None = None  # the API's (chat completions' by default)
+    image_url: Callable[[str], Awaitable[str]] | None = None
+
+
+Prepare = Callable[[Gateway, Request], Awaitable[Prepared]]
+
+
+async def planned(gw: Gateway, info: RequestInfo, plan: Callable[[], ChatPlan]) -> ChatPlan:
+    """`plan()` with its attachments uploaded; a refusal goes to the log and recent errors."""
+    try:
+        return await gw.media.attach(plan())
+    except GatewayError as exc:
+        refused(gw, info, exc)
+        raise
+
+
+async def prepare_chat(gw: Gateway, request: Request) -> Prepared:
+    body = await read_body(request, ChatCompletionRequest)
+    authorize_model(request, body.model)
+    key = client_key(request)
+    info = RequestInfo(
+        id=f"chatcmpl-{random_hex()}",
+        model=body.model,
+        stream=body.stream,
+        key_name=None if key is None else key.name,
+        include_usage=bool(body.stream_options and body.stream_options.include_usage),
+    )
+    plan = await planned(gw, info, lambda: gw.chat.plan(body))
+    return Prepared(info, plan, image_url=gw.media.images.for_chat)
+
+
+class CompletionEndpoint:
+    """One completion per call: read and plan (`prepare`), relay, answer (JSON or SSE)."""
+
+    def __init__(self, gateway: Gateway, prepare: Prepare) -> None:
         self.gateway = gateway
+        self.prepare = prepare
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
@@ -56,37 +98,36 @@ class ChatEndpoint:
         except ClientDisconnect:  # left while sending its body: no one to answer
             return
         except Exception as exc:  # the app's one error path (a bug: a 500, its trace logged)
-            response = error_response(as_gateway_error(exc), CHAT_PATH)
+            response = error_response(as_gateway_error(exc), scope["path"])
         if response is not None:
             await response(scope, receive, send)
 
     async def _serve(self, request: Request, send: Send) -> Response | None:
         """The response to send, or None once the stream has been sent."""
         gw = self.gateway
-        body = await read_body(request, ChatCompletionRequest)
-        authorize_model(request, body.model)
+        prepared = await self.prepare(gw, request)
         gw.ops.touch()
-        key = client_key(request)
-        info = RequestInfo(
-            id=f"chatcmpl-{random_hex()}",
-            model=body.model,
-            stream=body.stream,
-            key_name=None if key is None else key.name,
-            include_usage=bool(body.stream_options and body.stream_options.include_usage),
+        completion = start_completion(
+            gw,
+            prepared.info,
+            prepared.plan,
+            image_url=prepared.image_url,
+            renderers=prepared.renderers,
         )
-        try:
-            plan = await gw.media.attach(gw.chat.plan(body))
-        except GatewayError as exc:
-            refused(gw, info, exc)
-            raise
-        completion = start_completion(gw, info, plan, image_url=gw.media.images.for_chat)
         gone = watch_client(request.receive, completion.run.client_gone)
         try:
             await completion.run.start()
-            return await _answer(completion, body.stream, send)
+            return await _answer(completion, prepared.info.stream, send)
         finally:
             gone.cancel()
             await completion.close()
+
+
+class ChatEndpoint(CompletionEndpoint):
+    """`POST /v1/chat/completions`."""
+
+    def __init__(self, gateway: Gateway) -> None:
+        super().__init__(gateway, prepare_chat)
 
 
 async def _answer(completion: Completion, stream: bool, send: Send) -> Response | None:

@@ -7,21 +7,30 @@ from fastapi.responses import Response
 
 from ..models.catalog import model_cards
 from ..openai_schema import ModelList
+from ..wire.anthropic import AnthropicModelList
 from .access import client_key
+from .anthropic import anthropic_models
 from .bodies import gateway
 from .chat import ChatEndpoint, EndpointResponse
 
 router = APIRouter()
 
 
-@router.get("/v1/models", response_model=ModelList, response_model_exclude_none=True)
-async def list_models(request: Request) -> ModelList:
+@router.get(
+    "/v1/models",
+    response_model=ModelList | AnthropicModelList,
+    response_model_exclude_none=True,
+)
+async def list_models(request: Request) -> ModelList | AnthropicModelList:
+    """OpenAI's list; Anthropic's shape when the request carries `anthropic-version`."""
     gw = gateway(request)
     created = int(gw.started_at)
     key = client_key(request)
     cards = model_cards(
         gw.chat.models, gw.ops.catalog.models, gw.settings.expose_available_models, created
     )
+    if "anthropic-version" in request.headers:
+        return anthropic_models(cards, key)
     return ModelList(data=[card for card in cards if key is None or key.allows(card.id)])
 
 

@@ -65,6 +65,7 @@ class Renderers:
 
     stream: Callable[[RenderOptions], StreamRenderer] = SSERenderer
     sink: Callable[[RenderOptions], Sink] = JSONRenderer
+    reasoning_apart: bool = False  # the API has its own place for reasoning (never <think>)
 
 
 @dataclass(slots=True)

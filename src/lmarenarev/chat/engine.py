@@ -67,11 +67,15 @@ def start_completion(
     `remember`: whether a delivered reply may be continued (not for image generations);
     `renderers`: the API's (chat completions' by default)."""
     settings = gw.settings
+    renderers = renderers or Renderers()
+    reasoning = settings.reasoning_output_mode if settings.enable_lmarena_reasoning else "off"
+    if renderers.reasoning_apart and reasoning != "off":
+        reasoning = "openai"
     options = RenderOptions(
         model=info.model,
         completion_id=info.id,
         created=int(time.time()),
-        reasoning=settings.reasoning_output_mode if settings.enable_lmarena_reasoning else "off",
+        reasoning=reasoning,
         preserve_streaming=settings.preserve_streaming,
         include_usage=info.include_usage,
         side=plan.call.side,
@@ -94,7 +98,7 @@ def start_completion(
         on_usage=None if info.key_name is None else gw.keys.usage_recorder(info.key_name),
         on_outcome=functools.partial(after_completion, gw, info.source),
         watch=watch,
-        renderers=renderers or Renderers(),
+        renderers=renderers,
     )
 
 
