@@ -23,6 +23,7 @@ from .api import (
     images,
     monitor,
     openai,
+    responses,
     userscript,
     worker_poll,
     workers,
@@ -92,6 +93,7 @@ def create_app(gateway: Gateway) -> GatewayApp:
     app.chat = AccessMiddleware(chat, policy=gateway.access)
     app.include_router(openai.router)
     app.include_router(anthropic.router)
+    app.include_router(responses.router)
     app.include_router(images.router)
     app.include_router(workers.router)
     app.include_router(worker_poll.router)

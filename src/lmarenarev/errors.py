@@ -85,6 +85,14 @@ class ModelNotFound(GatewayError):
     code = "model_not_found"
 
 
+class NotFound(GatewayError):
+    """Something the client named by id does not exist (or is not its to see)."""
+
+    status = 404
+    type = "invalid_request_error"
+    code = "not_found"
+
+
 class PayloadTooLarge(GatewayError):
     status = 413
     type = "invalid_request_error"

@@ -14,6 +14,7 @@ from .api.keys import KeyRing
 from .chat.conversation import ConversationStore
 from .chat.plan import ChatService
 from .chat.relay import RelayConfig
+from .chat.response_store import ResponseStore
 from .chat.retry import RetryPolicy
 from .config.files import ConfigSource, load_config, worker_token
 from .config.settings import Settings
@@ -43,6 +44,7 @@ class Gateway:
     ops: Operations = field(default_factory=Operations)
     media: Media = field(init=False)  # images and files; set by _assemble
     monitoring: Monitoring = field(init=False)  # request log, dashboard, metrics; likewise
+    responses: ResponseStore = field(init=False)  # stored Responses API answers; likewise
 
     def sizes(self) -> dict[str, int]:
         """The size of every per-request and per-worker structure (all 0 when idle, but the
@@ -142,4 +144,9 @@ def _assemble(
         lambda: gateway.relay_config.wait_for_worker,
     )
     gateway.monitoring = build_monitoring(lambda: gateway.settings, home, pool)
+    gateway.responses = ResponseStore(
+        gateway.monitoring.writer.submit,
+        gateway.monitoring.read,
+        settings.conversation_cache_size,
+    )
     return gateway

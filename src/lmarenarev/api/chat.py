@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from fastapi.responses import JSONResponse, Response
 from starlette.requests import ClientDisconnect, Request
@@ -55,6 +56,7 @@ class Prepared:
     plan: ChatPlan
     renderers: Renderers | None = None  # the API's (chat completions' by default)
     image_url: Callable[[str], Awaitable[str]] | None = None
+    on_reply: Callable[[Any], None] | None = None  # the delivered reply's renderer
 
 
 Prepare = Callable[[Gateway, Request], Awaitable[Prepared]]
@@ -113,6 +115,7 @@ class CompletionEndpoint:
             prepared.plan,
             image_url=prepared.image_url,
             renderers=prepared.renderers,
+            on_reply=prepared.on_reply,
         )
         gone = watch_client(request.receive, completion.run.client_gone)
         try:

@@ -5,6 +5,10 @@ text and images (and PDF or text documents) a message, `tool_use` an assistant's
 `tool_result` a tool's result; `thinking` blocks an assistant sent back are left out (the
 reasoning of past turns, like `strip_reasoning_from_history` for `<think>` text). Server tools
 (`web_search_…`, `bash_…`, …) cannot be emulated: a 400 says so.
+
+Like Anthropic's API, user messages that follow each other are one turn: they are joined, so
+the turn continues the LMArena session as one message. A `system` message among the messages
+(Claude Code sends notes that way) is part of the user turn it is in, inside `<system>` tags.
 """
 
 from __future__ import annotations
@@ -34,7 +38,19 @@ def anthropic_input(
     entries = _system(request.system)
     for index, message in enumerate(request.messages):
         entries += _message(message, f"messages.{index}", strip_history_reasoning)
-    return ChatInput(request.model, entries, anthropic_tools(request))
+    return ChatInput(request.model, _joined_user_turns(entries), anthropic_tools(request))
+
+
+def _joined_user_turns(entries: list[Entry]) -> list[Entry]:
+    joined: list[Entry] = []
+    for entry in entries:
+        last = joined[-1] if joined else None
+        if last is not None and entry.role == "user" == last.role:
+            text = "\n\n".join(part for part in (last.text, entry.text) if part)
+            joined[-1] = Entry("user", text, last.attachments + entry.attachments)
+        else:
+            joined.append(entry)
+    return joined
 
 
 def _system(system: str | list[dict[str, Any]] | None) -> list[Entry]:
@@ -74,6 +90,11 @@ class _Said:
 
 
 def _message(message: AnthropicMessage, where: str, strip: bool) -> list[Entry]:
+    if message.role == "system":
+        content = message.content
+        texts = [content] if isinstance(content, str) else [
+            _text(block, f"{where}.content.{i}") for i, block in enumerate(content)]
+        return [Entry("user", "<system>\n" + "\n\n".join(texts) + "\n</system>")]
     if isinstance(message.content, str):
         text = message.content
         if message.role == "assistant" and strip:

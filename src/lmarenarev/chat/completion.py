@@ -83,6 +83,7 @@ class Completion:
     watch: RequestWatch | None = None  # the request log, the dashboard, the metrics
     renderers: Renderers = field(default_factory=Renderers)
     corrections: int = 1  # corrective turns a botched tool call may still get (docs/tools.md)
+    on_reply: Callable[[Any], None] | None = None  # the renderer of a delivered reply (storing)
 
     async def first(self) -> Item | None:
         """The first item if it comes within one keep-alive interval (errors keep their status).
@@ -116,7 +117,7 @@ class Completion:
                             break  # the corrective turn's items follow
                         parts.append(renderer.finish())
                         yield b"".join(parts), False
-                        self._done(renderer.content(), renderer.usage, item.outcome)
+                        self._done(renderer, item.outcome)
                         return
                     elif isinstance(item, Stopped):
                         self._failed(item.error, item.outcome)
@@ -186,7 +187,7 @@ class Completion:
         except GatewayError as exc:
             self._failed(exc, outcome)
             raise
-        self._done(sink.content(), sink.usage, outcome)
+        self._done(sink, outcome)
         return result
 
     async def refuse(self, stopped: Stopped) -> None:
@@ -207,7 +208,10 @@ class Completion:
         if self.watch is not None:
             self.watch.events(events)
 
-    def _done(self, content: str, usage: Usage | None, outcome: RelayOutcome) -> None:
+    def _done(self, rendered: StreamRenderer | Sink, outcome: RelayOutcome) -> None:
+        content, usage = rendered.content(), rendered.usage
+        if self.on_reply is not None:
+            self.on_reply(rendered)
         if self.watch is not None:
             self.watch.done(content, usage, outcome)
         self.remember(self.plan, outcome, content)

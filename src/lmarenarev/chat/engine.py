@@ -12,6 +12,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from ..arena.requests import LegacyCall
 from ..errors import GatewayError
@@ -60,12 +61,14 @@ def start_completion(
     image_url: Callable[[str], Awaitable[str]] | None = None,
     remember: bool = True,
     renderers: Renderers | None = None,
+    on_reply: Callable[[Any], None] | None = None,
 ) -> Completion:
     """A completion ready to run (`await completion.run.start()`, then stream or complete).
 
     `image_url`: what a generated image's URL becomes in the reply (chat: the images service);
     `remember`: whether a delivered reply may be continued (not for image generations);
-    `renderers`: the API's (chat completions' by default)."""
+    `renderers`: the API's (chat completions' by default); `on_reply`: called with the
+    renderer of a delivered reply (the Responses API stores it)."""
     settings = gw.settings
     renderers = renderers or Renderers()
     reasoning = settings.reasoning_output_mode if settings.enable_lmarena_reasoning else "off"
@@ -99,6 +102,7 @@ def start_completion(
         on_outcome=functools.partial(after_completion, gw, info.source),
         watch=watch,
         renderers=renderers,
+        on_reply=on_reply,
     )
 
 

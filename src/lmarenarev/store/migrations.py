@@ -69,11 +69,30 @@ def m004_request_api(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE requests ADD COLUMN api TEXT NOT NULL DEFAULT 'chat'")
 
 
+def m005_responses(conn: sqlite3.Connection) -> None:
+    """Responses API answers kept with `store` (GET/DELETE /v1/responses/{id},
+    previous_response_id): the response object and the conversation it answered, as JSON."""
+    conn.execute(
+        """
+        CREATE TABLE responses (
+            id TEXT PRIMARY KEY,
+            created_at REAL NOT NULL,
+            model TEXT NOT NULL,
+            key_name TEXT,
+            body TEXT NOT NULL,
+            conversation TEXT NOT NULL
+        )
+        """
+    )
+    conn.execute("CREATE INDEX responses_created_at ON responses (created_at)")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     m001_requests,
     m002_request_bodies,
     m003_indexes,
     m004_request_api,
+    m005_responses,
 )
 
 

@@ -20,10 +20,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
-from . import queries
+from . import queries, responses
 from .db import open_for_writing
 from .migrations import migrate
-from .records import RequestRecord
+from .records import RequestRecord, Write
 
 log = logging.getLogger(__name__)
 
@@ -57,10 +57,10 @@ class StoreWriter:
         self._count_tokens = count_tokens  # loads the tokenizer (in the writer's thread)
         self._counter: Counter | None = None
         self._counter_loaded = False
-        self._queue: asyncio.Queue[RequestRecord] = asyncio.Queue(queue_size)
+        self._queue: asyncio.Queue[Write] = asyncio.Queue(queue_size)
         self.batch_size = batch_size
         self.linger = linger
-        self._held: list[RequestRecord] = []  # taken from the queue, not written yet
+        self._held: list[Write] = []  # taken from the queue, not written yet
         self.clock = clock
         self._conn: sqlite3.Connection | None = None
         self._inflight: asyncio.Future[Any] | None = None
@@ -75,7 +75,8 @@ class StoreWriter:
     def pending(self) -> int:
         return self._queue.qsize()
 
-    def submit(self, record: RequestRecord) -> bool:
+    def submit(self, record: Write) -> bool:
+        """Queue a request's record (or a stored response, or its deletion)."""
         try:
             self._queue.put_nowait(record)
         except asyncio.QueueFull:
@@ -128,12 +129,12 @@ class StoreWriter:
         self._inflight = asyncio.ensure_future(asyncio.to_thread(work))
         return await asyncio.shield(self._inflight)
 
-    def _drain(self, batch: list[RequestRecord]) -> list[RequestRecord]:
+    def _drain(self, batch: list[Write]) -> list[Write]:
         while len(batch) < self.batch_size and not self._queue.empty():
             batch.append(self._queue.get_nowait())
         return batch
 
-    async def _write(self, batch: list[RequestRecord]) -> None:
+    async def _write(self, batch: list[Write]) -> None:
         try:
             written = await self._in_thread(lambda: self._write_batch(batch))
         except asyncio.CancelledError:
@@ -147,13 +148,16 @@ class StoreWriter:
 
     # -- in the thread -------------------------------------------------------------------------
 
-    def _write_batch(self, batch: list[RequestRecord]) -> list[RequestRecord]:
+    def _write_batch(self, batch: list[Write]) -> list[RequestRecord]:
         conn = self._conn
         assert conn is not None
-        records = [self._counted(record) for record in batch]
+        records = [self._counted(item) for item in batch if isinstance(item, RequestRecord)]
         conn.execute("BEGIN IMMEDIATE")
         try:
             queries.insert(conn, records)
+            for item in batch:
+                if not isinstance(item, RequestRecord):
+                    responses.apply(conn, item)
         except BaseException:
             conn.execute("ROLLBACK")
             raise
@@ -175,6 +179,7 @@ class StoreWriter:
             deleted = queries.prune(
                 conn, now=now, max_age_days=retention.max_age_days, max_rows=retention.max_rows
             )
+            responses.prune(conn, now=now, max_age_days=retention.max_age_days)
         except BaseException:
             conn.execute("ROLLBACK")
             raise

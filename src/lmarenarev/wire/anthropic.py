@@ -18,7 +18,7 @@ class _Lenient(BaseModel):
 
 
 class AnthropicMessage(_Lenient):
-    role: Literal["user", "assistant"]
+    role: Literal["user", "assistant", "system"]  # Claude Code puts system notes in between
     content: str | list[dict[str, Any]]
 
 
