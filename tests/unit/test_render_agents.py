@@ -118,7 +118,7 @@ def test_anthropic_stream_event_sequence() -> None:
 
 def test_anthropic_message_blocks_and_stop_reasons() -> None:
     renderer = AnthropicJSON(OPTIONS)
-    for event in reply("Just text.", reasoning="hm")[:-1] + [Finish("length", USAGE)]:
+    for event in [*reply("Just text.", reasoning="hm")[:-1], Finish("length", USAGE)]:
         renderer.feed(event)
     answer = renderer.result()
     assert answer["content"] == [{"type": "thinking", "thinking": "hm", "signature": ""},
@@ -162,7 +162,7 @@ def test_responses_stream_events() -> None:
 
 def test_a_whole_response_and_a_failed_stream() -> None:
     renderer = ResponsesJSON(OPTIONS, Echo())
-    for event in reply("Plain.")[:-1] + [Finish("length", None)]:
+    for event in [*reply("Plain.")[:-1], Finish("length", None)]:
         renderer.feed(event)
     answer = renderer.result()
     assert answer["status"] == "incomplete" and answer["usage"] is None
