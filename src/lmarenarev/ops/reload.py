@@ -87,6 +87,7 @@ def apply_config(gw: Gateway, loaded: LoadedConfig) -> ReloadReport:
     pool.ping_interval = settings.worker_ping_interval_seconds
     pool.ping_timeout = settings.worker_ping_timeout_seconds
     pool.max_waiting = settings.max_waiting_requests
+    pool.first_tab_wait = settings.first_tab_wait_seconds
     gw.settings, gw.models, gw.chat = settings, loaded.models, chat
     gw.relay_config = relay_config(settings)
     refresh_models(gw)
