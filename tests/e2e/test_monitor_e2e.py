@@ -1,8 +1,9 @@
 """The dashboard in Chromium against `lmarenarev serve`, with the real userscript on the fake
 LMArena page serving the requests, and `/metrics` parsed by prometheus_client.
 
-Screenshots go to test-artifacts/; with LMARENAREV_UPDATE_SCREENSHOTS=1 the overview is also
-saved as docs/monitor.png (the README's picture).
+Screenshots go to conftest.ARTIFACTS (in the temporary directory); with
+LMARENAREV_UPDATE_SCREENSHOTS=1 the overview is also saved as docs/monitor.png (the README's
+picture).
 """
 
 from __future__ import annotations
@@ -116,7 +117,7 @@ def wait_for_row(tab: Tab, request_id: str, timeout: float = 8) -> None:
 
 
 def screenshot(tab: Tab, name: str) -> Path:
-    ARTIFACTS.mkdir(exist_ok=True)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / name
     tab.run(lambda page: page.screenshot(path=str(path), full_page=True))
     assert path.stat().st_size > 10_000

@@ -58,8 +58,10 @@ class _Source:
 
 
 def _read(path: Path) -> tuple[_Source, Any] | None:
-    if not path.is_file():
+    if not path.exists():
         return None
+    if not path.is_file():
+        raise ConfigError(f"{path}: not a file")
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
