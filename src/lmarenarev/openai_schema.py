@@ -42,6 +42,7 @@ class ModelCard(BaseModel):
     owned_by: str = "lmarenarev"
     type: str | None = None
     capabilities: dict[str, Any] | None = None  # LMArena's, with expose_available_models
+    automatic: bool | None = None  # true: offered from LMArena's list (no models.json entry)
 
 
 class ModelList(BaseModel):

@@ -59,7 +59,8 @@ async def test_status_json_and_text(
     assert status["up"] and len(status["workers"]) == 1
     assert await asyncio.to_thread(run, gateway, "status") == 0
     text = capsys.readouterr().out
-    assert "Workers   1 connected" in text and "Ids       none captured" in text
+    assert "Workers   1 connected" in text
+    assert "Ids" not in text  # the modern flow needs no captured ids: no hint to capture them
 
 
 def test_status_of_a_gateway_that_is_down(

@@ -145,10 +145,16 @@ def _print_banner(
         f"  API base URL:   {base}/v1",
         f"  Userscript:     {_userscript_url(settings)}",
         f"  Data directory: {home}{note}",
-        f"  Models:         {model_count} from models.json, flow: {settings.arena_flow}",
+        f"  Models:         {_models_line(model_count)}, flow: {settings.arena_flow}",
         NEXT_STEP,
     ]
     print("\n".join(lines), flush=True)
+
+
+def _models_line(model_count: int) -> str:
+    if model_count:
+        return f"{model_count} from models.json"
+    return "LMArena's whole list once a tab connects (no models.json)"
 
 
 def serve(args: argparse.Namespace) -> int:

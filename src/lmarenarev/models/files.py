@@ -33,6 +33,7 @@ class ModelEntry:
     name: str
     arena_id: str | None
     type: ModelType
+    automatic: bool = False  # offered from LMArena's list, not from models.json
 
 
 @dataclass(frozen=True, slots=True)
