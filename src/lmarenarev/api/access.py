@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -217,16 +218,26 @@ class AccessPolicy:
 
 
 class AccessMiddleware:
-    """Applies the policy to `/v1/*` and the admin paths before routing (so it covers mounts)."""
+    """Applies the policy to `/v1/*` and the admin paths before routing (so it covers mounts);
+    `on_refusal` is told of every refusal (the request log: api/refusals.py)."""
 
-    def __init__(self, app: ASGIApp, *, policy: AccessPolicy) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        policy: AccessPolicy,
+        on_refusal: Callable[[Scope, GatewayError], None] | None = None,
+    ) -> None:
         self.app = app
         self.policy = policy
+        self.on_refusal = on_refusal
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             error = self._refusal(scope)
             if error is not None:
+                if self.on_refusal is not None:
+                    self.on_refusal(scope, error)
                 await error_response(error, scope["path"])(scope, receive, send)
                 return
         await self.app(scope, receive, send)

@@ -15,6 +15,7 @@ from ..errors import GatewayError, InvalidRequest
 from ..media.images.gallery import list_images, resolve_image
 from ..media.images.save import images_root
 from ..openai_schema import ErrorResponse, ImageGenerationRequest, ImagesResponse
+from . import refusals
 from .access import authorize_model, client_key
 from .bodies import gateway, read_body
 from .disconnect import race_client
@@ -64,6 +65,7 @@ async def images_generations(request: Request) -> Response:
     gw = gateway(request)
     body = await read_body(request, ImageGenerationRequest)
     authorize_model(request, body.model)
+    refusals.taken_over(request.scope)  # refused or completed, the engine logs it now
     gw.ops.touch()
     request_id = f"img-{uuid.uuid4().hex}"
     finished, result = await race_client(
