@@ -86,8 +86,11 @@ async def gallery_list(
     unknown = sorted(set(request.query_params) - {"page", "per_page"})
     if unknown:
         raise InvalidRequest(f"unknown query parameters: {', '.join(map(repr, unknown))}")
-    root = images_root(gateway(request).home)
-    return JSONResponse(list_images(root, page, per_page))
+    gw = gateway(request)
+    listed = list_images(images_root(gw.home), page, per_page)
+    # The dashboard says why the gallery is empty when nothing is saved.
+    listed["save_images_locally"] = gw.settings.save_images_locally
+    return JSONResponse(listed)
 
 
 @router.get("/api/images/{path:path}", responses=_errors(e404="No such image in the gallery"))
