@@ -33,6 +33,9 @@ class ChatCompletionRequest(_Lenient):
     messages: list[ChatMessage] = Field(min_length=1)
     stream: bool = False
     stream_options: StreamOptions | None = None
+    # Checked as OpenAI checks them, so a wrong value is a 400 and not silently accepted.
+    temperature: float | None = Field(None, ge=0, le=2)
+    top_p: float | None = Field(None, ge=0, le=1)
 
 
 class ModelCard(BaseModel):

@@ -130,6 +130,25 @@ def test_userscript_print_bakes_in_the_token_and_the_gateway(
     assert 'const GATEWAY = "http://127.0.0.1:6123"' in script
 
 
+@pytest.mark.parametrize(
+    ("host", "connects"),
+    [
+        ("127.0.0.1", ["127.0.0.1", "localhost"]),
+        ("localhost", ["localhost", "127.0.0.1"]),
+        ("192.168.1.5", ["192.168.1.5", "127.0.0.1", "localhost"]),
+    ],
+)
+def test_the_userscript_names_each_host_it_may_connect_to_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], host: str, connects: list[str]
+) -> None:
+    write(tmp_path, "config.jsonc", json.dumps({"host": host}))
+
+    script = printed_script(tmp_path, capsys)
+
+    header = script.split("// ==/UserScript==")[0]
+    assert [line.split()[-1] for line in header.splitlines() if "@connect" in line] == connects
+
+
 def test_userscript_print_creates_a_missing_home(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails
 
-from lmarenarev.config.jsonc import ConfigError, loads, nearest_line
+from lmarenarev.config.jsonc import ConfigError, duplicate_keys, loads, nearest_line
 from lmarenarev.config.settings import (
     CONFIG_FILE_NAME,
     KNOWN_SEED_KEYS_NOT_SUPPORTED,
@@ -195,6 +195,11 @@ def _file_layer(
             if key in only:
                 layers.apply((key,), value, "file", str(path))
         return text
+    for key_path, first, again in duplicate_keys(text):
+        warnings.append(
+            f"{path}:{again}: {_dotted(key_path)!r} is set again (first on line {first}); "
+            "the last one is used"
+        )
     for key in [k for k in data if k in KNOWN_SEED_KEYS_NOT_SUPPORTED]:
         line = nearest_line(text, (key,))
         warnings.append(
