@@ -86,7 +86,7 @@ def _add_home(parser: argparse.ArgumentParser) -> None:
         type=Path,
         default=None,
         help="data directory with config.jsonc, models.json, the request log (default: "
-        f"${HOME_ENV}, else {DEFAULT_HOME}); every command finds the gateway's the same way",
+        f"${HOME_ENV}, else {DEFAULT_HOME}; the same for every command)",
     )
 
 
