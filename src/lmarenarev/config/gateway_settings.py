@@ -154,8 +154,8 @@ class GatewaySettings(BaseModel):
         5.0,
         ge=0,
         description="While no browser tab has connected since the start, a request waits this "
-        "long for the first one (at most retry_timeout_seconds), then fails with 503 at once; "
-        "once a tab has connected, requests wait up to retry_timeout_seconds (a tab reloading).",
+        "long for the first one (at most retry_timeout_seconds) before it fails with 503; once "
+        "a tab has connected, requests wait up to retry_timeout_seconds (a tab may be reloading).",
     )
     keepalive_interval_seconds: float = Field(
         5.0,
