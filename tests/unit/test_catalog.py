@@ -18,6 +18,7 @@ from lmarenarev.models.catalog import (
     plan_merge,
 )
 from lmarenarev.models.files import ModelEntry
+from lmarenarev.ops.upkeep import catalog_interval
 from testkit.fakes.arena import DEFAULT_MODELS, FakeArena
 from testkit.fakes.arena_page import PageData, page_html, script_json
 
@@ -218,3 +219,9 @@ def test_merge_plan() -> None:
     assert named.add == {"fake-claude": DEFAULT_MODELS[1]["id"]}
     with pytest.raises(InvalidRequest, match="did you mean fake-claude"):
         plan_merge(catalog, {}, ["fake-claud"], merge_all=False)
+
+
+def test_while_no_model_is_offered_the_catalogue_is_read_again_within_a_minute() -> None:
+    assert catalog_interval(30, offering=True) == 1800
+    assert catalog_interval(30, offering=False) == 60
+    assert catalog_interval(0.5, offering=False) == 30
