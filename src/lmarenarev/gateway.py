@@ -119,6 +119,7 @@ def _assemble(
         ping_interval=settings.worker_ping_interval_seconds,
         ping_timeout=settings.worker_ping_timeout_seconds,
         max_waiting=settings.max_waiting_requests,
+        first_tab_wait=settings.first_tab_wait_seconds,
     )
     store = ConversationStore(settings.conversation_cache_size)
     keys = KeyRing.from_config(settings.api_key, settings.api_keys)

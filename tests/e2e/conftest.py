@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -31,7 +32,11 @@ from testkit.support import free_port, stop_process, wait_until, write_home
 
 pytestmark = pytest.mark.e2e
 
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+# Screenshots and the like, outside the working tree (LMARENAREV_TEST_ARTIFACTS moves them).
+ARTIFACTS = Path(
+    os.environ.get("LMARENAREV_TEST_ARTIFACTS")
+    or Path(tempfile.gettempdir()) / "lmarenarev-test-artifacts"
+)
 
 
 def lmarenarev_command() -> list[str]:

@@ -1,8 +1,9 @@
 """The dashboard in Chromium against `lmarenarev serve`, with the real userscript on the fake
 LMArena page serving the requests, and `/metrics` parsed by prometheus_client.
 
-Screenshots go to test-artifacts/; with LMARENAREV_UPDATE_SCREENSHOTS=1 the overview is also
-saved as docs/monitor.png (the README's picture).
+Screenshots go to conftest.ARTIFACTS (in the temporary directory); with
+LMARENAREV_UPDATE_SCREENSHOTS=1 the overview is also saved as docs/monitor.png (the README's
+picture).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from testkit.browser import Browser, Tab
 from testkit.fakes.arena import Reply, model_id
 from testkit.support import write_home
 
-from .conftest import ARTIFACTS, Arena, GatewayProcess, start_gateway_process
+from .conftest import ARTIFACTS, Arena, GatewayProcess, OpenTab, start_gateway_process
 
 pytestmark = pytest.mark.e2e
 
@@ -116,7 +117,7 @@ def wait_for_row(tab: Tab, request_id: str, timeout: float = 8) -> None:
 
 
 def screenshot(tab: Tab, name: str) -> Path:
-    ARTIFACTS.mkdir(exist_ok=True)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / name
     tab.run(lambda page: page.screenshot(path=str(path), full_page=True))
     assert path.stat().st_size > 10_000
@@ -237,3 +238,29 @@ def test_metrics_parse_and_count_the_requests(monitored: GatewayProcess) -> None
     assert samples[("lmarenarev_active_requests", ())] == 0
     ready = httpx.get(f"{monitored.url}/ready", timeout=10)
     assert (ready.status_code, ready.json()["workers"]) == (200, 1)
+
+
+def test_the_dashboard_says_when_no_tab_is_connected_and_why_the_gallery_is_empty(
+    gateway: GatewayProcess, browser: Browser, open_tab: OpenTab
+) -> None:
+    tab = browser.open_tab(f"{gateway.url}/monitor")  # no admin key: this machine may look
+    try:
+        tab.wait_for("!document.getElementById('dashboard').hidden", timeout=10)
+        banner = tab.wait_for(
+            "(() => { const p = document.getElementById('no-tab');"
+            " return !p.hidden && p.textContent; })()"
+        )
+        assert "No LMArena tab is connected" in banner and "lmarenarev userscript" in banner
+        worker = open_tab()
+        tab.wait_for("document.getElementById('no-tab').hidden")  # live, through the events
+        tab.evaluate("document.querySelector('[data-tab=images]').click()")
+        off = tab.wait_for(
+            "(() => { const p = document.getElementById('gallery-off');"
+            " return !p.hidden && p.textContent; })()"
+        )
+        assert "save_images_locally is off" in " ".join(off.split())
+        assert tab.evaluate("document.getElementById('gallery-empty').hidden")
+        worker.close()
+        tab.wait_for("!document.getElementById('no-tab').hidden")
+    finally:
+        tab.close()

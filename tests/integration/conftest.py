@@ -62,9 +62,17 @@ StartGateway = Callable[..., RunningGateway]
 def start_gateway(tmp_path: Path, arena: Arena) -> Iterator[StartGateway]:
     servers: list[ServerThread] = []
 
-    def start(*, endpoint_map: dict[str, Any] | None = None, **overrides: Any) -> RunningGateway:
+    def start(
+        *,
+        endpoint_map: dict[str, Any] | None = None,
+        models: list[dict[str, Any]] | None = None,
+        **overrides: Any,
+    ) -> RunningGateway:
+        """`models`: what models.json lists (default: every model of the fake arena)."""
         home = write_home(
-            tmp_path / f"home{len(servers)}", arena.fake.models, endpoint_map=endpoint_map
+            tmp_path / f"home{len(servers)}",
+            arena.fake.models if models is None else models,
+            endpoint_map=endpoint_map,
         )
         # No catalogue read on connect unless a test asks: it would be a job of its own.
         overrides = {"worker_token": TOKEN, "model_catalog_refresh_minutes": 0, **overrides}

@@ -627,3 +627,12 @@ def test_reference_lists_every_key() -> None:
 def test_docs_config_reference_is_up_to_date() -> None:
     docs = (REPO / "docs" / "config-reference.md").read_text(encoding="utf-8")
     assert docs == settings_reference_markdown(), "regenerate docs/config-reference.md"
+
+
+def test_a_key_set_twice_in_config_jsonc_is_a_warning_naming_both_lines(tmp_path: Path) -> None:
+    path = write_config(tmp_path, '{\n  "port": 6000,\n  "host": "127.0.0.1",\n  "port": 6001\n}')
+    loaded = load(tmp_path)
+    assert loaded.settings.port == 6001  # as json does: the last one
+    assert loaded.warnings == [
+        f"{path}:4: 'port' is set again (first on line 2); the last one is used"
+    ]

@@ -25,9 +25,10 @@ from ..arena.ids import random_hex
 from ..chat.completion import Completion
 from ..chat.engine import RequestInfo, refused, start_completion
 from ..chat.run import Gone, Stopped
-from ..errors import GatewayError, as_gateway_error, error_response
+from ..errors import GatewayError
 from ..gateway import Gateway
 from ..openai_schema import ChatCompletionRequest
+from . import refusals
 from .access import authorize_model, client_key
 from .bodies import read_body
 from .disconnect import watch_client
@@ -56,7 +57,7 @@ class ChatEndpoint:
         except ClientDisconnect:  # left while sending its body: no one to answer
             return
         except Exception as exc:  # the app's one error path (a bug: a 500, its trace logged)
-            response = error_response(as_gateway_error(exc), CHAT_PATH)
+            response = refusals.answer(self.gateway, scope, exc)
         if response is not None:
             await response(scope, receive, send)
 
@@ -65,6 +66,7 @@ class ChatEndpoint:
         gw = self.gateway
         body = await read_body(request, ChatCompletionRequest)
         authorize_model(request, body.model)
+        refusals.taken_over(request.scope)  # refused or completed, the engine logs it now
         gw.ops.touch()
         key = client_key(request)
         info = RequestInfo(

@@ -34,10 +34,16 @@ class ChatPlan:
         return self.call.side
 
 
-def resolve_model(models: dict[str, ModelEntry], name: str) -> ModelEntry:
+def resolve_model(
+    models: dict[str, ModelEntry], name: str, none_known: str = "Known models: none."
+) -> ModelEntry:
+    """The entry of `name`; a 404 that lists close names, or says `none_known` (how to get
+    models) when none is offered at all."""
     entry = models.get(name)
     if entry is not None:
         return entry
+    if not models:
+        raise ModelNotFound(f"The model {name!r} does not exist. {none_known}", param="model")
     close = difflib.get_close_matches(name, list(models), n=5, cutoff=0.5)
     hint = f" Did you mean: {', '.join(close)}?" if close else ""
     known = "" if close else f" Known models: {', '.join(sorted(models)[:20]) or 'none'}."
@@ -105,6 +111,7 @@ class ChatService:
         )
         # Models of models.json LMArena's page no longer lists (name → id); see model_catalog.
         self.withdrawn: dict[str, str] = {}
+        self.no_models_hint = "Known models: none."  # how to get some (ops/reload.py sets it)
         self.limits = Limits(
             settings.max_messages, settings.max_attachment_bytes, settings.max_prompt_chars
         )
@@ -121,7 +128,7 @@ class ChatService:
                 code="model_not_available",
                 param="model",
             )
-        entry = resolve_model(self.models, request.model)
+        entry = resolve_model(self.models, request.model, self.no_models_hint)
         messages = normalize(
             request.messages,
             tavern_mode=settings.tavern_mode_enabled,

@@ -24,6 +24,8 @@ from .jsonc import ConfigError
 from .load import load_settings
 from .settings import Settings
 
+HOME_ENV = "LMARENAREV_HOME"
+DEFAULT_HOME = "~/lmarenarev"
 MODELS_FILE = "models.json"
 ENDPOINT_MAP_FILE = "model_endpoint_map.json"
 AVAILABLE_MODELS_FILE = "available_models.json"
@@ -43,6 +45,13 @@ class LoadedConfig:
     endpoint_map: dict[str, tuple[EndpointMapping, ...]]
     warnings: list[str]
     sources: dict[str, str]  # key → "default" | "file" | "env" | "cli"
+
+
+def data_directory(given: Path | None, env: Mapping[str, str]) -> Path:
+    """The data directory of every command: `--home`, else `$LMARENAREV_HOME`, else
+    ~/lmarenarev; never the current directory, so nothing lands in a clone's working tree."""
+    chosen = given if given is not None else Path(env.get(HOME_ENV) or DEFAULT_HOME)
+    return chosen.expanduser().resolve()
 
 
 def load_config(source: ConfigSource) -> LoadedConfig:

@@ -92,7 +92,10 @@ class SeedSettings(BaseModel):
         "retry_timeout_seconds) instead of failing at once.",
     )
     retry_timeout_seconds: float = Field(
-        60.0, ge=0, description="How long a request waits for a worker before it fails with 503."
+        60.0,
+        ge=0,
+        description="How long a request waits for a free worker tab before it fails with 503 "
+        "(before the first tab ever connected: first_tab_wait_seconds).",
     )
     empty_response_retry: EmptyResponseRetry = Field(
         default_factory=EmptyResponseRetry,

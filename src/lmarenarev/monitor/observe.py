@@ -45,6 +45,7 @@ class RequestStart:
     call: str
     messages: Sequence[Message] = ()
     known_model: bool = True
+    body: str | None = None  # a request refused before its messages were read: as it came
 
 
 class Changes:
@@ -263,8 +264,9 @@ class RequestObserver:
         )
 
     def _bodies(self, watch: RequestWatch, reply: str) -> Bodies:
+        start = watch.start
         return Bodies(
-            prompt=_cap(prompt_json(watch.start.messages)),
+            prompt=_cap(prompt_json(start.messages) if start.body is None else start.body),
             reply=_cap(reply),
             reasoning=_cap(watch.reasoning()),
         )

@@ -138,8 +138,9 @@ def add_command(commands: Any) -> None:
         help="delete files older than this: seconds, or 90m, 24h, 7d (default 24h)",
     )
     parser.add_argument(
-        "--dir", type=Path, default=Path.cwd() / "file_bed_uploads",
-        help="where the files go (default ./file_bed_uploads)",
+        "--dir", type=Path, default=None,
+        help="where the files go (default: file_bed_uploads in the data directory, "
+        "$LMARENAREV_HOME or ~/lmarenarev)",
     )
 
 

@@ -67,7 +67,7 @@ function renderStats(stats) {
   $("card-p95").textContent = seconds(totals.p95_ms);
   $("card-error-rate").textContent = percent(totals.error_rate);
   $("card-tokens").textContent = `${count(totals.prompt_tokens)} / ${count(totals.completion_tokens)}`;
-  $("card-workers").textContent = count(stats.workers);
+  showWorkers(stats.workers);
   $("card-active").textContent = count(stats.active_requests);
   $("window-note").textContent = stats.window_hours ? `last ${stats.window_hours} h` : "all";
   tickUptime();
@@ -83,6 +83,11 @@ function renderStats(stats) {
     return li;
   });
   $("error-kinds").replaceChildren(...kinds);
+}
+
+function showWorkers(workers) {  // the count, and a banner when no tab is connected
+  $("card-workers").textContent = count(workers);
+  $("no-tab").hidden = workers > 0;
 }
 
 function tickUptime() {
@@ -215,7 +220,9 @@ async function renderGallery() {
     loadImage(img, image.url);
   }
   $("gallery").replaceChildren(...figures);
-  $("gallery-empty").hidden = figures.length > 0;
+  const off = Boolean(list) && list.save_images_locally === false && figures.length === 0;
+  $("gallery-empty").hidden = figures.length > 0 || off;
+  $("gallery-off").hidden = !off;
 }
 
 async function loadImage(img, url) {
@@ -311,7 +318,7 @@ function onEvent(block) {
   if (name !== "change") return;
   const change = JSON.parse(data.join("\n"));
   renderActive(change.active);
-  $("card-workers").textContent = count(change.workers);
+  showWorkers(change.workers);
   tickUptime();
   if (change.version !== state.version) {
     state.version = change.version;
