@@ -2,10 +2,11 @@
 
 `Settings` is the single source for the config file template, the environment variable names,
 the `--set` keys and the configuration reference in the docs. Its fields come in groups, one
-module each: the gateway's own (gateway_settings.py) and LMArenaBridge's keys (seed_settings.py),
-with their blocks in blocks.py and media.py. Keys of LMArenaBridge keep their names and
-meanings, so an existing `config.jsonc` loads unchanged: keys of features not built yet and
-unknown keys become warnings, never errors. Precedence: CLI > env > file > defaults.
+module each: the gateway's own (gateway_settings.py), what it keeps across restarts
+(state_settings.py) and LMArenaBridge's keys (seed_settings.py), with their blocks in blocks.py
+and media.py. Keys of LMArenaBridge keep their names and meanings, so an existing `config.jsonc`
+loads unchanged: keys of features not built yet and unknown keys become warnings, never errors.
+Precedence: CLI > env > file > defaults.
 
 Reading the layers is `load.py`, the template and the reference `docs.py`; both build on this
 module.
@@ -22,6 +23,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 from .gateway_settings import GatewaySettings
 from .keys import check_entries
 from .seed_settings import SeedSettings
+from .state_settings import StateSettings
 
 CONFIG_FILE_NAME = "config.jsonc"
 ENV_PREFIX = "LMARENAREV_"
@@ -41,7 +43,8 @@ KNOWN_SEED_KEYS_NOT_SUPPORTED: frozenset[str] = frozenset(
 )
 
 
-class Settings(SeedSettings, GatewaySettings):  # fields: GatewaySettings', then SeedSettings'
+# Fields in the order GatewaySettings', StateSettings', SeedSettings' (the template's order).
+class Settings(SeedSettings, StateSettings, GatewaySettings):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     @model_validator(mode="after")
