@@ -158,18 +158,20 @@ class SeedSettings(BaseModel):
     )
     file_bed_endpoints: list[FileBedEndpoint] = Field(
         default_factory=list,
-        description='File beds: [{"name", "url", "enabled", "api_key", "api_key_field" '
-        '("api_key"), "upload_mode" ("json": {file_name, file_data, <api_key_field>} as the '
-        'LMArenaBridge file bed takes; or "form": multipart), "form_file_field" ("file"), '
-        '"response_type" ("json" or "text": the body is the link), "json_url_key" (dotted '
-        'path of the link in the JSON answer, e.g. "data.url"; empty: {filename} of the '
-        "LMArenaBridge file bed, served under <url without /upload>/uploads/)}].",
+        description='File beds: [{"name", "url", "preset", "enabled", "api_key", '
+        '"api_key_field", "upload_mode" ("json": {file_name, file_data, <api_key_field>} as '
+        'the LMArenaBridge file bed takes; "form": multipart), "form_file_field", "form_fields" '
+        '(more form fields), "response_type" ("json"; "text": the first link in the answer), '
+        '"json_url_key" (path of the link in a JSON answer: "data.url", "files[0].url"; empty: '
+        "{filename} of the LMArenaBridge file bed)}]. A preset (imgbb, freeimage, 0x0, uguu, "
+        "bashupload, tempsh, lmarenabridge; or the one of the url's host) gives the keys left "
+        'out; {"name", "url"} alone is enough for those hosts (docs/files.md).',
     )
     file_bed_upload_url: str = Field(
         "",
-        description="(LMArenaBridge) Upload URL of a single file bed, used when "
-        "file_bed_endpoints is empty (e.g. http://127.0.0.1:5104/upload of "
-        "`lmarenarev file-bed`).",
+        description="(LMArenaBridge) Upload URL of a single file bed of LMArenaBridge's shape, "
+        "used when file_bed_endpoints is empty (e.g. `lmarenarev file-bed` on a machine "
+        "LMArena can reach).",
     )
     file_bed_api_key: str = Field("", description="(LMArenaBridge) Key of that file bed.")
 
