@@ -78,7 +78,7 @@ def fold_history(messages: list[Message]) -> str:
     non_system = [m for m in messages if m.role != "system"]
     if len(non_system) == 1:
         return "\n\n".join(m.text for m in messages if m.text)
-    return "\n\n".join(f"{_role_label(m.role)}: {m.text}" for m in messages)
+    return "\n\n".join(f"{_role_label(m.role)}: {m.text}".rstrip() for m in messages)
 
 
 def history_key(model: str, messages: list[Message]) -> str:

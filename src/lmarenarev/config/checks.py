@@ -54,5 +54,22 @@ def _file_bed_warnings(settings: Settings) -> list[str]:
     return warnings
 
 
+def _bypass_warnings(settings: Settings) -> list[str]:
+    warnings = []
+    injection = settings.bypass_injection
+    if injection.active_preset not in injection.presets and injection.active_preset != "custom":
+        warnings.append(
+            f"bypass_injection.active_preset {injection.active_preset!r} names no preset: the "
+            "custom block is injected instead (as the mogai fork does)"
+        )
+    if settings.image_attachment_bypass_enabled and settings.arena_flow == "modern":
+        warnings.append(
+            "image_attachment_bypass_enabled has no effect in the modern flow: it sends one "
+            "message per turn, so images and text cannot go in separate messages (it works "
+            'with arena_flow: "legacy"; docs/conversations.md)'
+        )
+    return warnings
+
+
 def setting_warnings(settings: Settings) -> list[str]:
-    return _file_bed_warnings(settings)
+    return [*_file_bed_warnings(settings), *_bypass_warnings(settings)]
