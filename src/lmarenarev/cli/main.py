@@ -137,6 +137,7 @@ def _print_banner(settings: Settings, home: Path, *, created: bool, model_count:
         f"lmarenarev {__version__}: an OpenAI-compatible API for LMArena",
         f"  API base URL:   {base}/v1",
         f"  Userscript:     {_userscript_url(settings)}",
+        f"  Dashboard:      {base}/monitor",
         f"  Data directory: {home}{note}",
         f"  Models:         {model_count} from models.json, flow: {settings.arena_flow}",
         NEXT_STEP,
