@@ -154,7 +154,7 @@ def local_settings(home: Path) -> Local:
         admin_key = str(raw.get("admin_key") or "")
         return Local(str(raw.get("host") or "127.0.0.1"), port, admin_key, False)
     admin_key = str(getattr(settings, "admin_key", ""))
-    return Local(settings.host, settings.port, admin_key, settings.enable_auto_update)
+    return Local(settings.host, settings.port, admin_key, settings.update_mode != "off")
 
 
 def _raw_config(home: Path) -> dict[str, Any]:

@@ -104,11 +104,13 @@ class SeedSettings(BaseModel):
         description="Longest wait for the next piece of a response (once LMArena started "
         "answering) before the request fails with a timeout.",
     )
-    enable_auto_update: bool = Field(
+    enable_auto_update: bool | Literal["notify", "apply"] = Field(
         True,
-        description="Tell (in the terminal, at most once a day, never blocking the start) when "
-        "a newer lmarenarev is released. The userscript updates itself from the gateway "
-        "(@updateURL) either way.",
+        description='Look for a newer lmarenarev release at start (at most once a day, never '
+        'blocking it). true or "notify": log a notice and show it on the dashboard; "apply": '
+        "also install it as `lmarenarev update` does (pip, or git pull and a reinstall in a "
+        "clone), then say to restart; false: never look. The userscript updates itself from "
+        "the gateway (@updateURL) either way.",
     )
     enable_idle_restart: bool = Field(
         True,
@@ -174,6 +176,13 @@ class SeedSettings(BaseModel):
         "LMArena can reach).",
     )
     file_bed_api_key: str = Field("", description="(LMArenaBridge) Key of that file bed.")
+
+    @property
+    def update_mode(self) -> Literal["off", "notify", "apply"]:
+        """What enable_auto_update asks for (true means "notify")."""
+        if self.enable_auto_update is True:
+            return "notify"
+        return "off" if self.enable_auto_update is False else self.enable_auto_update
 
     @field_validator("idle_restart_timeout_seconds")
     @classmethod
