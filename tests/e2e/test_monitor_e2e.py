@@ -298,3 +298,24 @@ def test_the_charts_draw_with_no_network_under_the_strict_csp(
         assert not [m for m in tab.console_messages() if m.startswith("pageerror")]
     finally:
         tab.close()
+
+
+def test_the_gallery_shows_a_page_at_a_time(monitored: GatewayProcess, browser: Browser) -> None:
+    folder = monitored.home / "downloaded_images" / "20260101"
+    for n in range(29):  # with the fixture's one: 30 images, 24 a page
+        (folder / f"20260101_1201{n:02d}_beef.png").write_bytes(png(2, 2))
+    tab = open_dashboard(browser, monitored)
+    try:
+        tab.evaluate("document.querySelector('[data-tab=images]').click()")
+        tab.wait_for("document.getElementById('gallery-info').textContent === '1–24 of 30'")
+        assert tab.evaluate("document.querySelectorAll('#gallery figure').length") == 24
+        assert tab.evaluate("document.getElementById('gallery-newer').disabled")
+        tab.evaluate("document.getElementById('gallery-older').click()")
+        tab.wait_for("document.getElementById('gallery-info').textContent === '25–30 of 30'")
+        assert tab.evaluate("document.querySelectorAll('#gallery figure').length") == 6
+        assert tab.evaluate("document.getElementById('gallery-older').disabled")
+        tab.wait_for(  # the oldest page holds the fixture's image, fetched with the key
+            "[...document.querySelectorAll('#gallery img')].some(img => img.naturalWidth === 4)"
+        )
+    finally:
+        tab.close()
