@@ -20,8 +20,10 @@ from . import __version__
 from .api import (
     admin,
     admin_keys,
+    docs_page,
     images,
     monitor,
+    monitor_figures,
     openai,
     refusals,
     userscript,
@@ -79,7 +81,10 @@ def create_app(gateway: Gateway) -> GatewayApp:
                     await task
             await gateway.media.aclose()
 
-    app = GatewayApp(title="lmarenarev", version=__version__, lifespan=lifespan)
+    # No Swagger UI or ReDoc (their scripts come from a CDN): /docs is api/docs_page.py
+    app = GatewayApp(
+        title="lmarenarev", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None
+    )
     app.state.gateway = gateway
     for handled in (GatewayError, HTTPException, RequestValidationError, Exception):
         # Exception (a bug) is answered by Starlette's outermost middleware, which then re-raises
@@ -101,6 +106,8 @@ def create_app(gateway: Gateway) -> GatewayApp:
     app.include_router(admin_keys.router)
     app.include_router(admin.router)
     app.include_router(monitor.router)
+    app.include_router(monitor_figures.router)
+    app.include_router(docs_page.router)
     app.state.templates = monitor.templates()
     app.mount(monitor.STATIC_URL, StaticFiles(directory=monitor.MONITOR_DIR / "static"))
     app.openapi = documented_openapi(app)  # type: ignore[method-assign]

@@ -85,17 +85,22 @@ class GatewayProcess:
         stop_process(self.process)
 
 
-def start_gateway_process(home: Path, *extra: str, port: int | None = None) -> GatewayProcess:
+def start_gateway_process(
+    home: Path, *extra: str, port: int | None = None, env: dict[str, str] | None = None
+) -> GatewayProcess:
     port = port or free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LMARENAREV_")}
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("LMARENAREV_")}
     # No catalogue read when a tab connects (an extra job per tab) unless a test passes --set.
-    env["LMARENAREV_MODEL_CATALOG_REFRESH_MINUTES"] = "0"
+    environment["LMARENAREV_MODEL_CATALOG_REFRESH_MINUTES"] = "0"
+    # No test asks PyPI for a release (a test of the update check points it at a fake).
+    environment["LMARENAREV_ENABLE_AUTO_UPDATE"] = "false"
+    environment.update(env or {})
     process = subprocess.Popen(
         [*lmarenarev_command(), "serve", "--home", str(home), "--port", str(port), *extra],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        env=env,
+        env=environment,
     )
     gateway = GatewayProcess(home, port, process)
 

@@ -22,6 +22,7 @@ pytestmark = pytest.mark.e2e
 
 def clean_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LMARENAREV_")}
+    env["LMARENAREV_ENABLE_AUTO_UPDATE"] = "false"  # no test asks PyPI for a release
     return {**env, **extra}
 
 

@@ -20,6 +20,7 @@ def _no_lmarenarev_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith("LMARENAREV_"):
             monkeypatch.delenv(name)
+    monkeypatch.setenv("LMARENAREV_ENABLE_AUTO_UPDATE", "false")  # asks PyPI for nothing
 
 
 @pytest.fixture

@@ -20,7 +20,13 @@ from ..openai_schema import ChatCompletionRequest
 from .conversation import Continue, ConversationStore, NewSession, Regenerate, fold_history
 from .endpoint_pools import EndpointSelector
 from .limits import Limits
-from .shaping import bypass_images, history_images, split_image_attachments, take_bypass_suffix
+from .shaping import (
+    bypass_images,
+    history_images,
+    split_image_attachments,
+    take_bypass_suffix,
+    with_injection,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,25 +166,25 @@ class ChatService:
                 param="model",
             )
         turn = None if fresh else self.store.decide(entry.name, messages)
-        if turn is None or isinstance(turn, NewSession):
-            turn = new_session(messages)
         if isinstance(turn, Regenerate):
             return RegenerateCall(
                 turn.session.session_id, turn.session.assistant_message_id, self._recaptcha()
             )
-        prompt = turn.prompt
-        if bypass:  # the modern flow sends one message: only the marker goes (files/shaping.py)
-            prompt = prompt.rstrip().removesuffix("--bypass").rstrip()
+        if bypass:  # the modern flow sends one message: only the marker goes (chat/shaping.py)
+            messages = take_bypass_suffix(messages)[0]
         injection = bypass_injection(self.settings, entry.type)
-        if injection is not None and injection.content.strip():
-            prompt = f"{prompt}\n\n{injection.content}"
-        session = turn.session.session_id if isinstance(turn, Continue) else None
-        assert isinstance(turn, Continue | NewSession)
+        if isinstance(turn, Continue):
+            sent = with_injection([messages[-1]], injection, first_of_session=False)
+            prompt, attachments = fold_history(sent), turn.attachments
+            session: str | None = turn.session.session_id
+        else:
+            new = new_session(messages, injection)
+            prompt, attachments, session = new.prompt, new.attachments, None
         return CreateCall(
             model_id=entry.arena_id,
             model_type=entry.type,
             prompt=prompt,
-            attachments=turn.attachments,
+            attachments=attachments,
             recaptcha=self._recaptcha(),
             chat_mode=self.settings.arena_chat_mode,
             session_id=session,
@@ -208,9 +214,11 @@ class ChatService:
         )
 
 
-def new_session(messages: list[Message]) -> NewSession:
-    """A history LMArena has not seen, folded into one message; images of the assistant's
-    replies come along as attachments (files/shaping.py)."""
+def new_session(messages: list[Message], injection: Injection | None = None) -> NewSession:
+    """A history LMArena has not seen, folded into one message (with the bypass injection
+    placed by its role); images of the assistant's replies come along as attachments
+    (chat/shaping.py)."""
     shaped = history_images(messages)
     attachments = tuple(a for m in shaped for a in m.attachments if m.role != "system")
-    return NewSession(fold_history(shaped), attachments)
+    folded = fold_history(with_injection(shaped, injection, first_of_session=True))
+    return NewSession(folded, attachments)

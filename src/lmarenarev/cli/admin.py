@@ -173,7 +173,7 @@ def local_settings(args: argparse.Namespace) -> Local:
             ) from None
         return Local("127.0.0.1", 0, args.admin_key or "", False)
     admin_key = args.admin_key if args.admin_key is not None else settings.admin_key
-    return Local(settings.host, settings.port, admin_key, settings.enable_auto_update)
+    return Local(settings.host, settings.port, admin_key, settings.update_mode != "off")
 
 
 def client_for(args: argparse.Namespace, local: Local) -> GatewayClient:

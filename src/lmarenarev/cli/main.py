@@ -23,6 +23,7 @@ from ..media.files import filebed_server
 from ..ops.update_check import PYPI_JSON_URL, check_in_background
 from . import admin as admin_client
 from . import logs as logs_command
+from . import update as update_command
 
 if TYPE_CHECKING:
     from ..gateway import Gateway
@@ -76,6 +77,7 @@ def _parser() -> argparse.ArgumentParser:
     script.add_argument("--print", action="store_true", help="print the script's source")
     admin_client.add_commands(commands, _add_home)
     logs_command.add_command(commands, _add_home)
+    update_command.add_command(commands, _add_home)
     filebed_server.add_command(commands)
     return parser
 
@@ -144,6 +146,7 @@ def _print_banner(
         f"lmarenarev {__version__}: an OpenAI-compatible API for LMArena",
         f"  API base URL:   {base}/v1",
         f"  Userscript:     {_userscript_url(settings)}",
+        f"  Dashboard:      {base}/monitor",
         f"  Data directory: {home}{note}",
         f"  Models:         {_models_line(model_count)}, flow: {settings.arena_flow}",
         NEXT_STEP,
@@ -180,9 +183,7 @@ def serve(args: argparse.Namespace) -> int:
     _reload_on_sighup(gateway)
     made = "home" if new_home else "config" if created else ""
     _print_banner(settings, home, created=made, model_count=len(gateway.models))
-    if settings.enable_auto_update and sys.stderr.isatty():  # a notice is for a person
-        url = os.environ.get("LMARENAREV_UPDATE_URL", PYPI_JSON_URL)
-        check_in_background(home, __version__, lambda text: log.info("%s", text), url=url)
+    _check_for_updates(gateway)
     config = uvicorn.Config(
         create_app(gateway),
         host=settings.host,
@@ -221,6 +222,27 @@ def _listen(settings: Settings) -> socket.socket:
             ) from None
         raise CannotListen(f"cannot listen on {where}: {exc.strerror or exc}") from None
     return sock
+
+
+def _check_for_updates(gateway: Gateway) -> None:
+    """`enable_auto_update`: the notice goes to the log (a service manager keeps it) and to
+    the dashboard; "apply" installs the release first (ops/upgrade.py)."""
+    mode = gateway.settings.update_mode
+    if mode == "off":
+        return
+    from ..ops.upgrade import find_install, upgrade
+
+    def report(latest: str, text: str) -> None:
+        gateway.ops.update.latest, gateway.ops.update.notice = latest, text
+        log.info("%s", text)
+
+    def install(latest: str) -> str:
+        log.info("enable_auto_update is \"apply\": installing lmarenarev %s", latest)
+        return upgrade(find_install())
+
+    url = os.environ.get("LMARENAREV_UPDATE_URL", PYPI_JSON_URL)
+    check_in_background(gateway.home, __version__, report, url=url,
+                        install=install if mode == "apply" else None)
 
 
 def _reload_on_sighup(gateway: Gateway) -> None:
@@ -266,6 +288,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return admin_client.run(args)
         if args.command == "file-bed":
             return filebed_server.run(args)
+        if args.command == "update":
+            return update_command.run(args)
         return userscript(args)
     except ConfigError as exc:
         print(f"lmarenarev: configuration error: {exc}", file=sys.stderr)

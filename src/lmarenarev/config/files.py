@@ -20,6 +20,7 @@ from ..models.files import (
     load_endpoint_map,
     load_models,
 )
+from .checks import setting_warnings
 from .jsonc import ConfigError
 from .load import load_settings
 from .settings import Settings
@@ -61,7 +62,7 @@ def load_config(source: ConfigSource) -> LoadedConfig:
         settings=loaded.settings,
         models=load_models(source.home / MODELS_FILE),
         endpoint_map=load_endpoint_map(source.home / ENDPOINT_MAP_FILE),
-        warnings=list(loaded.warnings),
+        warnings=[*loaded.warnings, *setting_warnings(loaded.settings)],
         sources=dict(loaded.sources),
     )
 

@@ -200,21 +200,23 @@ def _file_layer(
             f"{path}:{again}: {_dotted(key_path)!r} is set again (first on line {first}); "
             "the last one is used"
         )
-    for key in [k for k in data if k in KNOWN_SEED_KEYS_NOT_SUPPORTED]:
-        line = nearest_line(text, (key,))
-        warnings.append(
-            f"{path}:{line}: {key!r} is an LMArenaBridge setting lmarenarev does not support "
-            "yet; ignored"
-        )
-        del data[key]
     kept, dropped = _drop_unknown(Settings, data, ())
     for key_path, candidates in dropped:
         line = nearest_line(text, key_path)
+        dotted = _dotted(key_path)
+        reason = KNOWN_SEED_KEYS_NOT_SUPPORTED.get(dotted)
+        if reason is not None:
+            warnings.append(seed_key_warning(f"{path}:{line}", dotted, reason))
+            continue
         suggestion = _close_names(str(key_path[-1]), candidates)
-        warnings.append(f"unknown key {_dotted(key_path)!r} in {path}:{line}, ignored{suggestion}")
+        warnings.append(f"unknown key {dotted!r} in {path}:{line}, ignored{suggestion}")
     for key, value in kept.items():
         layers.apply((key,), value, "file", str(path))
     return text
+
+
+def seed_key_warning(where: str, key: str, reason: str) -> str:
+    return f"{where}: {key!r} (LMArenaBridge) has no meaning here, ignored: {reason}"
 
 
 def _apply_text_value(
@@ -223,10 +225,16 @@ def _apply_text_value(
     """Apply one env/CLI value; unknown keys inside a block value come back as warnings."""
     value, dropped = _drop_unknown_in(key_paths()[path].annotation, value, path)
     layers.apply(path, value, source, origin)
-    return [
-        f"unknown key {_dotted(where)!r} in {origin}, ignored{_close_names(str(where[-1]), names)}"
-        for where, names in dropped
-    ]
+    warnings = []
+    for where, names in dropped:
+        dotted = _dotted(where)
+        reason = KNOWN_SEED_KEYS_NOT_SUPPORTED.get(dotted)
+        if reason is not None:
+            warnings.append(seed_key_warning(origin, dotted, reason))
+        else:
+            suggestion = _close_names(str(where[-1]), names)
+            warnings.append(f"unknown key {dotted!r} in {origin}, ignored{suggestion}")
+    return warnings
 
 
 def _validate(layers: _Layers, file_path: Path, file_text: str | None) -> Settings:

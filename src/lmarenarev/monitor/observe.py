@@ -315,8 +315,17 @@ class RequestObserver:
         return len(stale)
 
     async def run(self) -> None:
-        """The writer, and the sweeper (cancel to stop; the writer flushes first)."""
-        await asyncio.gather(self.writer.run(), self._sweep_loop())
+        """The writer, and the sweeper (cancel to stop; the writer flushes first).
+
+        Not `gather`: cancelled, it would end as soon as the sweeper ended, with the writer
+        still flushing, and the shutdown would then cut the flush short."""
+        sweeper = asyncio.ensure_future(self._sweep_loop())
+        try:
+            await self.writer.run()  # returns only when there is no log to write
+            await sweeper
+        finally:
+            sweeper.cancel()
+            await asyncio.gather(sweeper, return_exceptions=True)
 
     async def _sweep_loop(self) -> None:
         while True:

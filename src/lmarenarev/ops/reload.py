@@ -84,6 +84,7 @@ def apply_config(gw: Gateway, loaded: LoadedConfig) -> ReloadReport:
         selector=old_chat.selector,
     )
     chat.store.capacity = settings.conversation_cache_size
+    chat.store.max_age = settings.conversation_max_age_hours * 3600
     pool = gw.pool
     pool.default_capacity = settings.worker_capacity
     pool.ping_interval = settings.worker_ping_interval_seconds

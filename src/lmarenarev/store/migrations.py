@@ -64,7 +64,47 @@ def m003_indexes(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX requests_status ON requests (status, started_at)")
 
 
-MIGRATIONS: tuple[Migration, ...] = (m001_requests, m002_request_bodies, m003_indexes)
+def m004_conversations(conn: sqlite3.Connection) -> None:
+    """The modern flow's conversation map (chat/conversation.py): a digest of a history (no
+    text) → the LMArena session and assistant message that answered it (store/state.py)."""
+    conn.execute(
+        """
+        CREATE TABLE conversations (
+            kind TEXT NOT NULL,
+            key TEXT NOT NULL,
+            session_id TEXT NOT NULL,
+            message_id TEXT NOT NULL,
+            stored_at REAL NOT NULL,
+            PRIMARY KEY (kind, key)
+        )
+        """
+    )
+    conn.execute("CREATE INDEX conversations_stored_at ON conversations (stored_at)")
+
+
+def m005_key_usage(conn: sqlite3.Connection) -> None:
+    """Each client key's usage totals, by the key's name (never the key)."""
+    conn.execute(
+        """
+        CREATE TABLE key_usage (
+            name TEXT PRIMARY KEY,
+            requests INTEGER NOT NULL,
+            rate_limited INTEGER NOT NULL,
+            prompt_tokens INTEGER NOT NULL,
+            completion_tokens INTEGER NOT NULL,
+            last_used REAL
+        )
+        """
+    )
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    m001_requests,
+    m002_request_bodies,
+    m003_indexes,
+    m004_conversations,
+    m005_key_usage,
+)
 
 
 def applied(conn: sqlite3.Connection) -> list[str]:

@@ -164,10 +164,11 @@ class WorkerPool:
 
     # -- jobs ----------------------------------------------------------------------------------
 
-    def pick(self) -> Worker | None:
-        """The least-loaded worker with a free slot now, if any."""
+    def pick(self, avoid: Worker | None = None) -> Worker | None:
+        """The least-loaded worker with a free slot now, if any (other than `avoid`)."""
         free = [
-            w for w in self.workers.values() if len(w.jobs) < w.capacity and not w.reloading
+            w for w in self.workers.values()
+            if len(w.jobs) < w.capacity and not w.reloading and w is not avoid
         ]
         if not free:
             return None
