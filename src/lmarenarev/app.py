@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -20,9 +21,12 @@ from .api import (
     admin,
     admin_keys,
     anthropic,
+    docs_page,
     images,
     monitor,
+    monitor_figures,
     openai,
+    refusals,
     responses,
     userscript,
     worker_poll,
@@ -31,7 +35,7 @@ from .api import (
 from .api.access import AccessMiddleware, V1CorsMiddleware, admin_allowed
 from .api.chat import CHAT_PATH, ChatEndpoint
 from .api.openapi_doc import documented_openapi
-from .errors import GatewayError, as_gateway_error, error_response
+from .errors import GatewayError
 from .gateway import Gateway
 from .ops.upkeep import run_upkeep
 
@@ -39,8 +43,9 @@ log = logging.getLogger(__name__)
 
 
 async def _any_error(request: Request, exc: Exception) -> JSONResponse:
-    """The one handler: any exception of any route, as its error in its API's envelope."""
-    return error_response(as_gateway_error(exc), request.url.path)
+    """The one handler: any exception of any route, as its error in its API's envelope (an
+    API request's refusal logged on the way: api/refusals.py)."""
+    return refusals.answer(request.app.state.gateway, request.scope, exc)
 
 
 class GatewayApp(FastAPI):
@@ -78,19 +83,23 @@ def create_app(gateway: Gateway) -> GatewayApp:
                     await task
             await gateway.media.aclose()
 
-    app = GatewayApp(title="lmarenarev", version=__version__, lifespan=lifespan)
+    # No Swagger UI or ReDoc (their scripts come from a CDN): /docs is api/docs_page.py
+    app = GatewayApp(
+        title="lmarenarev", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None
+    )
     app.state.gateway = gateway
     for handled in (GatewayError, HTTPException, RequestValidationError, Exception):
         # Exception (a bug) is answered by Starlette's outermost middleware, which then re-raises
         # it for the server's log; the others inside the middleware of ours, like a response.
         app.add_exception_handler(handled, _any_error)
-    app.add_middleware(AccessMiddleware, policy=gateway.access)
+    on_refusal = functools.partial(refusals.record, gateway)
+    app.add_middleware(AccessMiddleware, policy=gateway.access, on_refusal=on_refusal)
     chat: ASGIApp = ChatEndpoint(gateway)
     if gateway.settings.cors_origins:
         origins = tuple(gateway.settings.cors_origins)
         app.add_middleware(V1CorsMiddleware, origins=origins)
         chat = V1CorsMiddleware(chat, origins=origins)
-    app.chat = AccessMiddleware(chat, policy=gateway.access)
+    app.chat = AccessMiddleware(chat, policy=gateway.access, on_refusal=on_refusal)
     app.include_router(openai.router)
     app.include_router(anthropic.router)
     app.include_router(responses.router)
@@ -101,6 +110,8 @@ def create_app(gateway: Gateway) -> GatewayApp:
     app.include_router(admin_keys.router)
     app.include_router(admin.router)
     app.include_router(monitor.router)
+    app.include_router(monitor_figures.router)
+    app.include_router(docs_page.router)
     app.state.templates = monitor.templates()
     app.mount(monitor.STATIC_URL, StaticFiles(directory=monitor.MONITOR_DIR / "static"))
     app.openapi = documented_openapi(app)  # type: ignore[method-assign]

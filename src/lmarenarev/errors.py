@@ -100,11 +100,22 @@ class PayloadTooLarge(GatewayError):
 
 
 class NoWorker(GatewayError):
-    """No browser tab is connected (or none became free in time)."""
+    """No browser tab is connected (or none became free in time).
+
+    `retry` False: retrying soon cannot help (no tab at all: the user must open one), so the
+    answer carries `x-should-retry: false`, which the openai and anthropic SDKs honour instead
+    of retrying a 503 twice."""
 
     status = 503
     type = "service_unavailable"
     code = "no_worker"
+
+    def __init__(self, message: str, *, retry_after: int | None = None, retry: bool = True):
+        super().__init__(message)
+        headers = {} if retry_after is None else {"Retry-After": str(retry_after)}
+        if not retry:
+            headers["x-should-retry"] = "false"
+        self.headers = headers or None
 
 
 class QueueFull(NoWorker):
@@ -113,8 +124,7 @@ class QueueFull(NoWorker):
     code = "queue_full"
 
     def __init__(self, message: str, *, retry_after: int) -> None:
-        super().__init__(message)
-        self.headers = {"Retry-After": str(retry_after)}
+        super().__init__(message, retry_after=retry_after)
 
 
 class UpstreamFailure(GatewayError):

@@ -43,6 +43,9 @@ class ChatCompletionRequest(_Lenient):
     parallel_tool_calls: bool | None = None
     functions: list[dict[str, Any]] | None = None
     function_call: str | dict[str, Any] | None = None
+    # Checked as OpenAI checks them, so a wrong value is a 400 and not silently accepted.
+    temperature: float | None = Field(None, ge=0, le=2)
+    top_p: float | None = Field(None, ge=0, le=1)
 
 
 class ModelCard(BaseModel):
@@ -52,6 +55,7 @@ class ModelCard(BaseModel):
     owned_by: str = "lmarenarev"
     type: str | None = None
     capabilities: dict[str, Any] | None = None  # LMArena's, with expose_available_models
+    automatic: bool | None = None  # true: offered from LMArena's list (no models.json entry)
 
 
 class ModelList(BaseModel):

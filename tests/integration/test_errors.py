@@ -38,6 +38,23 @@ def envelope(body: Any) -> dict[str, Any]:
             "user message",
         ),
         (b'{"model": "fake-gtp", "messages": [{"role": "user", "content": "x"}]}', 404, "fake-gpt"),
+        (
+            b'{"model": "fake-gpt", "messages": [{"role": "user", "content": "x"}], '
+            b'"temperature": "hot"}',
+            400,
+            "temperature: Input should be a valid number",
+        ),
+        (
+            b'{"model": "fake-gpt", "messages": [{"role": "user", "content": "x"}], '
+            b'"temperature": 3, "top_p": 0.5}',
+            400,
+            "temperature: Input should be less than or equal to 2",
+        ),
+        (
+            b'{"model": "fake-gpt", "messages": [{"role": "user", "content": "x"}], "top_p": -1}',
+            400,
+            "top_p: Input should be greater than or equal to 0",
+        ),
     ],
 )
 async def test_bad_requests(

@@ -1,7 +1,7 @@
 """Every secret comparison goes through the constant-time helpers (`secrets.compare_digest`,
 via `config.keys.same_secret`, `api.workers.token_ok`, `KeyRing.match`). A plain `==` leaks
-how much of a guess was right through timing, and no behaviour test can tell it from the right comparison
-(issue 27's mutation audit): so this reads the source. Any `==`, `!=`, `in` or
+how much of a guess was right through timing, and no behaviour test can tell it from the right
+comparison (issue 27's mutation audit): so this reads the source. Any `==`, `!=`, `in` or
 `startswith`/`endswith` that touches a value named like a secret is reported."""
 
 from __future__ import annotations

@@ -27,6 +27,7 @@ from ..wire.anthropic import (
     MessagesRequest,
     TokenCount,
 )
+from . import refusals
 from .access import authorize_model, client_key
 from .bodies import gateway, read_body
 from .chat import CompletionEndpoint, EndpointResponse, Prepared, planned
@@ -39,6 +40,7 @@ RENDERERS = Renderers(AnthropicSSE, AnthropicJSON, reasoning_apart=True)
 async def prepare_messages(gw: Gateway, request: Request) -> Prepared:
     body = await read_body(request, MessagesRequest)
     authorize_model(request, body.model)
+    refusals.taken_over(request.scope)  # refused or completed, the engine logs it now
     key = client_key(request)
     info = RequestInfo(
         id=f"msg_{random_hex()[:24]}",

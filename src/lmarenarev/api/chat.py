@@ -30,9 +30,10 @@ from ..chat.completion import Completion, Renderers
 from ..chat.engine import RequestInfo, refused, start_completion
 from ..chat.plan import ChatPlan
 from ..chat.run import Gone, Stopped
-from ..errors import GatewayError, as_gateway_error, error_response
+from ..errors import GatewayError
 from ..gateway import Gateway
 from ..openai_schema import ChatCompletionRequest
+from . import refusals
 from .access import authorize_model, client_key
 from .bodies import read_body
 from .disconnect import watch_client
@@ -74,6 +75,7 @@ async def planned(gw: Gateway, info: RequestInfo, plan: Callable[[], ChatPlan]) 
 async def prepare_chat(gw: Gateway, request: Request) -> Prepared:
     body = await read_body(request, ChatCompletionRequest)
     authorize_model(request, body.model)
+    refusals.taken_over(request.scope)  # refused or completed, the engine logs it now
     key = client_key(request)
     info = RequestInfo(
         id=f"chatcmpl-{random_hex()}",
@@ -100,7 +102,7 @@ class CompletionEndpoint:
         except ClientDisconnect:  # left while sending its body: no one to answer
             return
         except Exception as exc:  # the app's one error path (a bug: a 500, its trace logged)
-            response = error_response(as_gateway_error(exc), scope["path"])
+            response = refusals.answer(self.gateway, scope, exc)
         if response is not None:
             await response(scope, receive, send)
 

@@ -17,8 +17,9 @@ from ..errors import InvalidRequest, NotFound
 from ..gateway import Gateway
 from ..render.common import RenderOptions
 from ..render.responses import Echo, ResponsesAssembler, ResponsesJSON, ResponsesSSE
-from ..store.records import StoredResponse
+from ..store.responses import StoredResponse
 from ..wire.responses import DeletedResponse, ResponsesRequest, StoredResponseBody
+from . import refusals
 from .access import authorize_model, client_key
 from .bodies import gateway, read_body
 from .chat import CompletionEndpoint, EndpointResponse, Prepared, planned
@@ -59,6 +60,7 @@ def _renderers(echo: Echo) -> Renderers:
 async def prepare_responses(gw: Gateway, request: Request) -> Prepared:
     body = await read_body(request, ResponsesRequest)
     authorize_model(request, body.model)
+    refusals.taken_over(request.scope)  # refused or completed, the engine logs it now
     key = client_key(request)
     key_name = None if key is None else key.name
     info = RequestInfo(id=f"resp_{random_hex()}", model=body.model, stream=body.stream,

@@ -88,10 +88,17 @@ class Completion:
     async def first(self) -> Item | None:
         """The first item if it comes within one keep-alive interval (errors keep their status).
 
-        Retry notices do not count: they are held and shown once the stream has started."""
+        While no tab has ever connected the wait goes on until the relay got one or gave up
+        (`first_tab_wait_seconds`): a gateway nobody has opened a tab for answers a stream
+        with its 503, not with a 200 and an error frame. Retry notices do not count: they are
+        held and shown once the stream has started."""
+        pool = self.run.relay.pool
         deadline = time.monotonic() + self.keepalive_interval
         while True:
             item = await self.run.next(max(0.0, deadline - time.monotonic()))
+            if item is None and not pool.ever_connected:
+                deadline = time.monotonic() + self.keepalive_interval
+                continue
             if not isinstance(item, Notice):
                 return item
             self.run.held.append(item)

@@ -121,7 +121,10 @@ def request_start(gw: Gateway, info: RequestInfo, plan: ChatPlan | None = None) 
 
 
 def refused(gw: Gateway, info: RequestInfo, error: GatewayError) -> None:
-    """A request refused before any call was made: the recent errors and the request log."""
+    """A request refused before any call was made: the terminal, the recent errors and the
+    request log."""
+    log.warning("[%s] refused: %d %s: %s", info.id, error.status, error.code or error.type,
+                error.message)
     gw.ops.errors.record(info.source, error, model=info.model)
     gw.monitoring.observer.refused(request_start(gw, info), error)
 

@@ -25,7 +25,13 @@ from .conversation import Continue, ConversationStore, NewSession, Regenerate, f
 from .endpoint_pools import EndpointSelector
 from .inputs import ChatInput, chat_input
 from .limits import Limits
-from .shaping import bypass_images, history_images, split_image_attachments, take_bypass_suffix
+from .shaping import (
+    bypass_images,
+    history_images,
+    split_image_attachments,
+    take_bypass_suffix,
+    with_injection,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,10 +46,16 @@ class ChatPlan:
         return self.call.side
 
 
-def resolve_model(models: dict[str, ModelEntry], name: str) -> ModelEntry:
+def resolve_model(
+    models: dict[str, ModelEntry], name: str, none_known: str = "Known models: none."
+) -> ModelEntry:
+    """The entry of `name`; a 404 that lists close names, or says `none_known` (how to get
+    models) when none is offered at all."""
     entry = models.get(name)
     if entry is not None:
         return entry
+    if not models:
+        raise ModelNotFound(f"The model {name!r} does not exist. {none_known}", param="model")
     close = difflib.get_close_matches(name, list(models), n=5, cutoff=0.5)
     hint = f" Did you mean: {', '.join(close)}?" if close else ""
     known = "" if close else f" Known models: {', '.join(sorted(models)[:20]) or 'none'}."
@@ -111,6 +123,7 @@ class ChatService:
         )
         # Models of models.json LMArena's page no longer lists (name → id); see model_catalog.
         self.withdrawn: dict[str, str] = {}
+        self.no_models_hint = "Known models: none."  # how to get some (ops/reload.py sets it)
         self.limits = Limits(
             settings.max_messages, settings.max_attachment_bytes, settings.max_prompt_chars
         )
@@ -131,7 +144,7 @@ class ChatService:
                 code="model_not_available",
                 param="model",
             )
-        entry = resolve_model(self.models, request.model)
+        entry = resolve_model(self.models, request.model, self.no_models_hint)
         messages = rewrite(request.entries, request.tools)
         if settings.tavern_mode_enabled:
             messages = merge_system_messages(messages)
@@ -168,27 +181,27 @@ class ChatService:
                 param="model",
             )
         turn = None if fresh else self.store.decide(entry.name, messages)
-        if turn is None or isinstance(turn, NewSession):
-            turn = new_session(messages)
         if isinstance(turn, Regenerate):
             return RegenerateCall(
                 turn.session.session_id, turn.session.assistant_message_id, self._recaptcha()
             )
-        prompt = turn.prompt
-        if bypass:  # the modern flow sends one message: only the marker goes (files/shaping.py)
-            prompt = prompt.rstrip().removesuffix("--bypass").rstrip()
+        if bypass:  # the modern flow sends one message: only the marker goes (chat/shaping.py)
+            messages = take_bypass_suffix(messages)[0]
+        injection = bypass_injection(self.settings, entry.type)
+        if isinstance(turn, Continue):
+            sent = with_injection([messages[-1]], injection, first_of_session=False)
+            prompt, attachments = fold_history(sent), turn.attachments
+            session: str | None = turn.session.session_id
+        else:
+            new = new_session(messages, injection)
+            prompt, attachments, session = new.prompt, new.attachments, None
         if note is not None:  # this turn's tool choice: sent, not part of the remembered history
             prompt = f"{prompt}\n\n{note}"
-        injection = bypass_injection(self.settings, entry.type)
-        if injection is not None and injection.content.strip():
-            prompt = f"{prompt}\n\n{injection.content}"
-        session = turn.session.session_id if isinstance(turn, Continue) else None
-        assert isinstance(turn, Continue | NewSession)
         return CreateCall(
             model_id=entry.arena_id,
             model_type=entry.type,
             prompt=prompt,
-            attachments=turn.attachments,
+            attachments=attachments,
             recaptcha=self._recaptcha(),
             chat_mode=self.settings.arena_chat_mode,
             session_id=session,
@@ -222,12 +235,14 @@ class ChatService:
         )
 
 
-def new_session(messages: list[Message]) -> NewSession:
-    """A history LMArena has not seen, folded into one message; images of the assistant's
-    replies come along as attachments (files/shaping.py)."""
+def new_session(messages: list[Message], injection: Injection | None = None) -> NewSession:
+    """A history LMArena has not seen, folded into one message (with the bypass injection
+    placed by its role); images of the assistant's replies come along as attachments
+    (chat/shaping.py)."""
     shaped = history_images(messages)
     attachments = tuple(a for m in shaped for a in m.attachments if m.role != "system")
-    return NewSession(fold_history(shaped), attachments)
+    folded = fold_history(with_injection(shaped, injection, first_of_session=True))
+    return NewSession(folded, attachments)
 
 
 def with_note(messages: list[Message], note: str) -> list[Message]:

@@ -63,6 +63,10 @@ class _Retryable(Exception):
         self.worker: Worker | None = None
 
 
+def _server_error(failure: _Retryable) -> bool:
+    return failure.problem is not None and failure.problem.kind is Kind.SERVER_ERROR
+
+
 class Relay:
     def __init__(
         self,
@@ -91,6 +95,7 @@ class Relay:
         self._last_failure: str | None = None  # the latest failure's Kind, or "worker"
         self._truncated = 0  # replies cut off (no finish record), over all attempts
         self._begun: tuple[Worker, Job] | None = None  # sent by `begin`, not yet taken over
+        self._avoid: Worker | None = None  # the tab whose attempt LMArena answered with a 5xx
         self.deadline = clock() + config.total_timeout
 
     def outcome(self) -> RelayOutcome:
@@ -125,7 +130,9 @@ class Relay:
             if begun is None:
                 self._request = call.build()
                 self._attempts += 1
-                worker = await self.pool.acquire(self._wait_for_worker())
+                avoid, self._avoid = self._avoid, None
+                worker = None if avoid is None else self.pool.pick(avoid)
+                worker = worker or await self.pool.acquire(self._wait_for_worker())
                 begun = await self._dispatch(worker, self._request)
             assert self._request is not None
             try:
@@ -138,6 +145,10 @@ class Relay:
                     log.warning("[%s] failed after output: %s", self.request_id,
                                 failure.final.message)
                     raise failure.final from None
+                if _server_error(failure):  # one more try, on another tab when one is free
+                    if self.pool.pick(failure.worker) is None:
+                        raise failure.final from None
+                    self._avoid = failure.worker
                 delay = self._retry_delay(failure)
                 problem = failure.problem
                 rate_limited = problem is not None and problem.kind is Kind.RATE_LIMIT

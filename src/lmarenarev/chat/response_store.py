@@ -1,5 +1,5 @@
 """Responses API answers kept with `store` (`GET`/`DELETE /v1/responses/{id}`,
-`previous_response_id`): in the SQLite file through its one writer (migration m005_responses),
+`previous_response_id`): in the SQLite file through its one writer (store/responses.py),
 and in memory while they are recent, so a follow-up that comes before the writer wrote one
 still finds it. A response belongs to the API key that made it: another key does not see it.
 """
@@ -11,15 +11,15 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from ..store import responses
-from ..store.records import ResponseDeleted, StoredResponse, Write
+from ..store.responses import ResponseDeleted, StoredResponse, load_response
+from ..store.state import StateWrite
 
 T = TypeVar("T")
 Read = Callable[[Callable[[sqlite3.Connection], T], T], Awaitable[T]]
 
 
 class ResponseStore:
-    def __init__(self, submit: Callable[[Write], bool], read: Read[StoredResponse | None],
+    def __init__(self, submit: Callable[[StateWrite], bool], read: Read[StoredResponse | None],
                  capacity: int) -> None:
         self.submit = submit  # the store's writer
         self.read = read  # a query on a read-only connection, in a thread
@@ -37,7 +37,7 @@ class ResponseStore:
             return None
         stored = self._recent.get(response_id)
         if stored is None:
-            stored = await self.read(lambda conn: responses.get(conn, response_id), None)
+            stored = await self.read(lambda conn: load_response(conn, response_id), None)
         if stored is None or stored.key_name != key_name:
             return None
         return stored

@@ -113,13 +113,18 @@ def _workers(data: dict[str, Any]) -> list[str]:
 
 
 def _ids(data: dict[str, Any]) -> list[str]:
+    """The legacy flow's ids; the modern flow needs none, so it shows them only when set."""
     ids = data["ids"]
+    legacy = data["flow"] == "legacy"
     mode = ids["mode"] + (f", target {ids['battle_target']}" if ids["mode"] == "battle" else "")
+    lines = []
     if ids["session_id"]:
-        line = f"Ids       session {ids['session_id']}, message {ids['message_id']} ({mode})"
-    else:
-        line = "Ids       none captured (lmarenarev capture-ids)"
-    lines = [line]
+        used = "" if legacy else ", used only by the legacy flow"
+        lines.append(
+            f"Ids       session {ids['session_id']}, message {ids['message_id']} ({mode}{used})"
+        )
+    elif legacy:
+        lines.append("Ids       none captured: the legacy flow needs them (lmarenarev capture-ids)")
     pools = data["endpoint_map"]["models"]
     if pools:
         lines.append(f"Pools     {data['endpoint_map']['strategy']}")
@@ -139,13 +144,28 @@ def _models(data: dict[str, Any], now: float) -> list[str]:
     failed = f"; last error: {catalog['last_error']}" if catalog["last_error"] else ""
     read = _ago(catalog["updated_at"], now)
     lines = [
-        f"Models    {len(models['configured'])} in models.json, "
-        f"{models['offered']} offered{exposed}",
+        _offered(models, exposed),
         f"Catalogue {catalog['count']} models on LMArena's page, read {read}{failed}",
     ]
     if models["withdrawn"]:
         lines.append(f"  no longer offered by LMArena: {', '.join(models['withdrawn'])}")
     return lines
+
+
+def _offered(models: dict[str, Any], exposed: str) -> str:
+    automatic = models.get("automatic", 0)
+    if models["configured"]:
+        more = f" ({automatic} automatically)" if automatic else ""
+        configured = len(models["configured"])
+        return f"Models    {configured} in models.json, {models['offered']} offered{more}{exposed}"
+    if automatic:
+        return (f"Models    {automatic} offered automatically: LMArena's list under their public "
+                "names (no models.json; models.json overrides)")
+    if models.get("catalog_refresh_minutes", 1) <= 0:
+        return ("Models    none: no models.json, and LMArena's list is not read when a tab "
+                "connects (model_catalog_refresh_minutes 0): lmarenarev update-models")
+    return ("Models    none yet: without models.json every model of LMArena's list is offered "
+            "once a tab has connected and read it")
 
 
 def _errors(data: dict[str, Any], now: float) -> list[str]:

@@ -45,6 +45,7 @@ class RequestStart:
     call: str
     messages: Sequence[Message] = ()
     known_model: bool = True
+    body: str | None = None  # a request refused before its messages were read: as it came
     api: str = "chat"  # which API the request used (the log's `api` column)
 
 
@@ -265,8 +266,9 @@ class RequestObserver:
         )
 
     def _bodies(self, watch: RequestWatch, reply: str) -> Bodies:
+        start = watch.start
         return Bodies(
-            prompt=_cap(prompt_json(watch.start.messages)),
+            prompt=_cap(prompt_json(start.messages) if start.body is None else start.body),
             reply=_cap(reply),
             reasoning=_cap(watch.reasoning()),
         )
@@ -316,8 +318,17 @@ class RequestObserver:
         return len(stale)
 
     async def run(self) -> None:
-        """The writer, and the sweeper (cancel to stop; the writer flushes first)."""
-        await asyncio.gather(self.writer.run(), self._sweep_loop())
+        """The writer, and the sweeper (cancel to stop; the writer flushes first).
+
+        Not `gather`: cancelled, it would end as soon as the sweeper ended, with the writer
+        still flushing, and the shutdown would then cut the flush short."""
+        sweeper = asyncio.ensure_future(self._sweep_loop())
+        try:
+            await self.writer.run()  # returns only when there is no log to write
+            await sweeper
+        finally:
+            sweeper.cancel()
+            await asyncio.gather(sweeper, return_exceptions=True)
 
     async def _sweep_loop(self) -> None:
         while True:

@@ -15,6 +15,12 @@ class StatsQuery(BaseModel):
     hours: float = Field(24.0, ge=0, le=24 * 3650, description="The window; 0: everything")
 
 
+class SeriesQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    minutes: float = Field(60.0, ge=1, le=7 * 24 * 60, description="The window, up to a week")
+
+
 class ErrorLogQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -48,13 +54,21 @@ class Totals(BaseModel):
     retries: int
 
 
-class ModelStats(Totals):
-    model: str
-
-
 class ErrorKindCount(BaseModel):
     kind: str
     count: int
+
+
+class ModelStats(Totals):
+    model: str
+    error_kinds: list[ErrorKindCount] = Field(
+        default_factory=list, description="Why its requests failed: error kinds, most first"
+    )
+
+
+class UpdateInfo(BaseModel):
+    latest: str | None = Field(description="A newer release, when the update check found one")
+    notice: str | None = Field(description="What to do about it (or what was done)")
 
 
 class Stats(BaseModel):
@@ -67,6 +81,27 @@ class Stats(BaseModel):
     totals: Totals
     models: list[ModelStats]
     error_kinds: list[ErrorKindCount]
+    update: UpdateInfo | None = Field(
+        None, description="A newer lmarenarev release, when the update check found one"
+    )
+
+
+class SeriesPoint(BaseModel):
+    start: float = Field(description="Unix time the bucket starts")
+    requests: int
+    errors: int
+    p50_ms: float | None = Field(description="Median duration of the completed requests")
+    p95_ms: float | None
+    ttft_p50_ms: float | None = Field(description="Median time to the first token")
+    ttft_p95_ms: float | None
+    prompt_tokens: int
+    completion_tokens: int
+
+
+class TimeSeries(BaseModel):
+    window_minutes: float
+    bucket_seconds: float
+    points: list[SeriesPoint]
 
 
 class ActiveRequest(BaseModel):
@@ -170,9 +205,38 @@ class StoreInfo(BaseModel):
     max_rows: int
 
 
+class DownloadInfo(BaseModel):
+    """The image downloads (mogai's `download_semaphore`, and more)."""
+
+    max_concurrent: int = Field(description="max_concurrent_downloads")
+    active: int = Field(description="Downloads running now")
+    available: int = Field(description="Free download slots")
+    completed: int
+    failed: int = Field(description="Downloads that failed after their retries")
+    retries: int
+    bytes: int = Field(description="Bytes downloaded")
+    avg_ms: float | None = Field(description="Mean time of a completed download")
+    slowest_ms: float | None
+
+
+class ImageCacheInfo(BaseModel):
+    """The in-memory image cache (mogai's `cache_stats`; memory_management)."""
+
+    entries: int
+    max_entries: int
+    bytes: int
+    max_bytes: int
+    ttl_seconds: float
+    hits: int
+    misses: int
+    evicted: int = Field(description="Entries dropped to stay within the bounds")
+
+
 class Performance(BaseModel):
     state: dict[str, int] = Field(description="Sizes of the per-request and per-worker state")
     store: StoreInfo
+    downloads: DownloadInfo
+    image_cache: ImageCacheInfo
     event_loop_lag_ms: float = Field(description="How late a 0 s sleep woke up just now")
 
 

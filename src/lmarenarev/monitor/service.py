@@ -63,11 +63,16 @@ class Monitoring:
 
 def build_monitoring(settings: Callable[[], Settings], home: Path, pool: WorkerPool) -> Monitoring:
     """`settings` is read when used, so a reload changes log_bodies and the retention."""
-    writer = StoreWriter(
-        db_path(home),
-        retention=lambda: Retention(settings().log_retention_days, settings().log_max_rows),
-        count_tokens=load_counter,
-    )
+    def retention() -> Retention:
+        s = settings()
+        return Retention(
+            s.log_retention_days,
+            s.log_max_rows,
+            conversation_max_age_seconds=s.conversation_max_age_hours * 3600,
+            conversation_max_rows=s.conversation_cache_size,
+        )
+
+    writer = StoreWriter(db_path(home), retention=retention, count_tokens=load_counter)
     started_at = time.time()
     observer: RequestObserver | None = None
 

@@ -78,6 +78,8 @@ def _models(gw: Gateway) -> dict[str, Any]:
     return {
         "configured": sorted(gw.models),
         "offered": len(gw.chat.models),
+        "automatic": sum(entry.automatic for entry in gw.chat.models.values()),
+        "catalog_refresh_minutes": gw.settings.model_catalog_refresh_minutes,
         "withdrawn": sorted(gw.chat.withdrawn),
         "expose_available_models": gw.settings.expose_available_models,
         "catalog": {

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypedDict
+from typing import Literal, TypedDict
 
 Status = Literal["ok", "error", "cancelled"]
 TokenSource = Literal["upstream", "tokenizer"]
@@ -95,29 +95,3 @@ class BodiesRow(TypedDict):
     reply: str
     reasoning: str
 
-
-@dataclass(frozen=True, slots=True)
-class StoredResponse:
-    """A Responses API answer kept with `store`: the `response` object, and the input items of
-    the conversation it answered (a previous response's included), for previous_response_id."""
-
-    id: str
-    created_at: float
-    model: str
-    key_name: str | None
-    body: dict[str, Any]
-    conversation: list[dict[str, Any]]
-
-    def items(self) -> list[dict[str, Any]]:
-        """The conversation with this response's output: what a follow-up continues."""
-        return [*self.conversation, *self.body.get("output", [])]
-
-
-@dataclass(frozen=True, slots=True)
-class ResponseDeleted:
-    """`DELETE /v1/responses/{id}`, for the writer."""
-
-    id: str
-
-
-Write = RequestRecord | StoredResponse | ResponseDeleted  # what the writer takes
