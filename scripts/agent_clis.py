@@ -16,8 +16,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # testkit, from the repository
 
-from testkit.agent_clis import Run, find_cli, run_claude, run_codex  # noqa: E402
-from testkit.stack import agent_stack  # noqa: E402
+from testkit.agent_clis import Run, find_cli, run_claude, run_codex
+from testkit.stack import agent_stack
 
 RUNNERS = {"claude": run_claude, "codex": run_codex}
 

@@ -46,7 +46,7 @@ def row(n: int, kind: str = "reply", at: float = NOW) -> ConversationRow:
 
 
 def test_the_state_tables_come_with_numbered_migrations(conn: sqlite3.Connection) -> None:
-    assert applied(conn)[-2:] == ["m004_conversations", "m005_key_usage"]
+    assert applied(conn)[3:5] == ["m004_conversations", "m005_key_usage"]
 
 
 def test_conversation_rows_come_back_newest_kept_oldest_first(conn: sqlite3.Connection) -> None:
