@@ -11,6 +11,8 @@ from typing import Any
 from . import __version__
 from .api.access import AccessPolicy, policy_from_settings
 from .api.keys import KeyRing
+from .arena.page import is_arena_origin
+from .browser.keeper import BrowserKeeper, browser_config
 from .chat.conversation import ConversationStore
 from .chat.plan import ChatService
 from .chat.relay import RelayConfig
@@ -43,6 +45,7 @@ class Gateway:
     ops: Operations = field(default_factory=Operations)
     media: Media = field(init=False)  # images and files; set by _assemble
     monitoring: Monitoring = field(init=False)  # request log, dashboard, metrics; likewise
+    browser: BrowserKeeper | None = None  # the managed browser, when browser.enabled
 
     def sizes(self) -> dict[str, int]:
         """The size of every per-request and per-worker structure (all 0 when idle, but the
@@ -142,4 +145,12 @@ def _assemble(
         lambda: gateway.relay_config.wait_for_worker,
     )
     gateway.monitoring = build_monitoring(lambda: gateway.settings, home, pool)
+    if settings.browser.enabled:
+
+        def worker_page(origin: str) -> bool:
+            return is_arena_origin(origin, gateway.settings.page_origins())
+
+        gateway.browser = BrowserKeeper(
+            browser_config(settings.browser, home), is_worker_origin=worker_page
+        )
     return gateway

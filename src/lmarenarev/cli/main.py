@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import __version__
+from ..browser.launch import BrowserError
 from ..config.docs import ensure_config_file
 from ..config.files import data_error
 from ..config.jsonc import ConfigError
@@ -20,6 +21,7 @@ from ..config.settings import Settings
 from ..media.files import filebed_server
 from ..ops.update_check import PYPI_JSON_URL, check_in_background
 from . import admin as admin_client
+from . import browser as browser_command
 from . import logs as logs_command
 
 if TYPE_CHECKING:
@@ -66,12 +68,14 @@ def _parser() -> argparse.ArgumentParser:
         "who reaches the gateway can then use your LMArena login); warns at every start",
     )
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    browser_command.add_serve_flags(serve)
 
     script = commands.add_parser(
         "userscript", help="print the userscript install URL (or the script itself)"
     )
     _add_home(script)
     script.add_argument("--print", action="store_true", help="print the script's source")
+    browser_command.add_login_command(commands, _add_home)
     admin_client.add_commands(commands, _add_home)
     logs_command.add_command(commands, _add_home)
     filebed_server.add_command(commands)
@@ -96,6 +100,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         overrides["port"] = args.port
     if getattr(args, "allow_insecure_bind", False):
         overrides["allow_insecure_bind"] = True
+    overrides.update(browser_command.serve_overrides(args))
     return overrides
 
 
@@ -139,8 +144,11 @@ def _print_banner(settings: Settings, home: Path, *, created: bool, model_count:
         f"  Userscript:     {_userscript_url(settings)}",
         f"  Data directory: {home}{note}",
         f"  Models:         {model_count} from models.json, flow: {settings.arena_flow}",
-        NEXT_STEP,
     ]
+    if settings.browser.enabled:  # the browser is checked for before the gateway starts
+        lines += browser_command.banner_lines(settings, home)
+    else:
+        lines.append(NEXT_STEP)
     print("\n".join(lines), flush=True)
 
 
@@ -219,9 +227,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             return admin_client.run(args)
         if args.command == "file-bed":
             return filebed_server.run(args)
+        if args.command == "login":
+            return browser_command.run_login(args)
         return userscript(args)
     except ConfigError as exc:
         print(f"lmarenarev: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except BrowserError as exc:
+        print(f"lmarenarev: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
