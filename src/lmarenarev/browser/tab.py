@@ -53,7 +53,7 @@ class TabPage:
 
 def origin_of(url: str) -> str:
     parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}".lower() if parts.scheme else url
+    return f"{parts.scheme}://{parts.netloc}".lower() if parts.netloc else url
 
 
 def page_script(userscript: str) -> str:
