@@ -7,8 +7,6 @@ the tabs connect over the WebSocket only because the gateway grants the permissi
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import os
 import signal
 import subprocess
@@ -22,18 +20,11 @@ from typing import Any
 import httpx
 import openai
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 
 from lmarenarev.browser.launch import group_members, profile_processes
-from testkit.browser import (
-    DEFAULT_HOSTS,
-    Browser,
-    address_space_overrides,
-    chromium_executable,
-    host_resolver_rules,
-)
+from testkit.browser import Browser, chromium_executable, managed_browser_args
 from testkit.fakes.arena import Reply
+from testkit.fakes.tls import spki_sha256
 from testkit.support import wait_until, write_home
 
 from .conftest import Arena, GatewayProcess, lmarenarev_command, start_gateway_process
@@ -48,27 +39,14 @@ pytestmark = [
 PAGE_PATHS = ("/?mode=direct",)
 
 
-def spki_hash(certfile: Path) -> str:
-    """What --ignore-certificate-errors-spki-list takes: the fake's own key, trusted alone."""
-    cert = x509.load_pem_x509_certificate(certfile.read_bytes())
-    der = cert.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return base64.b64encode(hashlib.sha256(der).digest()).decode()
-
-
 def browser_block(arena: Arena, path: str = PAGE_PATHS[0], **more: Any) -> dict[str, Any]:
+    """The `browser` block of a data directory whose managed browser opens the fake."""
     port = arena.server.port
     assert arena.server.ssl is not None
     return {
         "executable": chromium_executable(),
         "page_url": f"https://lmarena.ai:{port}{path}",
-        "args": [
-            f"--host-resolver-rules={host_resolver_rules(DEFAULT_HOSTS)}",
-            f"--ignore-certificate-errors-spki-list={spki_hash(arena.server.ssl.certfile)}",
-            f"--ip-address-space-overrides={address_space_overrides([port])}",
-            "--disable-gpu",
-        ],
+        "args": managed_browser_args(port, spki_sha256(arena.server.ssl.certfile)),
         **more,
     }
 

@@ -225,6 +225,13 @@ def test_serve_flags_become_browser_settings() -> None:
     assert browser_cli.serve_overrides(none) == {}
 
 
+def test_tabs_or_headless_without_a_managed_browser_are_not_ignored_silently() -> None:
+    args = argparse.Namespace(browser=False, tabs=2, headless=True)
+    warning = browser_cli.unused_flags(args, Settings())
+    assert warning == "--tabs and --headless do nothing without --browser (or browser.enabled)"
+    assert browser_cli.unused_flags(args, Settings(browser={"enabled": True})) is None
+
+
 def status_data(browser: dict[str, object] | None) -> dict[str, object]:
     return {
         "uptime_seconds": 5, "version": "0.1.0", "pid": 1, "flow": "modern", "home": "/h",

@@ -50,6 +50,16 @@ def serve_overrides(args: argparse.Namespace) -> dict[str, Any]:
     return overrides
 
 
+def unused_flags(args: argparse.Namespace, settings: Settings) -> str | None:
+    """A warning for --tabs / --headless given while no managed browser runs (never silent)."""
+    given = [flag for flag, value in (("--tabs", getattr(args, "tabs", None)),
+                                      ("--headless", getattr(args, "headless", False)))
+             if value not in (None, False)]
+    if not given or settings.browser.enabled:
+        return None
+    return f"{' and '.join(given)} do nothing without --browser (or browser.enabled)"
+
+
 def banner_lines(settings: Settings, home: Path) -> list[str]:
     """The managed browser's lines of the start banner; a `BrowserError` (raised before the
     gateway starts) when there is no browser to run or no display to show it on."""

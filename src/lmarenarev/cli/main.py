@@ -168,6 +168,9 @@ def serve(args: argparse.Namespace) -> int:
     settings = gateway.settings
     for warning in gateway.warnings:
         log.warning("%s", warning)
+    unused = browser_command.unused_flags(args, settings)
+    if unused is not None:
+        log.warning("%s", unused)
     _check_bind(settings)
     _reload_on_sighup(gateway)
     _print_banner(settings, home, created=created, model_count=len(gateway.models))
