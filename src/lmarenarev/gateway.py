@@ -153,4 +153,7 @@ def _assemble(
         gateway.browser = BrowserKeeper(
             browser_config(settings.browser, home), is_worker_origin=worker_page
         )
+        pool.no_worker_hint = (
+            "the managed browser's tabs are not connected (yet); `lmarenarev status` shows why"
+        )
     return gateway

@@ -1,7 +1,7 @@
 """The managed browser with a window, on a virtual display (Xvfb), as on a server:
 `lmarenarev login` shows the fake LMArena in the managed profile and closes on Enter or when
 the window is closed; the login it leaves in the profile is what `serve --browser` (headful,
-the default) then uses."""
+the default, its windows kept visible) then uses."""
 
 from __future__ import annotations
 
@@ -80,11 +80,12 @@ def test_login_keeps_its_login_for_serve_browser_in_a_window(
     assert profile_processes(home / "browser-profile") == []
 
     monkeypatch.setenv("DISPLAY", display)
-    gateway = start_gateway_process(home, "--browser")  # headful: the default
+    gateway = start_gateway_process(home, "--browser", "--tabs", "2")  # headful: the default
     try:
-        state = wait_for_tabs(gateway, 1)
+        state = wait_for_tabs(gateway, 2)
         assert state["browser"]["headless"] is False
-        assert state["browser"]["tabs"][0]["visibility"] == "visible"
+        # Two windows on one screen, one covering the other: both pages stay visible.
+        assert [t["visibility"] for t in state["browser"]["tabs"]] == ["visible", "visible"]
         assert AUTH_COOKIE in page_loads(arena)[1]  # the login's cookie, from the profile
         assert ask(gateway, "in a window") == "Echo: in a window"
     finally:

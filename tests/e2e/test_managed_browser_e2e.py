@@ -244,3 +244,27 @@ def test_managed_tabs_and_a_userscript_tab_serve_one_gateway(
         assert sorted(workers[worker] for worker in served_by(gateway, 2)) == [False, True]
     finally:
         own.close()
+
+
+def test_the_dashboard_shows_the_managed_browser_and_its_tabs(
+    managed: Callable[..., GatewayProcess], browser: Browser
+) -> None:
+    gateway = managed("--headless")
+    worker = wait_for_tabs(gateway, 1)["browser"]["tabs"][0]["worker"]
+    tab = browser.open_tab(f"{gateway.url}/monitor")
+    try:
+        tab.wait_for("!document.getElementById('dashboard').hidden", timeout=10)
+        tab.evaluate("document.querySelector('[data-tab=workers]').click()")
+        tab.wait_for("!document.getElementById('browser-panel').hidden")
+        row = tab.wait_for(
+            "(() => { const r = document.querySelector('#browser-tabs tbody tr');"
+            " return r && [...r.children].map(td => td.textContent); })()"
+        )
+        assert row[:3] == ["1", "connected", worker]
+        facts = tab.evaluate("document.getElementById('browser-facts').textContent")
+        assert "running" in facts and "headless" in facts
+        assert tab.evaluate(
+            "document.querySelector('#workers-table tbody tr').children[0].textContent"
+        ) == f"{worker} (managed)"
+    finally:
+        tab.close()

@@ -88,7 +88,7 @@ async def reopened(tab: ManagedTab, times: int = 1) -> None:
     )
 
 
-async def test_the_script_runs_before_the_pages_own_scripts_in_the_top_document_only(
+async def test_the_script_runs_first_in_the_top_document_of_a_page_that_is_not_told_it_is_automated(
     keeper: BrowserKeeper,
 ) -> None:
     tab = keeper.tabs[0]
@@ -101,6 +101,7 @@ async def test_the_script_runs_before_the_pages_own_scripts_in_the_top_document_
     )
     assert frame_runs == "none"
     assert tab.snapshot()["worker"] and tab.snapshot()["visibility"] == "visible"
+    assert await tab.evaluate("navigator.webdriver") is False  # as in a person's browser
 
 
 async def test_a_crashed_tab_is_opened_again(keeper: BrowserKeeper) -> None:

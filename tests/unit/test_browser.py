@@ -30,6 +30,7 @@ from lmarenarev.cli.render import status as render_status
 from lmarenarev.config.jsonc import ConfigError
 from lmarenarev.config.load import load_settings, parse_set_option
 from lmarenarev.config.settings import Settings
+from lmarenarev.errors import NoWorker
 from lmarenarev.gateway import build_gateway
 
 # --- settings -----------------------------------------------------------------------------------
@@ -80,6 +81,12 @@ def test_the_served_script_runs_on_the_managed_page_origin(tmp_path: Path) -> No
     script = render_userscript(gateway, local_base_url(gateway.settings))
     assert 'JSON.parse("[\\"https://mirror.example\\"]")' in script
     assert gateway.browser is not None  # built, started only by the app's lifespan
+
+
+async def test_no_tab_connected_points_at_the_managed_browser(tmp_path: Path) -> None:
+    gateway = build_gateway(tmp_path, overrides={"browser.enabled": True})
+    with pytest.raises(NoWorker, match="the managed browser's tabs are not connected"):
+        await gateway.pool.acquire(0)
 
 
 def test_the_profile_lives_in_the_data_directory_unless_set(tmp_path: Path) -> None:

@@ -55,6 +55,9 @@ QUIET_SWITCHES = (
     "--hide-crash-restore-bubble",
     "--password-store=basic",
 )
+#: A DevTools pipe makes Chromium tell every page it is automated (`navigator.webdriver` is
+#: true), which bot checks (reCAPTCHA, Cloudflare) read; a person's browser says false.
+AS_A_PERSON_SWITCHES = ("--disable-blink-features=AutomationControlled",)
 STOP_GRACE_SECONDS = 5.0
 #: The browser's own output (its complaints), in the profile; the last line goes into the
 #: error when it exits at once.
@@ -105,6 +108,7 @@ def browser_args(
         "--remote-debugging-pipe",
         f"--user-data-dir={profile}",
         *QUIET_SWITCHES,
+        *AS_A_PERSON_SWITCHES,
         *THROTTLING_SWITCHES,
     ]
     if headless:

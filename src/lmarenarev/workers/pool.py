@@ -100,6 +100,11 @@ class WorkerPool:
         self._order = itertools.count()
         # Called (synchronously) when a worker connects and when a page reports a request.
         self.connect_listeners: list[Callable[[Worker], None]] = []
+        # What to do when no tab is connected (the managed browser says its own).
+        self.no_worker_hint = (
+            "open https://lmarena.ai/ in a browser with the lmarenarev userscript installed "
+            "(its title starts with ✅ when connected)"
+        )
         self.capture_listeners: list[Callable[[Worker, CapturedFrame], None]] = []
 
     # -- workers -------------------------------------------------------------------------------
@@ -196,10 +201,7 @@ class WorkerPool:
     def _no_worker_message(self, waited: float) -> str:
         after = f" (waited {waited:g} s)" if waited > 0 else ""
         if not self.workers:
-            return (
-                f"no browser tab is connected{after}: open https://lmarena.ai/ in a browser with "
-                "the lmarenarev userscript installed (its title starts with ✅ when connected)"
-            )
+            return f"no browser tab is connected{after}: {self.no_worker_hint}"
         return f"every connected LMArena tab is busy{after}; try again shortly or open another tab"
 
     def retire(self, worker: Worker, reason: str) -> None:
