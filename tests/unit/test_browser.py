@@ -11,6 +11,7 @@ import stat
 from pathlib import Path
 
 import pytest
+import uvicorn
 
 from lmarenarev.api.userscript import local_base_url, render_userscript
 from lmarenarev.arena.page import is_arena_origin
@@ -26,6 +27,7 @@ from lmarenarev.browser.launch import (
 )
 from lmarenarev.browser.tab import Timing, origin_of, page_script
 from lmarenarev.cli import browser as browser_cli
+from lmarenarev.cli.main import main
 from lmarenarev.cli.render import status as render_status
 from lmarenarev.config.jsonc import ConfigError
 from lmarenarev.config.load import load_settings, parse_set_option
@@ -184,6 +186,23 @@ def test_serve_browser_without_a_display_stops_before_the_gateway_starts(
         Settings(browser={"enabled": True, "executable": str(exe), "headless": True}), tmp_path
     )
     assert f"{exe}, 1 tab on https://arena.ai/text/direct, headless" in lines[0]
+
+
+def test_serve_browser_exits_2_before_listening_when_it_has_nothing_to_show_a_window_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(launch.sys, "platform", "linux")
+    for name in ("DISPLAY", "WAYLAND_DISPLAY", *[n for n in os.environ if "LMARENAREV_" in n]):
+        monkeypatch.delenv(name, raising=False)
+    listened: list[bool] = []
+    monkeypatch.setattr(uvicorn.Server, "run", lambda self: listened.append(True))
+    exe = executable(tmp_path, "chromium")
+    home = str(tmp_path / "home")
+    assert main(["serve", "--home", home, "--browser", "--set", f"browser.executable={exe}"]) == 2
+    assert "DISPLAY is not set" in capsys.readouterr().err and listened == []
+    assert main(["serve", "--home", home, "--browser", "--headless",
+                 "--set", f"browser.executable={exe}"]) == 0
+    assert listened == [True]
 
 
 def test_a_profile_held_by_a_live_browser_is_in_use(tmp_path: Path) -> None:
