@@ -35,6 +35,7 @@ from .api import (
 from .api.access import AccessMiddleware, V1CorsMiddleware, admin_allowed
 from .api.chat import CHAT_PATH, ChatEndpoint
 from .api.openapi_doc import documented_openapi
+from .api.userscript import local_base_url, render_userscript
 from .errors import GatewayError
 from .gateway import Gateway
 from .ops.upkeep import run_upkeep
@@ -68,15 +69,31 @@ class GatewayApp(FastAPI):
         await super().__call__(scope, receive, send)
 
 
+def _start_browser(gateway: Gateway) -> asyncio.Task[None] | None:
+    """The managed browser (browser.enabled), its tabs running the script this gateway serves
+    at /bridge.user.js: one code path with a person's userscript tabs."""
+    keeper = gateway.browser
+    if keeper is None:
+        return None
+    base = local_base_url(gateway.settings)
+    return asyncio.create_task(
+        keeper.run(lambda: render_userscript(gateway, base)), name="managed-browser"
+    )
+
+
 def create_app(gateway: Gateway) -> GatewayApp:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         heartbeat = asyncio.create_task(gateway.pool.heartbeat())
         upkeep = asyncio.create_task(run_upkeep(gateway))
         monitoring = asyncio.create_task(gateway.monitoring.run())  # the request log's writer
+        browser = _start_browser(gateway)
         try:
             yield
         finally:
+            if browser is not None and gateway.browser is not None:
+                await gateway.browser.stop()  # closed in order: cookies written, group ended
+                await browser
             for task in (heartbeat, upkeep, monitoring):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

@@ -14,6 +14,8 @@ from typing import Any
 from . import __version__
 from .api.access import AccessPolicy, policy_from_settings
 from .api.keys import KeyRing, KeyUsage
+from .arena.page import is_arena_origin
+from .browser.keeper import BrowserKeeper, browser_config
 from .chat.conversation import ConversationStore, Remembered, SessionRef
 from .chat.plan import ChatService
 from .chat.relay import RelayConfig
@@ -54,6 +56,7 @@ class Gateway:
     media: Media = field(init=False)  # images and files; set by _assemble
     monitoring: Monitoring = field(init=False)  # request log, dashboard, metrics; likewise
     responses: ResponseStore = field(init=False)  # stored Responses API answers; likewise
+    browser: BrowserKeeper | None = None  # the managed browser, when browser.enabled
 
     def sizes(self) -> dict[str, int]:
         """The size of every per-request and per-worker structure (all 0 when idle, but the
@@ -162,6 +165,17 @@ def _assemble(
         settings.conversation_cache_size,
     )
     _keep_state(gateway)
+    if settings.browser.enabled:
+
+        def worker_page(origin: str) -> bool:
+            return is_arena_origin(origin, gateway.settings.page_origins())
+
+        gateway.browser = BrowserKeeper(
+            browser_config(settings.browser, home), is_worker_origin=worker_page
+        )
+        pool.no_worker_hint = (
+            "the managed browser's tabs are not connected (yet); `lmarenarev status` shows why"
+        )
     return gateway
 
 

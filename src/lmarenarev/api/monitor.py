@@ -33,6 +33,7 @@ from ..monitor.schema import (
     ErrorKindCount,
     ErrorLogQuery,
     LogQuery,
+    ManagedBrowserInfo,
     ModelStats,
     Readiness,
     RequestDetail,
@@ -46,6 +47,7 @@ from ..monitor.schema import (
     Workers,
 )
 from ..monitor.service import Monitoring
+from ..monitor.status import managed_workers
 from ..openai_schema import ErrorResponse
 from ..store import queries
 from ..store.queries import RequestFilter
@@ -184,13 +186,19 @@ def _active(watch: RequestWatch, now: float) -> ActiveRequest:
 
 @router.get("/api/monitor/workers", response_model=Workers)
 async def monitor_workers(request: Request) -> Workers:
-    return Workers(workers=workers(_gateway(request)))
+    gateway = _gateway(request)
+    browser = gateway.browser
+    return Workers(
+        workers=workers(gateway),
+        browser=None if browser is None else ManagedBrowserInfo.model_validate(browser.snapshot()),
+    )
 
 
 def workers(gateway: Gateway) -> list[WorkerInfo]:
     pool = gateway.pool
     now = pool.clock()
     silent_after = 2 * pool.ping_interval
+    managed = managed_workers(gateway)
     return [
         WorkerInfo(
             id=w.id,
@@ -206,6 +214,7 @@ def workers(gateway: Gateway) -> list[WorkerInfo]:
             health="reloading" if w.reloading
             else "silent" if now - w.last_seen > silent_after
             else "ready",
+            managed=w.id in managed,
         )
         for w in list(pool.workers.values())
     ]

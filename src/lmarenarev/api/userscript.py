@@ -12,6 +12,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from ..arena.page import ARENA_HOSTS
+from ..config.settings import Settings
 from ..gateway import Gateway
 
 router = APIRouter()
@@ -22,6 +23,17 @@ CONNECT_LINE = "// @connect      __LMARENAREV_CONNECT_HOSTS__"
 
 def _source(name: str) -> str:
     return resources.files("lmarenarev").joinpath(f"userscript/{name}").read_text("utf-8")
+
+
+def local_base_url(settings: Settings) -> str:
+    """The gateway's address as a browser on this machine reaches it (a wildcard bind is
+    reached on loopback)."""
+    host = settings.host
+    if host in ("", "0.0.0.0"):
+        host = "127.0.0.1"
+    elif host == "::":
+        host = "::1"
+    return f"http://[{host}]:{settings.port}" if ":" in host else f"http://{host}:{settings.port}"
 
 
 def render_userscript(gw: Gateway, base_url: str) -> str:
@@ -39,7 +51,7 @@ def render_userscript(gw: Gateway, base_url: str) -> str:
         "__LMARENAREV_TOKEN_QUERY__": quote(gw.worker_token, safe=""),
         # The script runs only on these pages (its @match is advice a <script src> ignores).
         "__LMARENAREV_PAGE_HOSTS__": json.dumps(list(ARENA_HOSTS)),
-        "__LMARENAREV_PAGE_ORIGINS__": json.dumps(gw.settings.worker_origins),
+        "__LMARENAREV_PAGE_ORIGINS__": json.dumps(gw.settings.page_origins()),
     }
     for placeholder, value in values.items():
         template = template.replace(placeholder, json.dumps(value)[1:-1])

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import __version__
+from ..browser.launch import BrowserError
 from ..config.docs import ensure_config_file
 from ..config.files import DEFAULT_HOME, HOME_ENV, data_directory, data_error
 from ..config.jsonc import ConfigError
@@ -22,6 +23,7 @@ from ..config.settings import Settings
 from ..media.files import filebed_server
 from ..ops.update_check import PYPI_JSON_URL, check_in_background
 from . import admin as admin_client
+from . import browser as browser_command
 from . import logs as logs_command
 from . import update as update_command
 
@@ -69,12 +71,14 @@ def _parser() -> argparse.ArgumentParser:
         "who reaches the gateway can then use your LMArena login); warns at every start",
     )
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    browser_command.add_serve_flags(serve)
 
     script = commands.add_parser(
         "userscript", help="print the userscript install URL (or the script itself)"
     )
     _add_home(script)
     script.add_argument("--print", action="store_true", help="print the script's source")
+    browser_command.add_login_command(commands, _add_home)
     admin_client.add_commands(commands, _add_home)
     logs_command.add_command(commands, _add_home)
     update_command.add_command(commands, _add_home)
@@ -100,6 +104,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         overrides["port"] = args.port
     if getattr(args, "allow_insecure_bind", False):
         overrides["allow_insecure_bind"] = True
+    overrides.update(browser_command.serve_overrides(args))
     return overrides
 
 
@@ -149,8 +154,11 @@ def _print_banner(
         f"  Dashboard:      {base}/monitor",
         f"  Data directory: {home}{note}",
         f"  Models:         {_models_line(model_count)}, flow: {settings.arena_flow}",
-        NEXT_STEP,
     ]
+    if settings.browser.enabled:  # the browser is checked for before the gateway starts
+        lines += browser_command.banner_lines(settings, home)
+    else:
+        lines.append(NEXT_STEP)
     print("\n".join(lines), flush=True)
 
 
@@ -178,6 +186,9 @@ def serve(args: argparse.Namespace) -> int:
     settings = gateway.settings
     for warning in [*gateway.warnings, *start_warnings(settings)]:
         log.warning("%s", warning)
+    unused = browser_command.unused_flags(args, settings)
+    if unused is not None:
+        log.warning("%s", unused)
     _check_bind(settings)
     listener = _listen(settings)  # before the banner: a port in use is one line, no banner
     _reload_on_sighup(gateway)
@@ -290,6 +301,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return filebed_server.run(args)
         if args.command == "update":
             return update_command.run(args)
+        if args.command == "login":
+            return browser_command.run_login(args)
         return userscript(args)
     except ConfigError as exc:
         print(f"lmarenarev: configuration error: {exc}", file=sys.stderr)
@@ -297,6 +310,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CannotListen as exc:
         print(f"lmarenarev: {exc}", file=sys.stderr)
         return 1
+    except BrowserError as exc:
+        print(f"lmarenarev: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
 

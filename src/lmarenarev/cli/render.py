@@ -90,6 +90,7 @@ def status(data: dict[str, Any], url: str, now: float | None = None) -> list[str
         f"Home      {data['home']}",
     ]
     lines += _workers(data)
+    lines += _browser(data.get("browser"))
     lines += _ids(data)
     lines += _models(data, now)
     lines += _errors(data, now)
@@ -98,6 +99,8 @@ def status(data: dict[str, Any], url: str, now: float | None = None) -> list[str
 
 def _workers(data: dict[str, Any]) -> list[str]:
     workers = data["workers"]
+    if not workers and data.get("browser"):
+        return ["Workers   none connected yet (the managed browser's tabs connect by themselves)"]
     if not workers:
         return ["Workers   none connected: open https://lmarena.ai/ with the userscript installed"]
     armed = ", capture armed 🎯" if data["capture_armed"] else ""
@@ -105,10 +108,36 @@ def _workers(data: dict[str, Any]) -> list[str]:
     for w in workers:
         flags = " (older script: it updates itself, or reload)" if w["script_outdated"] else ""
         flags += " (reloading)" if w["reloading"] else ""
+        flags += " (managed)" if w.get("managed") else ""
         lines.append(
             f"  {w['id']}  {w['transport']:<9}  jobs {w['jobs']}/{w['capacity']}  "
             f"script {w['script_version']}  {w['page_url']}{flags}"
         )
+    return lines
+
+
+def _browser(browser: dict[str, Any] | None) -> list[str]:
+    """The managed browser (`serve --browser`) and its tabs; nothing when there is none."""
+    if browser is None:
+        return []
+    facts = [browser["version"] or browser["executable"] or "no browser found"]
+    if browser["pid"] is not None:
+        facts.append(f"pid {browser['pid']}")
+    if browser["uptime_seconds"] is not None:
+        facts.append(f"up {duration(browser['uptime_seconds'])}")
+    if browser["next_start_seconds"] is not None:
+        facts.append(f"starts again in {duration(browser['next_start_seconds'])}")
+    facts += [f"restarts {browser['restarts']}", "headless" if browser["headless"] else "headful"]
+    lines = [f"Browser   {browser['state']}: {', '.join(facts)}",
+             f"  profile {browser['profile']}"]
+    for problem in ("last_exit", "last_error"):
+        if browser[problem]:
+            lines.append(f"  {problem.replace('_', ' ')}: {browser[problem]}")
+    for tab in browser["tabs"]:
+        worker = f"worker {tab['worker']} ({tab['transport']})" if tab["worker"] else "no worker"
+        again = f"  reopened {tab['reopened']}: {tab['last_reason']}" if tab["reopened"] else ""
+        again += " (hidden: throttled by the browser)" if tab["visibility"] == "hidden" else ""
+        lines.append(f"  tab {tab['index']}  {tab['state']:<13}  {worker}  {tab['url']}{again}")
     return lines
 
 

@@ -32,6 +32,7 @@ __all__ = ["config_template", "ensure_config_file", "settings_reference_markdown
 _SECTION_BEFORE = {
     "host": "Gateway",
     "session_id": "LMArenaBridge settings (same names and meanings as its config.jsonc)",
+    "browser": "Managed browser (lmarenarev serve --browser, lmarenarev login)",
 }
 
 _HEADER = """\

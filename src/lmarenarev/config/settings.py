@@ -3,8 +3,9 @@
 `Settings` is the single source for the config file template, the environment variable names,
 the `--set` keys and the configuration reference in the docs. Its fields come in groups, one
 module each: the gateway's own (gateway_settings.py), what it keeps across restarts
-(state_settings.py) and LMArenaBridge's keys (seed_settings.py), with their blocks in blocks.py
-and media.py. Keys of LMArenaBridge keep their names and meanings, so an existing `config.jsonc`
+(state_settings.py), LMArenaBridge's keys (seed_settings.py) and the managed browser's block
+(browser_settings.py), with their blocks in blocks.py and media.py. Keys of LMArenaBridge keep
+their names and meanings, so an existing `config.jsonc`
 loads unchanged: keys of features not built yet and unknown keys become warnings, never errors.
 Precedence: CLI > env > file > defaults.
 
@@ -20,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from .browser_settings import BrowserSettings
 from .gateway_settings import GatewaySettings
 from .keys import check_entries
 from .seed_settings import SeedSettings
@@ -55,9 +57,16 @@ KNOWN_SEED_KEYS_NOT_SUPPORTED: dict[str, str] = {
 }
 
 
-# Fields in the order GatewaySettings', StateSettings', SeedSettings' (the template's order).
-class Settings(SeedSettings, StateSettings, GatewaySettings):
+# Fields in the order GatewaySettings', StateSettings', SeedSettings', BrowserSettings'.
+class Settings(BrowserSettings, SeedSettings, StateSettings, GatewaySettings):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    def page_origins(self) -> list[str]:
+        """The origins accepted as worker pages besides LMArena's: worker_origins and, while
+        the managed browser runs, the origin of its page_url."""
+        if not self.browser.enabled:
+            return self.worker_origins
+        return [*self.worker_origins, self.browser.page_origin()]
 
     @model_validator(mode="after")
     def _keys(self) -> Settings:

@@ -138,10 +138,46 @@ class WorkerInfo(BaseModel):
     health: Literal["ready", "reloading", "silent"] = Field(
         description="ready; reloading (or on a Cloudflare challenge); silent (no pong lately)"
     )
+    managed: bool = Field(False, description="A tab of the managed browser (serve --browser)")
+
+
+class ManagedTabInfo(BaseModel):
+    index: int = Field(description="The tab's number, from 1")
+    state: str = Field(
+        description="opening, loading, connected, not connected, away (on another site), "
+        "reopening, closed"
+    )
+    url: str
+    title: str
+    worker: str | None = Field(description="The worker id its userscript connected as")
+    transport: str | None
+    visibility: str | None = Field(description="The page's visibilityState (visible, hidden)")
+    reopened: int = Field(description="How often it was opened again (crash, hang, closed, away)")
+    last_reason: str | None = Field(description="Why it was last opened again")
+    open_seconds: float
+
+
+class ManagedBrowserInfo(BaseModel):
+    state: str = Field(description="starting, running, restarting, stopped")
+    pid: int | None
+    executable: str | None
+    version: str | None
+    profile: str
+    headless: bool
+    page_url: str
+    restarts: int = Field(description="How often the browser was started again")
+    uptime_seconds: float | None
+    next_start_seconds: float | None = Field(description="While restarting: when it starts")
+    last_exit: str | None
+    last_error: str | None
+    tabs: list[ManagedTabInfo]
 
 
 class Workers(BaseModel):
     workers: list[WorkerInfo]
+    browser: ManagedBrowserInfo | None = Field(
+        None, description="The managed browser, when the gateway runs one (serve --browser)"
+    )
 
 
 class RequestLogEntry(BaseModel):

@@ -37,6 +37,7 @@ RESTART_KEYS = (
     "download_timeout",
     "download_ca_bundle",
     "memory_management",
+    "browser",  # the managed browser runs with the settings it started with
 )
 
 

@@ -107,6 +107,11 @@ class WorkerPool:
         self._order = itertools.count()
         # Called (synchronously) when a worker connects and when a page reports a request.
         self.connect_listeners: list[Callable[[Worker], None]] = []
+        # What to do when no tab is connected (the managed browser says its own).
+        self.no_worker_hint = (
+            "install the lmarenarev userscript (the URL `lmarenarev userscript` prints) and open "
+            "https://lmarena.ai/ in that browser (its title starts with ✅ when connected)"
+        )
         self.capture_listeners: list[Callable[[Worker, CapturedFrame], None]] = []
 
     # -- workers -------------------------------------------------------------------------------
@@ -210,9 +215,8 @@ class WorkerPool:
         if not self.workers:  # retrying will not help until the user opens a tab
             never = "" if self.ever_connected else " yet"
             return NoWorker(
-                f"no browser tab is connected{never}{after}: install the lmarenarev userscript "
-                "(the URL `lmarenarev userscript` prints) and open https://lmarena.ai/ in that "
-                "browser (its title starts with ✅ when connected), then send the request again",
+                f"no browser tab is connected{never}{after}: {self.no_worker_hint}, then send "
+                "the request again",
                 retry_after=NO_TAB_RETRY_AFTER,
                 retry=False,
             )

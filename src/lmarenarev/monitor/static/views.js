@@ -6,10 +6,27 @@ import {
 
 export function renderWorkers(list) {
   const rows = list.workers.map((w) => row([
-    w.id, badge(w.health), w.page_url, w.script_version, w.transport,
+    w.managed ? `${w.id} (managed)` : w.id, badge(w.health), w.page_url, w.script_version, w.transport,
     `${w.jobs} / ${w.capacity}`, duration(w.connected_seconds), `${w.last_seen_seconds.toFixed(1)} s ago`,
   ]));
   fill("workers-table", rows, "workers-empty");
+  renderBrowser(list.browser);
+}
+
+function renderBrowser(browser) {  // the managed browser of `serve --browser`, if any
+  $("browser-panel").hidden = !browser;
+  if (!browser) return;
+  fields("browser-facts", [
+    ["state", browser.state], ["browser", browser.version || browser.executable], ["pid", browser.pid],
+    ["up", browser.uptime_seconds === null ? null : duration(browser.uptime_seconds)],
+    ["restarts", count(browser.restarts)], ["mode", browser.headless ? "headless" : "headful"],
+    ["profile", browser.profile], ["last exit", browser.last_exit], ["last error", browser.last_error],
+  ]);
+  const rows = browser.tabs.map((t) => row([
+    String(t.index), badge(t.state, t.state === "connected" ? "ready" : "reloading"),
+    t.worker || "–", t.url, count(t.reopened), t.last_reason || "–",
+  ]));
+  fill("browser-tabs", rows, "browser-tabs-empty");
 }
 
 export function renderPerformance(perf) {
