@@ -178,3 +178,20 @@ async def test_count_tokens_and_the_model_list(gateway: RunningGateway) -> None:
     async with gateway.http() as http:
         openai_shape = (await http.get("/v1/models")).json()
     assert openai_shape["object"] == "list"
+
+
+async def test_a_stream_that_fails_after_it_started_ends_with_an_error_event(
+    gateway: RunningGateway, arena: Arena
+) -> None:
+    arena.fake.enqueue(Reply(text="a long answer that will be cut", record_chars=2,
+                             cut_after_bytes=120))
+    events: list[str] = []
+    with pytest.raises(anthropic.APIStatusError) as failed:
+        async with sdk(gateway).messages.stream(
+            model="fake-gpt", max_tokens=100, messages=[{"role": "user", "content": "x"}]
+        ) as stream:
+            async for event in stream:
+                events.append(event.type)
+    assert events[0] == "message_start" and "text" in events
+    assert "message_stop" not in events
+    assert failed.value.body["type"] == "error"  # type: ignore[index]

@@ -158,3 +158,16 @@ async def test_built_in_tools_are_a_clear_400(client: openai.AsyncOpenAI) -> Non
     with pytest.raises(openai.BadRequestError, match="cannot be emulated"):
         await client.responses.create(model="fake-gpt", input="x",
                                       tools=[{"type": "web_search"}])
+
+
+async def test_a_stream_that_fails_after_it_started_ends_with_response_failed(
+    client: openai.AsyncOpenAI, arena: Arena
+) -> None:
+    arena.fake.enqueue(Reply(text="a long answer that will be cut", record_chars=2,
+                             cut_after_bytes=120))
+    stream = await client.responses.create(model="fake-gpt", input="x", stream=True)
+    events = [event async for event in stream]
+    assert events[-1].type == "response.failed"
+    assert events[-1].response.status == "failed"  # type: ignore[union-attr]
+    assert events[-1].response.error is not None  # type: ignore[union-attr]
+    assert "response.output_text.delta" in [event.type for event in events]
