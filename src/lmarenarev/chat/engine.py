@@ -71,19 +71,7 @@ def start_completion(
     renderer of a delivered reply (the Responses API stores it)."""
     settings = gw.settings
     renderers = renderers or Renderers()
-    reasoning = settings.reasoning_output_mode if settings.enable_lmarena_reasoning else "off"
-    if renderers.reasoning_apart and reasoning != "off":
-        reasoning = "openai"
-    options = RenderOptions(
-        model=info.model,
-        completion_id=info.id,
-        created=int(time.time()),
-        reasoning=reasoning,
-        preserve_streaming=settings.preserve_streaming,
-        include_usage=info.include_usage,
-        side=plan.call.side,
-        tools=plan.tools,
-    )
+    options = render_options(gw, info, plan, renderers)
     log.info("[%s] model=%s stream=%s flow=%s call=%s", info.id, info.model, info.stream,
              settings.arena_flow, type(plan.call).__name__)
     if settings.log_prompts:
@@ -103,6 +91,25 @@ def start_completion(
         watch=watch,
         renderers=renderers,
         on_reply=on_reply,
+    )
+
+
+def render_options(
+    gw: Gateway, info: RequestInfo, plan: ChatPlan, renderers: Renderers
+) -> RenderOptions:
+    settings = gw.settings
+    reasoning = settings.reasoning_output_mode if settings.enable_lmarena_reasoning else "off"
+    if renderers.reasoning_apart and reasoning != "off":
+        reasoning = "openai"  # the API has a place of its own for it: never <think> tags
+    return RenderOptions(
+        model=info.model,
+        completion_id=info.id,
+        created=int(time.time()),
+        reasoning=reasoning,
+        preserve_streaming=settings.preserve_streaming,
+        include_usage=info.include_usage,
+        side=plan.call.side,
+        tools=plan.tools,
     )
 
 
