@@ -224,3 +224,23 @@ async def test_a_langchain_agent_loop_stays_in_one_session(
     assert messages[-1].content == "It is sunny in Paris."
     assert isinstance(messages[2], ToolMessage) and messages[2].content == "sunny in Paris"
     one_session(arena, 2)
+
+
+async def test_a_corrective_turn_that_fails_leaves_the_reply_as_written(
+    client: openai.AsyncOpenAI, arena: Arena
+) -> None:
+    botched = botched_tool_call_text("get_weather", {"city": "Paris"}, "json", before="Sure.")
+    for stream in (False, True):
+        arena.fake.enqueue(Reply(text=botched), Reply.unauthorized())
+        question = [{"role": "user", "content": f"What is the weather? ({stream})"}]
+        if stream:
+            chunks = [c async for c in await client.chat.completions.create(
+                model="fake-gpt", messages=question, tools=[WEATHER], stream=True)]
+            text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+            finish = chunks[-1].choices[0].finish_reason
+        else:
+            completion = await client.chat.completions.create(
+                model="fake-gpt", messages=question, tools=[WEATHER])
+            text = completion.choices[0].message.content or ""
+            finish = completion.choices[0].finish_reason
+        assert (text, finish) == (botched, "stop")

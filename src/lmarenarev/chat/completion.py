@@ -83,6 +83,7 @@ class Completion:
     watch: RequestWatch | None = None  # the request log, the dashboard, the metrics
     renderers: Renderers = field(default_factory=Renderers)
     corrections: int = 1  # corrective turns a botched tool call may still get (docs/tools.md)
+    continuable: bool = True  # False once a corrective turn failed: LMArena's session is odd
     on_reply: Callable[[Any], None] | None = None  # the renderer of a delivered reply (storing)
 
     async def first(self) -> Item | None:
@@ -114,6 +115,7 @@ class Completion:
             while True:
                 parts: list[bytes] = []
                 while True:
+                    item = self._recovered(renderer, item)
                     if item is None:
                         parts.append(renderer.keepalive())
                     elif isinstance(item, list):
@@ -152,7 +154,7 @@ class Completion:
         sink = sink if sink is not None else self.renderers.sink(self.options)
         try:
             while True:
-                item = await self.run.next(self.keepalive_interval)
+                item = self._recovered(sink, await self.run.next(self.keepalive_interval))
                 if isinstance(item, Gone):
                     return None
                 if isinstance(item, Finished):
@@ -188,6 +190,19 @@ class Completion:
         self.run.follow(call)
         return True
 
+    def _recovered(self, renderer: object, item: Item | None) -> Item | None:
+        """A corrective turn that failed ends the reply as the first reply was written (the
+        botched-call policy): the client gets a whole answer, not the correction's error."""
+        if not (isinstance(item, Stopped) and isinstance(renderer, Assembler)):
+            return item
+        if not renderer.correcting:
+            return item
+        log.warning("[%s] the corrective turn failed (%s): the reply goes out as written",
+                    self.options.completion_id, item.error.message)
+        renderer.give_up_correction()
+        self.continuable = False
+        return Finished(item.outcome)
+
     def _answer(self, sink: Sink, outcome: RelayOutcome) -> Any:
         try:
             result = sink.result()
@@ -221,7 +236,8 @@ class Completion:
             self.on_reply(rendered)
         if self.watch is not None:
             self.watch.done(content, usage, outcome)
-        self.remember(self.plan, outcome, content)
+        if self.continuable:
+            self.remember(self.plan, outcome, content)
         if self.on_outcome is not None:
             self.on_outcome(self.plan, None)
         if usage is not None and self.on_usage is not None:

@@ -205,9 +205,16 @@ class Assembler(ABC):
         assert self.tools is not None and self._botched is not None
         self._detector = CallDetector(self.tools)
 
+    @property
+    def correcting(self) -> bool:
+        """A corrective turn runs (its reply's events are coming)."""
+        return self._botched is not None
+
     def give_up_correction(self) -> None:
-        """No corrective turn could be sent: the botched text goes out as it was written."""
+        """No corrective turn could be sent, or it failed: the botched text goes out as it was
+        written."""
         if self._botched is not None:
+            self._detector = None
             self._release(self._botched.held)
             self._botched = None
 
