@@ -19,6 +19,7 @@ from . import __version__
 from .api import (
     admin,
     admin_keys,
+    completions,
     images,
     monitor,
     openai,
@@ -90,6 +91,7 @@ def create_app(gateway: Gateway) -> GatewayApp:
         chat = V1CorsMiddleware(chat, origins=origins)
     app.chat = AccessMiddleware(chat, policy=gateway.access)
     app.include_router(openai.router)
+    app.include_router(completions.router)
     app.include_router(images.router)
     app.include_router(workers.router)
     app.include_router(worker_poll.router)

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from lmarenarev.arena.requests import Injection, Recaptcha, UpstreamRequest
-from lmarenarev.chat.conversation import ConversationStore, SessionRef
+from lmarenarev.chat.conversation import CONTINUE_FOLDED, ConversationStore, SessionRef
 from lmarenarev.chat.plan import (
     ChatPlan,
     ChatService,
@@ -511,16 +511,38 @@ def test_attachments_over_max_attachment_bytes_are_a_413(limit: int, fits: bool)
         assert caught.value.status == 413
 
 
-@pytest.mark.parametrize("flow", ["modern", "legacy"])
+@pytest.mark.parametrize(
+    ("messages", "prompt", "extends"),
+    [
+        ((msg("system", "s"),), "s", None),
+        ((msg("assistant", "a"),), f"Assistant: a\n\n{CONTINUE_FOLDED}", "a"),
+        (
+            (msg("system", "s"), msg("assistant", "a")),
+            f"System: s\n\nAssistant: a\n\n{CONTINUE_FOLDED}",
+            "a",
+        ),
+        ((msg("user", "u"), msg("system", "[Continue]")), "u\n\n[Continue]", None),
+    ],
+)
+def test_a_history_without_a_final_user_message_is_served(
+    messages: tuple[dict[str, Any], ...], prompt: str, extends: str | None
+) -> None:
+    planned = plan(service(), "gpt-4o", *messages)
+    assert planned.call.build().body["userMessage"]["content"] == prompt
+    assert (planned.conversation, planned.extends) == (
+        "folded" if extends else "new", extends
+    )
+
+
 @pytest.mark.parametrize(
     "messages",
     [(msg("system", "s"),), (msg("assistant", "a"),), (msg("system", "s"), msg("assistant", "a"))],
 )
-def test_no_user_message_is_a_400(flow: str, messages: tuple[dict[str, Any], ...]) -> None:
-    svc = service(**{**LEGACY, "arena_flow": flow})
-    with pytest.raises(InvalidRequest, match="at least one user message") as caught:
-        plan(svc, "gpt-4o", *messages)
-    assert (caught.value.status, caught.value.param) == (400, "messages")
+def test_the_legacy_flow_sends_a_history_without_a_user_message_as_one(
+    messages: tuple[dict[str, Any], ...],
+) -> None:
+    sent = upstream(service(**LEGACY), "gpt-4o", *messages).body["messages"]
+    assert [m["role"] for m in sent] == ["user"]
 
 
 @pytest.mark.parametrize(

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from .chat_settings import ChatSettings
 from .gateway_settings import GatewaySettings
 from .keys import check_entries
 from .seed_settings import SeedSettings
@@ -41,7 +42,7 @@ KNOWN_SEED_KEYS_NOT_SUPPORTED: frozenset[str] = frozenset(
 )
 
 
-class Settings(SeedSettings, GatewaySettings):  # fields: GatewaySettings', then SeedSettings'
+class Settings(SeedSettings, ChatSettings, GatewaySettings):  # fields: from the last base on
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     @model_validator(mode="after")
