@@ -46,6 +46,7 @@ class RepeatedPrefix:
         if len(probe) >= len(self.target):
             self.decided = True
             rest = probe[len(self.target) :] if probe.startswith(self.target) else self.held
+            self.held = ""
             if rest:
                 out.append(TextDelta(rest, self.side))
         elif not self.target.startswith(probe):
