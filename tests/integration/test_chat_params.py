@@ -107,7 +107,7 @@ async def test_a_reply_cut_by_the_gateway_is_not_continued_in_its_session(
     )
     history = [user("q"), {"role": "assistant", "content": cut.choices[0].message.content},
                user("Observation: the moon")]  # fmt: skip
-    await client.chat.completions.create(model="fake-gpt", messages=history)  # type: ignore[arg-type]
+    await client.chat.completions.create(model="fake-gpt", messages=history)
     assert upstream_kinds(arena) == ["create", "create"]  # LMArena's session holds more
 
 
