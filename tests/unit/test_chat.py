@@ -567,3 +567,39 @@ def test_the_retry_route_carries_the_recaptcha_spec_too() -> None:
     assert upstream(svc, "gpt-4o", msg("user", "hi")).recaptcha == Recaptcha(
         "6Lsite", "chat_submit"
     )
+
+
+# --- issue 21: an instruction for structured output, the corrective turn ---------------------------
+
+
+def test_the_structured_output_instruction_ends_the_prompt_before_a_bypass_injection() -> None:
+    svc = service(**bypass("custom"))
+    planned = svc.plan(request("gpt-4o", msg("user", "hi")), instruction="[JSON only]")
+    assert planned.call.build().body["userMessage"]["content"] == "hi\n\n[JSON only]\n\n<think>"
+    legacy = service(**LEGACY).plan(request("gpt-4o", msg("user", "hi")), instruction="[JSON]")
+    assert [m["content"] for m in legacy.call.build().body["messages"]] == ["hi\n\n[JSON]"]
+
+
+def test_a_regenerate_with_an_instruction_is_a_new_session() -> None:
+    svc = service()
+    svc.store.remember("gpt-4o", [svc.plan(request("gpt-4o", msg("user", "q"))).messages[0]],
+                       "a", SessionRef("s", "m"))  # fmt: skip
+    assert plan(svc, "gpt-4o", msg("user", "q")).conversation == "regenerated"
+    planned = svc.plan(request("gpt-4o", msg("user", "q")), instruction="[JSON]")
+    assert planned.conversation == "new"
+    assert planned.call.build().url.endswith("/create-evaluation")
+
+
+def test_a_corrective_turn_goes_to_the_same_session_or_extends_the_legacy_history() -> None:
+    svc = service()
+    first = plan(svc, "gpt-4o", msg("user", "q"))
+    follow = svc.follow_up(first, SessionRef("sess-1", "m1"), "prose", "[fix it]")
+    built = follow.call.build()
+    assert built.url.endswith("/post-to-evaluation/sess-1")
+    assert built.body["userMessage"]["content"] == "[fix it]"
+    assert (follow.conversation, [m.role for m in follow.messages]) == (
+        "continued", ["user", "assistant", "user"]
+    )
+    legacy = service(**LEGACY)
+    again = legacy.follow_up(plan(legacy, "gpt-4o", msg("user", "q")), None, "prose", "[fix]")
+    assert [m["content"] for m in again.call.build().body["messages"]] == ["q", "prose", "[fix]"]
