@@ -166,6 +166,25 @@ class ChatCompletionChunk(BaseModel):
     usage: CompletionUsage | None = None
 
 
+class TextCompletionChoice(BaseModel):
+    text: str
+    index: int
+    logprobs: None = None
+    finish_reason: str | None
+
+
+class TextCompletion(BaseModel):
+    """`/v1/completions`' answer; with stream=true each event is one of these (the last ones:
+    usage with no choices, then `[DONE]`)."""
+
+    id: str
+    object: Literal["text_completion"]
+    created: int
+    model: str
+    choices: list[TextCompletionChoice]
+    usage: CompletionUsage | None = None
+
+
 class ErrorDetail(BaseModel):
     message: str
     type: str

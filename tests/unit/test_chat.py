@@ -569,7 +569,7 @@ def test_the_retry_route_carries_the_recaptcha_spec_too() -> None:
     )
 
 
-# --- issue 21: an instruction for structured output, the corrective turn ---------------------------
+# --- issue 21: an instruction for structured output, the corrective turn ------------------------
 
 
 def test_the_structured_output_instruction_ends_the_prompt_before_a_bypass_injection() -> None:
@@ -582,8 +582,8 @@ def test_the_structured_output_instruction_ends_the_prompt_before_a_bypass_injec
 
 def test_a_regenerate_with_an_instruction_is_a_new_session() -> None:
     svc = service()
-    svc.store.remember("gpt-4o", [svc.plan(request("gpt-4o", msg("user", "q"))).messages[0]],
-                       "a", SessionRef("s", "m"))  # fmt: skip
+    first = svc.plan(request("gpt-4o", msg("user", "q"))).messages[0]
+    svc.store.remember("gpt-4o", [first], "a", SessionRef("s", "m"))
     assert plan(svc, "gpt-4o", msg("user", "q")).conversation == "regenerated"
     planned = svc.plan(request("gpt-4o", msg("user", "q")), instruction="[JSON]")
     assert planned.conversation == "new"
