@@ -16,6 +16,7 @@ import pytest
 from pydantic import BaseModel
 
 from testkit.fakes.arena import Reply
+from testkit.support import wait_until
 
 from .conftest import Arena, GatewayProcess, OpenTab
 
@@ -103,6 +104,13 @@ def test_sillytaverns_continue_impersonate_and_quiet_prompt_are_served(
     open_tab()
     recorded = json.loads((FIXTURES / "default_preset.json").read_text())["requests"]
     client = gateway.client()
+    logs = f"{gateway.url}/api/monitor/logs/requests"
+
+    def logged() -> int:
+        total: int = httpx.get(logs, params={"limit": 1}, timeout=10).json()["total"]
+        return total
+
+    before = logged()
     for request in recorded:
         arena.fake.enqueue(Reply(text=request["reply"], chunk_size=12))
         body: Any = request["body"]
@@ -118,7 +126,8 @@ def test_sillytaverns_continue_impersonate_and_quiet_prompt_are_served(
     assert [t.user_text for t in session.turns[1:4]] == [
         "Who are you?", "Can you help me walk?", nudge,
     ]  # fmt: skip
-    rows = httpx.get(f"{gateway.url}/api/monitor/logs/requests", params={"limit": 6}).json()
+    wait_until(lambda: logged() >= before + 6, 10, "the six requests in the log")  # written async
+    rows = httpx.get(logs, params={"limit": 6}, timeout=10).json()
     assert [r["conversation"] for r in reversed(rows["requests"])] == [
         "folded", "continued", "continued", "continued", "continued", "folded",
     ]  # fmt: skip

@@ -40,6 +40,7 @@ from ..render.sse import SSERenderer, keepalive
 from .access import authorize_model, client_key
 from .bodies import read_body
 from .disconnect import watch_client
+from .keys import ClientKey
 
 log = logging.getLogger(__name__)
 
@@ -85,27 +86,14 @@ class ChatEndpoint:
             stop=body.stop_sequences(),
             max_tokens=body.token_limit(),
         )
-        ignored = body.ignored_parameters()
-        if ignored:
-            gw.monitoring.metrics.count_ignored(ignored)
         try:
-            n = wanted_choices(gw, body)
-            fmt = output_format(body.response_format)
-            if n > 1 and key is not None:
-                gw.keys.admit(key, n - 1)  # the access middleware counted the first
-            if info.stop or info.max_tokens is not None:
-                await gw.chat.load_counter()
-            instruction = "" if fmt is None else fmt.instruction()
-            plans = [
-                await gw.media.attach(gw.chat.plan(body, fresh=n > 1, instruction=instruction))
-                for _ in range(n)
-            ]
+            plans, fmt = await _plans(gw, body, info, key)
         except GatewayError as exc:
             refused(gw, info, exc)
             raise
         if fmt is not None:
             return await _structured(gw, info, plans, fmt, request, send)
-        if n > 1:
+        if len(plans) > 1:
             return await _choices(gw, info, plans, request, send)
         completion = start_completion(gw, info, plans[0], image_url=gw.media.images.for_chat)
         gone = watch_client(request.receive, completion.run.client_gone)
@@ -115,6 +103,27 @@ class ChatEndpoint:
         finally:
             gone.cancel()
             await completion.close()
+
+
+async def _plans(
+    gw: Gateway, body: ChatCompletionRequest, info: RequestInfo, key: ClientKey | None
+) -> tuple[list[ChatPlan], OutputFormat | None]:
+    """A plan per choice, and the structured output asked for; refusals before any job."""
+    ignored = body.ignored_parameters()
+    if ignored:
+        gw.monitoring.metrics.count_ignored(ignored)
+    n = wanted_choices(gw, body)
+    fmt = output_format(body.response_format)
+    if n > 1 and key is not None:
+        gw.keys.admit(key, n - 1)  # the access middleware counted the first
+    if info.stop or info.max_tokens is not None:
+        await gw.chat.load_counter()
+    instruction = "" if fmt is None else fmt.instruction()
+    plans = [
+        await gw.media.attach(gw.chat.plan(body, fresh=n > 1, instruction=instruction))
+        for _ in range(n)
+    ]
+    return plans, fmt
 
 
 def wanted_choices(gw: Gateway, body: ChatCompletionRequest) -> int:

@@ -20,9 +20,11 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from ..arena.ids import random_hex
 from ..chat.completion import Completion
 from ..chat.engine import RequestInfo, refused, start_completion
+from ..chat.plan import ChatPlan
 from ..chat.run import Gone, Item, Stopped
 from ..errors import GatewayError, InvalidRequest
-from ..openai_schema import CompletionRequest
+from ..gateway import Gateway
+from ..openai_schema import ChatCompletionRequest, CompletionRequest
 from ..render.text import TextJSON, TextSSE
 from .access import authorize_model, client_key
 from .bodies import gateway, read_body
@@ -66,16 +68,7 @@ async def completions(request: Request) -> Response:
         max_tokens=body.max_tokens,
     )
     try:
-        if isinstance(body.prompt, list) and len(body.prompt) > 1:
-            raise InvalidRequest("send one prompt per request", param="prompt")
-        if (body.n or 1) > 1:
-            raise InvalidRequest("n > 1: use /v1/chat/completions", param="n")
-        ignored = chat.ignored_parameters()
-        if ignored:
-            gw.monitoring.metrics.count_ignored(ignored)
-        if info.stop or info.max_tokens is not None:
-            await gw.chat.load_counter()
-        plan = await gw.media.attach(gw.chat.plan(chat))
+        plan = await _plan(gw, body, chat, info)
     except GatewayError as exc:
         refused(gw, info, exc)
         raise
@@ -95,6 +88,28 @@ async def completions(request: Request) -> Response:
         finally:
             gone.cancel()
         return Response(status_code=499) if result is None else JSONResponse(result)
+    return await _streamed(completion, TextSSE(completion.options, echo), gone)
+
+
+async def _plan(
+    gw: Gateway, body: CompletionRequest, chat: ChatCompletionRequest, info: RequestInfo
+) -> ChatPlan:
+    if isinstance(body.prompt, list) and len(body.prompt) > 1:
+        raise InvalidRequest("send one prompt per request", param="prompt")
+    if (body.n or 1) > 1:
+        raise InvalidRequest("n > 1: use /v1/chat/completions", param="n")
+    ignored = chat.ignored_parameters()
+    if ignored:
+        gw.monitoring.metrics.count_ignored(ignored)
+    if info.stop or info.max_tokens is not None:
+        await gw.chat.load_counter()
+    return await gw.media.attach(gw.chat.plan(chat))
+
+
+async def _streamed(
+    completion: Completion, renderer: TextSSE, gone: asyncio.Future[None]
+) -> Response:
+    """The stream, or the error with its status when it failed before its first byte."""
     first = await completion.first()
     if isinstance(first, Gone | Stopped):
         gone.cancel()
@@ -103,7 +118,6 @@ async def completions(request: Request) -> Response:
             return Response(status_code=499)
         await completion.refuse(first)
         raise first.error
-    renderer = TextSSE(completion.options, echo)
     return StreamingResponse(
         _stream(completion, first, renderer, gone), media_type="text/event-stream"
     )
