@@ -149,8 +149,10 @@ def test_two_assistant_messages_after_the_reply_are_not_a_continuation() -> None
 # --- only the newest reply of a session -----------------------------------------------------------
 
 
-def test_after_a_regenerate_the_older_reply_cannot_be_continued() -> None:
-    store = known(user("one"), reply="first")
+@pytest.mark.parametrize("frozen", [False, True])
+def test_after_a_regenerate_the_older_reply_cannot_be_continued(frozen: bool) -> None:
+    store = ConversationStore(10, clock=lambda: 5.0) if frozen else ConversationStore(10)
+    store.remember("m", [user("one")], "first", REF)
     store.remember("m", [user("one")], "second", REF)  # the retry route: same message id
     assert store.decide("m", [user("one"), assistant("first"), user("x")]) is None
     assert isinstance(store.decide("m", [user("one"), assistant("second"), user("x")]), Continue)

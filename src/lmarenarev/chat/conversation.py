@@ -12,7 +12,9 @@ conversation as the client now has it, and `decide` picks per request:
 
 Only a session's newest reply can be continued or regenerated (`post-to-evaluation` appends
 to the session's end): after a regenerate, a Continue/Impersonate/quiet prompt sent to the
-session, or a reply the gateway cut, the older histories of that session start over.
+session, or a reply the gateway cut, the older histories of that session start over. Every
+entry carries the time it was stored; the newest reply of a session is the one stored last
+(`forget` moves that time past all of them).
 
 Continuity is "lenient" by default: system messages before the reply are left out of the
 comparison, so what roleplay clients change there between requests (lorebook entries that
@@ -24,14 +26,17 @@ message. "strict" continues only when every earlier message is unchanged.
 from __future__ import annotations
 
 import hashlib
+import time
 from collections import OrderedDict
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Literal, TypeVar
 
 from ..messages import Attachment, Message, strip_reasoning
 
 Continuity = Literal["lenient", "strict"]
+Kind = Literal["user", "reply"]  # the request a reply answered / the conversation after it
+HISTORIES_PER_REPLY = 4  # strict and lenient, as a message of its own and joined to a prefill
 _V = TypeVar("_V")  # a table's value
 
 # The documented wordings (docs/conversations.md, "Histories that do not end with a user
@@ -141,85 +146,95 @@ def _text_digest(text: str) -> str:
     return hashlib.sha256(text.strip().encode("utf-8", "surrogatepass")).hexdigest()
 
 
-@dataclass(slots=True)
-class _Session:
-    tip: SessionRef  # the session's newest reply
-    tip_keys: frozenset[str]  # the histories that end with it, as the client has them
-    seen: set[str] = field(default_factory=set)  # digests of the system texts sent in it
-
-
 class ConversationStore:
-    """Bounded LRUs of delivered replies and their sessions, in memory."""
+    """Bounded LRUs of delivered replies, in memory: a history's digest → (its session and
+    answer, when it was stored). A session's newest reply is the one stored last in it; the
+    system texts each session was sent are kept to tell what it has not seen."""
 
-    def __init__(self, capacity: int) -> None:
+    def __init__(self, capacity: int, *, clock: Callable[[], float] = time.time) -> None:
         self.capacity = capacity
-        self._replies: OrderedDict[str, SessionRef] = OrderedDict()  # history + reply → ref
-        self._answered: OrderedDict[str, SessionRef] = OrderedDict()  # request → its answer
-        self._sessions: OrderedDict[str, _Session] = OrderedDict()
+        self.clock = clock
+        self._tables: dict[Kind, OrderedDict[str, tuple[SessionRef, float]]] = {
+            "user": OrderedDict(),  # the request a reply answered (a regenerate)
+            "reply": OrderedDict(),  # the conversation after it (a continuation)
+        }
+        self._newest: OrderedDict[str, float] = OrderedDict()  # session → its newest's time
+        self._seen: OrderedDict[str, set[str]] = OrderedDict()  # session → system texts' digests
+        self._last = 0.0
 
     def __len__(self) -> int:
-        return len(self._sessions)
+        return len(self._newest)
 
-    def _put(self, table: OrderedDict[str, _V], key: str, value: _V) -> None:
+    def _put(self, kind: Kind, key: str, ref: SessionRef, stored_at: float) -> None:
+        table = self._tables[kind]
+        table[key] = (ref, stored_at)
+        table.move_to_end(key)
+        # a reply is remembered under a few histories (strict, lenient, joined): room for each
+        while len(table) > self.capacity * (HISTORIES_PER_REPLY if kind == "reply" else 1):
+            table.popitem(last=False)
+        newest = max(stored_at, self._newest.get(ref.session_id, stored_at))
+        self._bounded(self._newest, ref.session_id, newest)
+
+    def _bounded(self, table: OrderedDict[str, _V], key: str, value: _V) -> None:
         table[key] = value
         table.move_to_end(key)
         while len(table) > self.capacity:
             table.popitem(last=False)
 
-    def _get(self, table: OrderedDict[str, _V], key: str) -> _V | None:
-        value = table.get(key)
-        if value is not None:
-            table.move_to_end(key)
-        return value
+    def _get(self, kind: Kind, key: str) -> SessionRef | None:
+        """The answer stored under `key` if it is still its session's newest."""
+        item = self._tables[kind].get(key)
+        if item is None:
+            return None
+        ref, stored_at = item
+        if self._newest.get(ref.session_id) != stored_at:
+            return None  # the session went on (or a regenerate replaced the reply)
+        self._tables[kind].move_to_end(key)
+        self._newest.move_to_end(ref.session_id)
+        return ref
+
+    def _tick(self) -> float:
+        """Now, and later than anything stored before (the newest is told by its time)."""
+        self._last = max(self.clock(), self._last + 1e-6)
+        return self._last
 
     def remember(self, model: str, messages: list[Message], reply: str, ref: SessionRef) -> None:
         """Called after a reply was delivered in full: it is now its session's newest."""
-        keys: list[str] = []
+        now = self._tick()
         for history in _histories_after(messages, reply):
-            keys += (history_key(model, history), history_key(model, history, lenient=True))
-        for key in keys:
-            self._put(self._replies, key, ref)
-        self._put(self._answered, history_key(model, messages), ref)
-        previous = self._sessions.get(ref.session_id)
-        seen = previous.seen if previous is not None else set()
+            self._put("reply", history_key(model, history), ref, now)
+            self._put("reply", history_key(model, history, lenient=True), ref, now)
+        self._put("user", history_key(model, messages), ref, now)
+        seen = self._seen.get(ref.session_id, set())
         seen.update(_text_digest(m.text) for m in messages if m.role == "system")
-        self._put(self._sessions, ref.session_id, _Session(ref, frozenset(keys), seen))
+        self._bounded(self._seen, ref.session_id, seen)
 
     def forget(self, session_id: str) -> None:
         """The session holds something the client did not get (a reply cut or failed): none
         of its histories can be continued or regenerated."""
-        self._sessions.pop(session_id, None)
+        self._bounded(self._newest, session_id, self._tick())
+        self._seen.pop(session_id, None)
 
     def decide(
         self, model: str, messages: list[Message], continuity: Continuity = "lenient"
     ) -> Continue | Regenerate | None:
         if not messages:
             return None
-        answered = self._get(self._answered, history_key(model, messages))
-        if answered is not None and self._newest(answered) is not None:
+        answered = self._get("user", history_key(model, messages))
+        if answered is not None:
             return Regenerate(answered)
         lenient = continuity == "lenient"
         for end in _reply_candidates(messages):
             prefix, rest = messages[: end + 1], messages[end + 1 :]
-            key = history_key(model, prefix, lenient=lenient)
-            ref = self._get(self._replies, key)
-            session = None if ref is None else self._newest(ref, key)
-            if ref is not None and session is not None:
+            ref = self._get("reply", history_key(model, prefix, lenient=lenient))
+            if ref is not None:
+                seen = self._seen.get(ref.session_id, set())
                 unseen = [
                     m.text for m in prefix
-                    if lenient and m.role == "system" and _text_digest(m.text) not in session.seen
+                    if lenient and m.role == "system" and _text_digest(m.text) not in seen
                 ]  # fmt: skip
                 return _continue(ref, list(dict.fromkeys(unseen)), prefix[-1], rest)
         return None
-
-    def _newest(self, ref: SessionRef, key: str | None = None) -> _Session | None:
-        session = self._sessions.get(ref.session_id)
-        if session is None or session.tip != ref:
-            return None
-        if key is not None and key not in session.tip_keys:
-            return None  # an older version of the reply (before a regenerate)
-        self._sessions.move_to_end(ref.session_id)
-        return session
 
 
 def _reply_candidates(messages: list[Message]) -> list[int]:

@@ -64,7 +64,7 @@ def m003_indexes(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX requests_status ON requests (status, started_at)")
 
 
-def m004_conversation(conn: sqlite3.Connection) -> None:
+def m006_request_conversation(conn: sqlite3.Connection) -> None:
     """Whether a request created an LMArena session, continued one, regenerated its reply or
     folded a history into a new one (docs/conversations.md); '' for older rows."""
     conn.execute("ALTER TABLE requests ADD COLUMN conversation TEXT NOT NULL DEFAULT ''")
@@ -74,7 +74,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     m001_requests,
     m002_request_bodies,
     m003_indexes,
-    m004_conversation,
+    m006_request_conversation,
 )
 
 
