@@ -72,9 +72,10 @@ class ChatCompletionRequest(_Lenient):
         return min(limits) if limits else None
 
     def ignored_parameters(self) -> list[str]:
-        """The parameters sent that LMArena cannot honour (null values are not sent)."""
+        """The parameters sent that LMArena cannot honour (null values are not sent), whether
+        a field of this model (checked, like a temperature's range) or an extra one."""
+        known = [name for name in IGNORED_PARAMETERS if getattr(self, name, None) is not None]
         extra = self.model_extra or {}
-        known = [name for name in IGNORED_PARAMETERS if extra.get(name) is not None]
         other = any(v is not None for k, v in extra.items() if k not in IGNORED_PARAMETERS)
         return [*known, "other"] if other else known
 
