@@ -20,6 +20,7 @@ from . import __version__
 from .api import (
     admin,
     admin_keys,
+    completions,
     docs_page,
     images,
     monitor,
@@ -116,6 +117,7 @@ def create_app(gateway: Gateway) -> GatewayApp:
         chat = V1CorsMiddleware(chat, origins=origins)
     app.chat = AccessMiddleware(chat, policy=gateway.access, on_refusal=on_refusal)
     app.include_router(openai.router)
+    app.include_router(completions.router)
     app.include_router(images.router)
     app.include_router(workers.router)
     app.include_router(worker_poll.router)

@@ -14,24 +14,34 @@ leaves as its request is read, not behind every request of the burst.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from dataclasses import replace
+from typing import Any
 
 from fastapi.responses import JSONResponse, Response
 from starlette.requests import ClientDisconnect, Request
 from starlette.types import Receive, Scope, Send
 
 from ..arena.ids import random_hex
+from ..chat.choices import all_or_first_error, complete_all, first_items, merge, stream_all
 from ..chat.completion import Completion
-from ..chat.engine import RequestInfo, refused, start_completion
+from ..chat.engine import RequestInfo, refused, render_options, start_completion
+from ..chat.json_output import OutputFormat, output_format
+from ..chat.plan import ChatPlan
 from ..chat.run import Gone, Stopped
-from ..errors import GatewayError
+from ..chat.structured import StructuredRun
+from ..errors import GatewayError, InvalidRequest
 from ..gateway import Gateway
 from ..openai_schema import ChatCompletionRequest
+from ..render.sse import SSERenderer, keepalive
 from . import refusals
 from .access import authorize_model, client_key
 from .bodies import read_body
 from .disconnect import watch_client
+from .keys import ClientKey
 
 log = logging.getLogger(__name__)
 
@@ -75,13 +85,19 @@ class ChatEndpoint:
             stream=body.stream,
             key_name=None if key is None else key.name,
             include_usage=bool(body.stream_options and body.stream_options.include_usage),
+            stop=body.stop_sequences(),
+            max_tokens=body.token_limit(),
         )
         try:
-            plan = await gw.media.attach(gw.chat.plan(body))
+            plans, fmt = await _plans(gw, body, info, key)
         except GatewayError as exc:
             refused(gw, info, exc)
             raise
-        completion = start_completion(gw, info, plan, image_url=gw.media.images.for_chat)
+        if fmt is not None:
+            return await _structured(gw, info, plans, fmt, request, send)
+        if len(plans) > 1:
+            return await _choices(gw, info, plans, request, send)
+        completion = start_completion(gw, info, plans[0], image_url=gw.media.images.for_chat)
         gone = watch_client(request.receive, completion.run.client_gone)
         try:
             await completion.run.start()
@@ -89,6 +105,149 @@ class ChatEndpoint:
         finally:
             gone.cancel()
             await completion.close()
+
+
+async def _plans(
+    gw: Gateway, body: ChatCompletionRequest, info: RequestInfo, key: ClientKey | None
+) -> tuple[list[ChatPlan], OutputFormat | None]:
+    """A plan per choice, and the structured output asked for; refusals before any job."""
+    ignored = body.ignored_parameters()
+    if ignored:
+        gw.monitoring.metrics.count_ignored(ignored)
+    n = wanted_choices(gw, body)
+    fmt = output_format(body.response_format)
+    if n > 1 and key is not None:
+        gw.keys.admit(key, n - 1)  # the access middleware counted the first
+    if info.stop or info.max_tokens is not None:
+        await gw.chat.load_counter()
+    instruction = "" if fmt is None else fmt.instruction()
+    plans = [
+        await gw.media.attach(gw.chat.plan(body, fresh=n > 1, instruction=instruction))
+        for _ in range(n)
+    ]
+    return plans, fmt
+
+
+def wanted_choices(gw: Gateway, body: ChatCompletionRequest) -> int:
+    n = body.n or 1
+    limit = gw.settings.max_choices
+    if n > limit:
+        raise InvalidRequest(
+            f"n is {n}; the limit is {limit} (setting max_choices): each choice is an LMArena "
+            "session of its own",
+            param="n",
+        )
+    return n
+
+
+def _choice_info(info: RequestInfo, index: int, count: int) -> RequestInfo:
+    """One of n choices: its own request-log row (`<id>-<index>`), its index in the answer."""
+    if count == 1:
+        return info
+    return replace(
+        info, id=f"{info.id}-{index}", answer_id=info.id, choice_index=index, closes_stream=False
+    )
+
+
+async def _choices(
+    gw: Gateway, info: RequestInfo, plans: list[ChatPlan], request: Request, send: Send
+) -> Response | None:
+    """n > 1 without response_format: the completions in parallel (chat/choices.py)."""
+    completions = [
+        start_completion(gw, _choice_info(info, i, len(plans)), plan,
+                         image_url=gw.media.images.for_chat)
+        for i, plan in enumerate(plans)
+    ]  # fmt: skip
+    def client_gone() -> None:
+        for completion in completions:
+            completion.run.client_gone()
+
+    gone = watch_client(request.receive, client_gone)
+    try:
+        for completion in completions:
+            await completion.run.start()
+        if not info.stream:
+            result = await complete_all(completions)
+            return Response(status_code=499) if result is None else JSONResponse(result)
+        firsts = await first_items(completions)
+        if isinstance(firsts, Gone):
+            return Response(status_code=499)
+        if isinstance(firsts, Stopped):
+            raise firsts.error
+        await _send_stream(send, stream_all(completions, firsts))
+        return None
+    finally:
+        gone.cancel()
+        for completion in completions:
+            await completion.close()
+
+
+async def _structured(
+    gw: Gateway,
+    info: RequestInfo,
+    plans: list[ChatPlan],
+    fmt: OutputFormat,
+    request: Request,
+    send: Send,
+) -> Response | None:
+    """response_format json_*: each choice checked (chat/structured.py) before it is sent;
+    a stream gets keep-alives meanwhile, then the answer, or an error frame."""
+    runs = [
+        StructuredRun(gw, _choice_info(info, i, len(plans)), plan, fmt)
+        for i, plan in enumerate(plans)
+    ]
+    def client_gone() -> None:
+        for run in runs:
+            run.client_gone()
+
+    gone = watch_client(request.receive, client_gone)
+    answer = asyncio.ensure_future(all_or_first_error([run.answer() for run in runs]))
+    try:
+        if not info.stream:
+            results = await answer
+            if any(result is None for result in results):
+                return Response(status_code=499)
+            return JSONResponse(merge([r for r in results if r is not None]))
+        interval = gw.settings.keepalive_interval_seconds
+        await asyncio.wait({answer}, timeout=interval)
+        failure = answer.exception() if answer.done() else None
+        if failure is not None:  # failed within the first interval: keep the HTTP status
+            raise failure
+        renderer = SSERenderer(render_options(gw, info, plans[0]))
+        await _send_stream(send, _structured_stream(answer, renderer, interval))
+        return None
+    finally:
+        gone.cancel()
+        if not answer.done():
+            answer.cancel()
+            await asyncio.gather(answer, return_exceptions=True)
+
+
+async def _structured_stream(
+    answer: asyncio.Future[list[dict[str, Any] | None]], renderer: SSERenderer, interval: float
+) -> AsyncGenerator[tuple[bytes, bool], None]:
+    while not answer.done():
+        await asyncio.wait({answer}, timeout=interval)
+        if not answer.done():
+            yield keepalive(), True
+    try:
+        results = answer.result()
+    except GatewayError as exc:
+        yield renderer.error(exc.message, exc.type, exc.code), False
+        return
+    if any(result is None for result in results):
+        return  # the client left
+    yield renderer.completion_frames(merge([r for r in results if r is not None])), False
+
+
+async def _send_stream(send: Send, chunks: AsyncGenerator[tuple[bytes, bool], None]) -> None:
+    await send({"type": "http.response.start", "status": 200, "headers": _SSE_HEADERS})
+    more = True
+    async with contextlib.aclosing(chunks):
+        async for chunk, more in chunks:
+            await send({"type": "http.response.body", "body": chunk, "more_body": more})
+    if more:  # the stream stopped without a last chunk (the client left)
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
 async def _answer(completion: Completion, stream: bool, send: Send) -> Response | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -42,6 +42,20 @@ class Sink(Protocol):
         ...
 
 
+class StreamRenderer(Protocol):
+    """What a stream is rendered by (`SSERenderer`; `render.text.TextSSE` for /v1/completions)."""
+
+    usage: Usage | None
+
+    def feed_all(self, events: list[Event]) -> bytes: ...
+
+    def finish(self) -> bytes: ...
+
+    def error(self, message: str, type: str, code: str | None) -> bytes: ...
+
+    def content(self) -> str: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Completion:
     """Everything one response needs; `remember` records a delivered reply for continuity."""
@@ -51,7 +65,7 @@ class Completion:
     options: RenderOptions
     keepalive_interval: float
     show_retries: bool
-    remember: Callable[[ChatPlan, RelayOutcome, str], None]
+    remember: Callable[[ChatPlan, RelayOutcome, str | None], None]  # None: forget the session
     on_usage: Callable[[Usage], None] | None = None  # per-key token counts
     on_outcome: Callable[[ChatPlan, GatewayError | None], None] | None = None  # pools, errors
     watch: RequestWatch | None = None  # the request log, the dashboard, the metrics
@@ -74,10 +88,12 @@ class Completion:
                 return item
             self.run.held.append(item)
 
-    async def stream(self, first: Item | None) -> AsyncIterator[tuple[bytes, bool]]:
+    async def stream(
+        self, first: Item | None, renderer: StreamRenderer | None = None
+    ) -> AsyncGenerator[tuple[bytes, bool], None]:
         """The SSE bytes, each with whether more follow; whatever the relay already produced
         goes out as one write, and the last one (the end, or an error) ends the response."""
-        renderer = SSERenderer(self.options)
+        renderer = renderer if renderer is not None else SSERenderer(self.options)
         item = first
         try:
             for notice in self.run.held if self.show_retries else ():
@@ -167,7 +183,7 @@ class Completion:
     def _done(self, content: str, usage: Usage | None, outcome: RelayOutcome) -> None:
         if self.watch is not None:
             self.watch.done(content, usage, outcome)
-        self.remember(self.plan, outcome, content)
+        self.remember(self.plan, outcome, None if self.run.cut else content)
         if self.on_outcome is not None:
             self.on_outcome(self.plan, None)
         if usage is not None and self.on_usage is not None:
@@ -177,6 +193,8 @@ class Completion:
     def _failed(self, error: GatewayError, outcome: RelayOutcome) -> None:
         if self.watch is not None:
             self.watch.failed(error, outcome)
+        if self.run.produced:  # LMArena's session holds a reply the client did not get
+            self.remember(self.plan, outcome, None)
         if self.on_outcome is not None:
             self.on_outcome(self.plan, error)
         log.warning("[%s] failed: %s", self.options.completion_id, error.message)

@@ -95,6 +95,7 @@ def text_line(row: RequestRow) -> str:
         f"{row['status']:<9}",
         str(row["http_status"]),
         row["model"],
+        row["conversation"] or "-",
         _seconds(row["duration_ms"]),
         f"ttft {_seconds(row['ttft_ms'])}",
         f"tokens {tokens}",

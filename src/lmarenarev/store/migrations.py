@@ -98,12 +98,19 @@ def m005_key_usage(conn: sqlite3.Connection) -> None:
     )
 
 
+def m006_request_conversation(conn: sqlite3.Connection) -> None:
+    """Whether a request created an LMArena session, continued one, regenerated its reply or
+    folded a history into a new one (docs/conversations.md); '' for older rows."""
+    conn.execute("ALTER TABLE requests ADD COLUMN conversation TEXT NOT NULL DEFAULT ''")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     m001_requests,
     m002_request_bodies,
     m003_indexes,
     m004_conversations,
     m005_key_usage,
+    m006_request_conversation,
 )
 
 
