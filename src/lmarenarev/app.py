@@ -21,6 +21,7 @@ from .api import (
     admin,
     admin_keys,
     anthropic,
+    completions,
     docs_page,
     images,
     monitor,
@@ -120,6 +121,7 @@ def create_app(gateway: Gateway) -> GatewayApp:
     app.include_router(openai.router)
     app.include_router(anthropic.router)
     app.include_router(responses.router)
+    app.include_router(completions.router)
     app.include_router(images.router)
     app.include_router(workers.router)
     app.include_router(worker_poll.router)

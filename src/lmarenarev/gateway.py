@@ -16,7 +16,7 @@ from .api.access import AccessPolicy, policy_from_settings
 from .api.keys import KeyRing, KeyUsage
 from .arena.page import is_arena_origin
 from .browser.keeper import BrowserKeeper, browser_config
-from .chat.conversation import ConversationStore, Remembered, SessionRef
+from .chat.conversation import ConversationStore, Remembered, SessionRef, row_limits
 from .chat.plan import ChatService
 from .chat.relay import RelayConfig
 from .chat.response_store import ResponseStore
@@ -184,7 +184,7 @@ def _keep_state(gw: Gateway) -> None:
     (by its writer) as they change, so a restart keeps both (store/state.py)."""
     store, keys, writer = gw.chat.store, gw.keys, gw.monitoring.writer
     since = time.time() - store.max_age if store.max_age > 0 else None
-    conversations, usage = _read_state(gw.home, since, store.capacity)
+    conversations, usage = _read_state(gw.home, since, row_limits(store.capacity))
     store.load(
         Remembered(row.kind, row.key, SessionRef(row.session_id, row.message_id), row.stored_at)
         for row in conversations
@@ -202,14 +202,14 @@ def _keep_state(gw: Gateway) -> None:
 
 
 def _read_state(
-    home: Path, since: float | None, limit: int
+    home: Path, since: float | None, limits: dict[str, int]
 ) -> tuple[list[ConversationRow], dict[str, KeyUsageRow]]:
     """Read directly (the writer is not running yet); nothing when there is no store yet."""
     conn = open_for_reading(db_path(home))
     if conn is None:
         return [], {}
     try:
-        return load_conversations(conn, since=since, limit=limit), load_key_usage(conn)
+        return load_conversations(conn, since=since, limits=limits), load_key_usage(conn)
     except sqlite3.Error as exc:  # a log from before these tables (migrated at start), or damaged
         log.debug("no saved state in %s: %s", db_path(home), exc)
         return [], {}

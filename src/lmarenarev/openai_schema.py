@@ -31,6 +31,28 @@ class StreamOptions(_Lenient):
     include_usage: bool = False
 
 
+class JsonSchemaFormat(_Lenient):
+    name: str = "response"
+    description: str | None = None
+    schema_: dict[str, Any] | None = Field(None, alias="schema")
+    strict: bool | None = None
+
+
+class ResponseFormat(_Lenient):
+    type: Literal["text", "json_object", "json_schema"] = "text"
+    json_schema: JsonSchemaFormat | None = None
+
+
+# What LMArena cannot honour: accepted, ignored, counted (README "Chat completions"; /metrics
+# lmarenarev_ignored_parameters_total). Any other unknown field is counted as "other".
+IGNORED_PARAMETERS = (
+    "temperature", "top_p", "top_k", "min_p", "top_a", "seed", "logit_bias", "logprobs",
+    "top_logprobs", "presence_penalty", "frequency_penalty", "repetition_penalty", "user",
+    "service_tier", "store", "metadata", "reasoning_effort", "verbosity", "modalities", "audio",
+    "prediction", "web_search_options",
+)  # fmt: skip
+
+
 class ChatCompletionRequest(_Lenient):
     model: str = Field(min_length=1)
     messages: list[ChatMessage] = Field(min_length=1)
@@ -46,6 +68,48 @@ class ChatCompletionRequest(_Lenient):
     # Checked as OpenAI checks them, so a wrong value is a 400 and not silently accepted.
     temperature: float | None = Field(None, ge=0, le=2)
     top_p: float | None = Field(None, ge=0, le=1)
+    stop: str | list[str] | None = None
+    max_tokens: int | None = Field(None, ge=1)
+    max_completion_tokens: int | None = Field(None, ge=1)
+    n: int | None = Field(None, ge=1)
+    response_format: ResponseFormat | None = None
+
+    def stop_sequences(self) -> tuple[str, ...]:
+        stop = [self.stop] if isinstance(self.stop, str) else self.stop or []
+        return tuple(s for s in stop if s)
+
+    def token_limit(self) -> int | None:
+        """max_completion_tokens (OpenAI's newer name) and max_tokens: the smaller, if any."""
+        limits = [x for x in (self.max_tokens, self.max_completion_tokens) if x is not None]
+        return min(limits) if limits else None
+
+    def ignored_parameters(self) -> list[str]:
+        """The parameters sent that LMArena cannot honour (null values are not sent), whether
+        a field of this model (checked, like a temperature's range) or an extra one."""
+        known = [name for name in IGNORED_PARAMETERS if getattr(self, name, None) is not None]
+        extra = self.model_extra or {}
+        other = any(v is not None for k, v in extra.items() if k not in IGNORED_PARAMETERS)
+        return [*known, "other"] if other else known
+
+
+class CompletionRequest(_Lenient):
+    """`POST /v1/completions`, the legacy API: the prompt becomes one user message."""
+
+    model: str = Field(min_length=1)
+    prompt: str | list[str] = Field(min_length=1)
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    stop: str | list[str] | None = None
+    max_tokens: int | None = Field(None, ge=1)
+    n: int | None = Field(None, ge=1)
+    echo: bool = False
+
+    def as_chat(self) -> ChatCompletionRequest:
+        """The same request as a chat completion (its other fields kept, counted as ignored)."""
+        prompt = self.prompt if isinstance(self.prompt, str) else self.prompt[0]
+        fields = {**(self.model_extra or {}), **self.model_dump(exclude={"prompt", "echo"})}
+        fields["messages"] = [{"role": "user", "content": prompt}]
+        return ChatCompletionRequest.model_validate(fields)
 
 
 class ModelCard(BaseModel):
@@ -133,6 +197,25 @@ class ChatCompletionChunk(BaseModel):
     created: int
     model: str
     choices: list[ChatCompletionChunkChoice]
+    usage: CompletionUsage | None = None
+
+
+class TextCompletionChoice(BaseModel):
+    text: str
+    index: int
+    logprobs: None = None
+    finish_reason: str | None
+
+
+class TextCompletion(BaseModel):
+    """`/v1/completions`' answer; with stream=true each event is one of these (the last ones:
+    usage with no choices, then `[DONE]`)."""
+
+    id: str
+    object: Literal["text_completion"]
+    created: int
+    model: str
+    choices: list[TextCompletionChoice]
     usage: CompletionUsage | None = None
 
 

@@ -170,6 +170,11 @@ def test_the_dashboard_shows_requests_live_and_finds_them(
         )
         tab.evaluate("document.querySelector('#requests-table tbody tr').click()")
         tab.wait_for("(id) => document.getElementById('detail-id').textContent === id", first)
+        session = "document.querySelector('#requests-table tbody tr').children[3].textContent"
+        assert tab.evaluate(session) == "new"  # a new LMArena session (docs/conversations.md)
+        assert "LMArena sessionnew" in tab.evaluate(
+            "document.getElementById('detail-fields').textContent"
+        )
         screenshot(tab, "monitor-requests.png")
 
         tab.evaluate("document.querySelector('[data-tab=errors]').click()")

@@ -33,9 +33,28 @@ def envelope(body: Any) -> dict[str, Any]:
             "unsupported type 'video'",
         ),
         (
-            b'{"model": "fake-gpt", "messages": [{"role": "system", "content": "only system"}]}',
+            b'{"model": "fake-gpt", "messages": [{"role": "user", "content": "x"}], "n": 99}',
             400,
-            "user message",
+            "max_choices",
+        ),
+        (
+            b'{"model": "fake-gpt", "messages": [{"role": "user", "content": "x"}], '
+            b'"max_tokens": 0}',
+            400,
+            "max_tokens",
+        ),
+        (
+            b'{"model": "fake-gpt", "messages": [{"role": "user", "content": "x"}], '
+            b'"response_format": {"type": "json_schema", "json_schema": {"name": "x"}}}',
+            400,
+            "json_schema.schema",
+        ),
+        (
+            b'{"model": "fake-gpt", "messages": [{"role": "user", "content": "x"}], '
+            b'"response_format": {"type": "json_schema", "json_schema": '
+            b'{"name": "x", "schema": {"type": 12}}}}',
+            400,
+            "not a valid JSON Schema",
         ),
         (b'{"model": "fake-gtp", "messages": [{"role": "user", "content": "x"}]}', 404, "fake-gpt"),
         (

@@ -1,4 +1,4 @@
-"""Stored Responses API answers: their table (store/responses.py, migration m007_responses)
+"""Stored Responses API answers: their table (store/responses.py, migration m008_responses)
 and the store in front of it (chat/response_store.py): recent ones from memory, older ones
 from the file, each seen only by the key that made it."""
 

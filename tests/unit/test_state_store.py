@@ -41,12 +41,16 @@ def conn(tmp_path: Path) -> Iterator[sqlite3.Connection]:
     connection.close()
 
 
+ALL = {"user": 99, "reply": 99, "forget": 99}
+
+
 def row(n: int, kind: str = "reply", at: float = NOW) -> ConversationRow:
     return ConversationRow(kind, f"key{n}", f"session{n}", f"message{n}", at)  # type: ignore[arg-type]
 
 
 def test_the_state_tables_come_with_numbered_migrations(conn: sqlite3.Connection) -> None:
-    assert applied(conn)[3:5] == ["m004_conversations", "m005_key_usage"]
+    names = applied(conn)
+    assert names.index("m004_conversations") + 1 == names.index("m005_key_usage")
 
 
 def test_conversation_rows_come_back_newest_kept_oldest_first(conn: sqlite3.Connection) -> None:
@@ -54,23 +58,25 @@ def test_conversation_rows_come_back_newest_kept_oldest_first(conn: sqlite3.Conn
         row(n, at=NOW + n).apply(conn)
     row(9, "user").apply(conn)
     row(2, at=NOW + 10).apply(conn)  # stored again: replaces, now the newest
-    rows = load_conversations(conn, since=None, limit=3)
+    rows = load_conversations(conn, since=None, limits={"user": 3, "reply": 3})
     assert [(r.kind, r.key) for r in rows] == [
         ("user", "key9"), ("reply", "key3"), ("reply", "key4"), ("reply", "key2"),
     ]
-    assert [r.key for r in load_conversations(conn, since=NOW + 4, limit=9)] == ["key4", "key2"]
+    later = load_conversations(conn, since=NOW + 4, limits={"user": 9, "reply": 9})
+    assert [r.key for r in later] == ["key4", "key2"]
 
 
 def test_the_conversation_map_is_pruned_by_age_and_by_count(conn: sqlite3.Connection) -> None:
     for n in range(6):
         row(n, at=NOW - n * HOUR).apply(conn)
         row(n, "user", at=NOW - n * HOUR).apply(conn)
-    deleted = prune_conversations(conn, now=NOW, max_age_seconds=3.5 * HOUR, max_rows=2)
+    two = {"user": 2, "reply": 2}
+    deleted = prune_conversations(conn, now=NOW, max_age_seconds=3.5 * HOUR, max_rows=two)
     assert deleted == 12 - 4
-    assert {(r.kind, r.key) for r in load_conversations(conn, since=None, limit=9)} == {
+    assert {(r.kind, r.key) for r in load_conversations(conn, since=None, limits=ALL)} == {
         ("user", "key0"), ("user", "key1"), ("reply", "key0"), ("reply", "key1"),
     }
-    assert prune_conversations(conn, now=NOW, max_age_seconds=0, max_rows=2) == 0
+    assert prune_conversations(conn, now=NOW, max_age_seconds=0, max_rows=two) == 0
 
 
 def test_key_usage_rows_replace_the_earlier_totals(conn: sqlite3.Connection) -> None:
@@ -87,7 +93,7 @@ async def test_the_writer_writes_state_rows_in_order_and_prunes_them(tmp_path: P
     writer = StoreWriter(
         tmp_path / "log.sqlite3",
         retention=lambda: Retention(30, 0, conversation_max_age_seconds=HOUR,
-                                    conversation_max_rows=2),
+                                    conversation_max_rows={"reply": 2}),
         clock=lambda: NOW,
     )
     writer.save(row(1, at=NOW - 2 * HOUR))  # expired by the time the writer prunes
@@ -103,7 +109,8 @@ async def test_the_writer_writes_state_rows_in_order_and_prunes_them(tmp_path: P
     reader = open_for_reading(writer.path)
     assert reader is not None
     try:
-        assert [r.key for r in load_conversations(reader, since=None, limit=9)] == ["key3", "key4"]
+        kept = load_conversations(reader, since=None, limits=ALL)
+        assert [r.key for r in kept] == ["key3", "key4"]
         assert load_key_usage(reader)["alice"] == KeyUsageRow("alice", 2, 0, 5, 7, NOW)
     finally:
         reader.close()
@@ -121,9 +128,9 @@ def test_remembered_replies_go_to_persist_and_come_back_after_a_restart() -> Non
     saved: list[Remembered] = []
     first = ConversationStore(10, clock=lambda: NOW, persist=saved.append)
     first.remember("m", [user("hi")], "Hello!", Ref("s1", "a1"))
-    assert [(e.kind, e.session, e.stored_at) for e in saved] == [
+    assert {(e.kind, e.session, e.stored_at) for e in saved} == {
         ("user", Ref("s1", "a1"), NOW), ("reply", Ref("s1", "a1"), NOW),
-    ]
+    }
     second = ConversationStore(10, clock=lambda: NOW + 60)  # a new process
     assert not isinstance(
         second.decide("m", [user("hi"), Message("assistant", "Hello!"), user("more")]), Continue
@@ -132,6 +139,21 @@ def test_remembered_replies_go_to_persist_and_come_back_after_a_restart() -> Non
     turn = second.decide("m", [user("hi"), Message("assistant", "Hello!"), user("more")])
     assert turn == Continue(Ref("s1", "a1"), "more", ())
     assert second.decide("m", [user("hi")]) == Regenerate(Ref("s1", "a1"))
+
+
+def test_a_forgotten_session_stays_forgotten_after_a_restart() -> None:
+    """A reply cut or failed left LMArena's session with more than the client got: after a
+    restart it must not be continued either."""
+    saved: list[Remembered] = []
+    first = ConversationStore(10, clock=lambda: NOW, persist=saved.append)
+    first.remember("m", [user("hi")], "Hello!", Ref("s1", "a1"))
+    first.forget("s1")
+    history = [user("hi"), Message("assistant", "Hello!"), user("more")]
+    assert first.decide("m", history) is None
+    second = ConversationStore(10, clock=lambda: NOW + 60)
+    second.load(sorted(saved, key=lambda e: e.stored_at))
+    assert second.decide("m", history) is None
+    assert second.decide("m", [user("hi")]) is None  # nor regenerated
 
 
 def test_entries_expire_after_max_age() -> None:
@@ -143,8 +165,9 @@ def test_entries_expire_after_max_age() -> None:
     assert isinstance(store.decide("m", history), Continue)
     now[0] = NOW + HOUR
     assert not isinstance(store.decide("m", history), Continue)
-    store.load([Remembered("reply", "old", Ref("s", "a"), NOW - 2 * HOUR)])
-    assert len(store) == 0  # expired entries are not loaded
+    fresh = ConversationStore(10, max_age=HOUR, clock=lambda: now[0])
+    fresh.load([Remembered("reply", "old", Ref("s", "a"), NOW - 2 * HOUR)])
+    assert len(fresh) == 0  # expired entries are not loaded
 
 
 # --- per-key usage --------------------------------------------------------------------------------

@@ -10,7 +10,6 @@ from datetime import UTC, datetime
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from ..api.keys import ClientKey
 from ..arena.ids import random_hex
 from ..chat.anthropic_input import anthropic_input
 from ..chat.completion import Renderers
@@ -30,7 +29,7 @@ from ..wire.anthropic import (
 from . import refusals
 from .access import authorize_model, client_key
 from .bodies import gateway, read_body
-from .chat import CompletionEndpoint, EndpointResponse, Prepared, planned
+from .endpoint import CompletionEndpoint, EndpointResponse, Prepared, planned
 
 router = APIRouter()
 MESSAGES_PATH = "/v1/messages"
@@ -78,7 +77,7 @@ async def count_tokens(request: Request) -> TokenCount:
     return TokenCount(input_tokens=count)
 
 
-def anthropic_models(cards: list[ModelCard], key: ClientKey | None) -> AnthropicModelList:
+def anthropic_models(cards: list[ModelCard]) -> AnthropicModelList:
     data = [
         AnthropicModel(
             id=card.id,
@@ -86,7 +85,6 @@ def anthropic_models(cards: list[ModelCard], key: ClientKey | None) -> Anthropic
             created_at=datetime.fromtimestamp(card.created, UTC).isoformat().replace("+00:00", "Z"),
         )
         for card in cards
-        if key is None or key.allows(card.id)
     ]
     return AnthropicModelList(
         data=data,

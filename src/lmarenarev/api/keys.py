@@ -105,8 +105,9 @@ class KeyRing:
                 found = key
         return found
 
-    def admit(self, key: ClientKey) -> None:
-        """Count one request against the key's per-minute limit; RateLimited when over it."""
+    def admit(self, key: ClientKey, count: int = 1) -> None:
+        """Count `count` requests (a chat completion's extra choices count too) against the
+        key's per-minute limit, all or none; RateLimited when they do not fit."""
         usage = self.usage[key.name]
         usage.last_used = self.wall_clock()
         if key.rpm is not None:
@@ -114,17 +115,20 @@ class KeyRing:
             window = self._windows[key.name]
             while window and now - window[0] >= RATE_WINDOW_SECONDS:
                 window.popleft()
-            if len(window) >= key.rpm:
+            if len(window) + count > key.rpm:
                 usage.rate_limited += 1
+                aging = len(window) + count - key.rpm  # must leave the window first
+                last = window[aging - 1] if aging <= len(window) else now
+                wait = RATE_WINDOW_SECONDS - (now - last)
                 self._changed(key.name)
-                wait = RATE_WINDOW_SECONDS - (now - window[0])
+                more = "" if count == 1 else f" ({count} asked for at once)"
                 raise RateLimited(
-                    f"API key {key.name!r} is limited to {key.rpm} requests per minute; "
+                    f"API key {key.name!r} is limited to {key.rpm} requests per minute{more}; "
                     f"try again in {math.ceil(wait)} s",
                     retry_after=max(1, math.ceil(wait)),
                 )
-            window.append(now)
-        usage.requests += 1
+            window.extend([now] * count)
+        usage.requests += count
         self._changed(key.name)
 
     def usage_recorder(self, name: str) -> Callable[[Usage], None]:

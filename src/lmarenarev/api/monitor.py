@@ -175,6 +175,7 @@ def _active(watch: RequestWatch, now: float) -> ActiveRequest:
         key_name=start.key_name,
         stream=start.stream,
         call=start.call,
+        conversation=start.conversation,
         started_at=watch.started_at,
         elapsed_ms=(now - watch.started_mono) * 1000,
         first_token_ms=None if first is None else (first - watch.started_mono) * 1000,

@@ -22,7 +22,7 @@ from ..wire.responses import DeletedResponse, ResponsesRequest, StoredResponseBo
 from . import refusals
 from .access import authorize_model, client_key
 from .bodies import gateway, read_body
-from .chat import CompletionEndpoint, EndpointResponse, Prepared, planned
+from .endpoint import CompletionEndpoint, EndpointResponse, Prepared, planned
 
 router = APIRouter()
 RESPONSES_PATH = "/v1/responses"

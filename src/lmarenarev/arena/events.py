@@ -41,6 +41,7 @@ class Citation:
 class Usage:
     prompt_tokens: int
     completion_tokens: int
+    counted: bool = False  # counted offline by the gateway (a reply it cut), not LMArena's
 
     @property
     def total_tokens(self) -> int:

@@ -9,17 +9,17 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ..arena.events import Event, Usage
 from ..errors import GatewayError
 from ..monitor.observe import RequestWatch
-from ..render.common import Assembler, RenderOptions
+from ..arena.requests import ArenaCall
+from ..render.common import Assembler, Correction, RenderOptions
 from ..render.json import JSONRenderer
 from ..render.sse import SSERenderer
-from .correction import follow_up
 from .outcome import RelayOutcome
 from .plan import ChatPlan
 from .run import Finished, Gone, Item, Notice, RelayRun, Stopped
@@ -44,7 +44,8 @@ class Sink(Protocol):
 
 
 class StreamRenderer(Protocol):
-    """What a stream is rendered by: an API's SSE renderer (render/)."""
+    """What a stream is rendered by: an API's SSE renderer (render/: `SSERenderer`,
+    `AnthropicSSE`, `ResponsesSSE`, `TextSSE` for /v1/completions)."""
 
     usage: Usage | None
 
@@ -52,7 +53,9 @@ class StreamRenderer(Protocol):
 
     def finish(self) -> bytes: ...
 
-    def fail(self, error: GatewayError) -> bytes: ...
+    def fail(self, error: GatewayError) -> bytes:
+        """The stream failed after it started: its API's error frame(s), the end."""
+        ...
 
     def keepalive(self) -> bytes: ...
 
@@ -77,7 +80,7 @@ class Completion:
     options: RenderOptions
     keepalive_interval: float
     show_retries: bool
-    remember: Callable[[ChatPlan, RelayOutcome, str], None]
+    remember: Callable[[ChatPlan, RelayOutcome, str | None], None]  # None: forget the session
     on_usage: Callable[[Usage], None] | None = None  # per-key token counts
     on_outcome: Callable[[ChatPlan, GatewayError | None], None] | None = None  # pools, errors
     watch: RequestWatch | None = None  # the request log, the dashboard, the metrics
@@ -85,6 +88,8 @@ class Completion:
     corrections: int = 1  # corrective turns a botched tool call may still get (docs/tools.md)
     continuable: bool = True  # False once a corrective turn failed: LMArena's session is odd
     on_reply: Callable[[Any], None] | None = None  # the renderer of a delivered reply (storing)
+    # The call of a corrective turn (chat/correction.py); None: none can be sent.
+    follow_up: Callable[[ChatPlan, RelayOutcome, Correction], ArenaCall | None] | None = None
 
     async def first(self) -> Item | None:
         """The first item if it comes within one keep-alive interval (errors keep their status).
@@ -104,10 +109,12 @@ class Completion:
                 return item
             self.run.held.append(item)
 
-    async def stream(self, first: Item | None) -> AsyncIterator[tuple[bytes, bool]]:
+    async def stream(
+        self, first: Item | None, renderer: StreamRenderer | None = None
+    ) -> AsyncGenerator[tuple[bytes, bool], None]:
         """The SSE bytes, each with whether more follow; whatever the relay already produced
         goes out as one write, and the last one (the end, or an error) ends the response."""
-        renderer = self.renderers.stream(self.options)
+        renderer = renderer if renderer is not None else self.renderers.stream(self.options)
         item = first
         try:
             for notice in self.run.held if self.show_retries else ():
@@ -179,7 +186,7 @@ class Completion:
         correction = renderer.reply_end(may_correct=self.corrections > 0)
         if correction is None:
             return False
-        call = follow_up(self.plan, outcome, correction)
+        call = None if self.follow_up is None else self.follow_up(self.plan, outcome, correction)
         if call is None:
             renderer.give_up_correction()
             return False
@@ -236,8 +243,8 @@ class Completion:
             self.on_reply(rendered)
         if self.watch is not None:
             self.watch.done(content, usage, outcome)
-        if self.continuable:
-            self.remember(self.plan, outcome, content)
+        cut = self.run.cut or not self.continuable  # LMArena's session holds what was not sent
+        self.remember(self.plan, outcome, None if cut else content)
         if self.on_outcome is not None:
             self.on_outcome(self.plan, None)
         if usage is not None and self.on_usage is not None:
@@ -247,6 +254,8 @@ class Completion:
     def _failed(self, error: GatewayError, outcome: RelayOutcome) -> None:
         if self.watch is not None:
             self.watch.failed(error, outcome)
+        if self.run.produced:  # LMArena's session holds a reply the client did not get
+            self.remember(self.plan, outcome, None)
         if self.on_outcome is not None:
             self.on_outcome(self.plan, error)
         log.warning("[%s] failed: %s", self.options.completion_id, error.message)

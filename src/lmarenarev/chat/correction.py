@@ -1,34 +1,24 @@
-"""The call of a corrective turn (docs/tools.md, "Botched calls"): the same LMArena session
-gets one more message saying what was wrong with the reply's calls.
-
-Modern flow: a post-to-evaluation on the session the reply came from. Legacy flow: the whole
-history again, with the botched reply and the correction at its end.
-"""
+"""The call of a corrective turn for a botched tool call (docs/tools.md, "Botched calls"): the
+same LMArena session gets one more message saying what was wrong, as `ChatService.follow_up`
+builds it for any correction (modern flow: a post-to-evaluation on the reply's session; legacy
+flow: the whole history again with the reply and the correction at its end)."""
 
 from __future__ import annotations
 
-from dataclasses import replace
-
-from ..arena.requests import ArenaCall, CreateCall, LegacyCall
-from ..messages import Message
+from ..arena.requests import ArenaCall
+from ..errors import UpstreamFailure
+from ..gateway import Gateway
 from ..render.common import Correction
 from .outcome import RelayOutcome
 from .plan import ChatPlan
 
 
-def follow_up(plan: ChatPlan, outcome: RelayOutcome, correction: Correction) -> ArenaCall | None:
+def corrective_call(
+    gw: Gateway, plan: ChatPlan, outcome: RelayOutcome, correction: Correction
+) -> ArenaCall | None:
     """The corrective turn's call, or None when there is no session to send it to."""
-    call = plan.call
-    if isinstance(call, LegacyCall):
-        said = (Message("assistant", correction.reply), Message("user", correction.message))
-        return replace(call, messages=(*call.messages, *said))
-    if outcome.session is None or plan.model.arena_id is None:
+    try:
+        turn = gw.chat.follow_up(plan, outcome.session, correction.reply, correction.message)
+    except UpstreamFailure:
         return None
-    return CreateCall(
-        model_id=plan.model.arena_id,
-        model_type=plan.model.type,
-        prompt=correction.message,
-        attachments=(),
-        recaptcha=call.recaptcha,
-        session_id=outcome.session.session_id,
-    )
+    return turn.call

@@ -8,9 +8,10 @@ expects; a failure before any output is retried per `RetryPolicy` with a freshly
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import NoReturn
 
@@ -119,7 +120,7 @@ class Relay:
             for event in batch:
                 yield event
 
-    async def batches(self, call: ArenaCall) -> AsyncIterator[list[Event]]:
+    async def batches(self, call: ArenaCall) -> AsyncGenerator[list[Event], None]:
         """The events of `events()`, in order, as the non-empty lists that arrived together
         (what one or more chunks already received held): one hand-over each, never a wait.
         A relay may run a second call after the first (a corrective turn, chat/correction.py):
@@ -136,8 +137,11 @@ class Relay:
                 begun = await self._dispatch(worker, self._request)
             assert self._request is not None
             try:
-                async for batch in self._attempt(*begun, self._request):
-                    yield batch
+                # aclosing: when the reader stops early (a stop sequence, max_tokens) the
+                # attempt's clean-up, which aborts the tab's fetch, runs right then.
+                async with contextlib.aclosing(self._attempt(*begun, self._request)) as attempt:
+                    async for batch in attempt:
+                        yield batch
                 return
             except _Retryable as failure:
                 self._last_failure = failure.problem.kind.value if failure.problem else "worker"
@@ -246,7 +250,7 @@ class Relay:
 
     async def _attempt(
         self, worker: Worker, job: Job, request: UpstreamRequest
-    ) -> AsyncIterator[list[Event]]:
+    ) -> AsyncGenerator[list[Event], None]:
         signals = job.signals
         try:
             first = await self._next(signals, self.config.first_byte_timeout)

@@ -96,6 +96,7 @@ def text_line(row: RequestRow) -> str:
         str(row["http_status"]),
         row["api"],
         row["model"],
+        row["conversation"] or "-",
         _seconds(row["duration_ms"]),
         f"ttft {_seconds(row['ttft_ms'])}",
         f"tokens {tokens}",

@@ -22,6 +22,7 @@ from pydantic.fields import FieldInfo
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from .browser_settings import BrowserSettings
+from .chat_settings import ChatSettings
 from .gateway_settings import GatewaySettings
 from .keys import check_entries
 from .seed_settings import SeedSettings
@@ -57,8 +58,9 @@ KNOWN_SEED_KEYS_NOT_SUPPORTED: dict[str, str] = {
 }
 
 
-# Fields in the order GatewaySettings', StateSettings', SeedSettings', BrowserSettings'.
-class Settings(BrowserSettings, SeedSettings, StateSettings, GatewaySettings):
+# Fields in the order GatewaySettings', ChatSettings', StateSettings', SeedSettings',
+# BrowserSettings' (the template's order).
+class Settings(BrowserSettings, SeedSettings, StateSettings, ChatSettings, GatewaySettings):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     def page_origins(self) -> list[str]:

@@ -140,6 +140,12 @@ class Metrics:
             ["model", "direction", "source"],
             registry=self.registry,
         )
+        self.ignored = Counter(
+            "lmarenarev_ignored_parameters",
+            "Chat completion parameters sent that LMArena cannot honour (accepted, ignored)",
+            ["parameter"],
+            registry=self.registry,
+        )
         self.registry.register(LiveCollector(read_live))
         # `labels()` takes a lock and builds a key on every call; a request's end asks for the
         # same few children again and again (the labels are as bounded as the metrics' own).
@@ -152,6 +158,10 @@ class Metrics:
         if found is None:
             found = self._children[key] = metric.labels(*labels)
         return found
+
+    def count_ignored(self, parameters: list[str]) -> None:
+        for name in parameters:
+            self.child(self.ignored, name).inc()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -24,7 +24,7 @@ from ..chat.outcome import RelayOutcome
 from ..errors import GatewayError
 from ..messages import Message
 from ..render.common import well_formed
-from ..store.records import Bodies, RequestRecord, Status, ToCount
+from ..store.records import Bodies, RequestRecord, Status, ToCount, TokenSource
 from ..store.writer import StoreWriter
 from .metrics import UNKNOWN_MODEL, Metrics
 
@@ -44,6 +44,7 @@ class RequestStart:
     flow: str
     call: str
     messages: Sequence[Message] = ()
+    conversation: str = ""  # new | folded | continued | regenerated (chat/conversation.py)
     known_model: bool = True
     body: str | None = None  # a request refused before its messages were read: as it came
     api: str = "chat"  # which API the request used (the log's `api` column)
@@ -245,6 +246,7 @@ class RequestObserver:
             stream=start.stream,
             flow=start.flow,
             call=start.call,
+            conversation=start.conversation,
             worker_id=outcome.worker_id,
             status=status,
             http_status=_http_status(status, error),
@@ -256,7 +258,7 @@ class RequestObserver:
             duration_ms=(now - watch.started_mono) * 1000,
             prompt_tokens=tokens[0],
             completion_tokens=tokens[1],
-            tokens_source="upstream" if usage is not None and status == "ok" else None,
+            tokens_source=_token_source(status, usage),
             attempts=outcome.attempts,
             retry_kinds=dict(outcome.retries),
             bytes_in=outcome.bytes_received,
@@ -346,6 +348,12 @@ def _error_kind(status: Status, error: GatewayError | None) -> str | None:
     if error is not None:
         return error.code or error.type
     return "client_gone" if status == "cancelled" else None
+
+
+def _token_source(status: Status, usage: Usage | None) -> TokenSource | None:
+    if usage is None or status != "ok":
+        return None
+    return "tokenizer" if usage.counted else "upstream"
 
 
 def _tokens(

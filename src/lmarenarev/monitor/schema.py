@@ -110,6 +110,11 @@ class ActiveRequest(BaseModel):
     key_name: str | None
     stream: bool
     call: str
+    conversation: str = Field(
+        "",
+        description="The LMArena session: new (a new session), folded (a history folded into a "
+        "new session), continued, regenerated (LMArena's retry route); empty in the legacy flow",
+    )
     started_at: float
     elapsed_ms: float
     first_token_ms: float | None
@@ -207,6 +212,11 @@ class RequestLogEntry(BaseModel):
     retries: int
     retry_kinds: dict[str, int]
     bytes_in: int
+    conversation: str = Field(
+        "",
+        description="The LMArena session: new (a new session), folded (a history folded into a "
+        "new session), continued, regenerated (LMArena's retry route); empty in the legacy flow",
+    )
     api: str = Field(description="The API the request used: chat, messages, responses, images")
     has_bodies: bool
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
+from ..chat.conversation import row_limits
 from ..config.settings import Settings
 from ..store.db import db_path, open_for_reading
 from ..store.tokens import load_counter
@@ -69,7 +70,7 @@ def build_monitoring(settings: Callable[[], Settings], home: Path, pool: WorkerP
             s.log_retention_days,
             s.log_max_rows,
             conversation_max_age_seconds=s.conversation_max_age_hours * 3600,
-            conversation_max_rows=s.conversation_cache_size,
+            conversation_max_rows=row_limits(s.conversation_cache_size),
         )
 
     writer = StoreWriter(db_path(home), retention=retention, count_tokens=load_counter)

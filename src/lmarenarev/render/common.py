@@ -58,6 +58,8 @@ class RenderOptions:
     preserve_streaming: bool
     include_usage: bool
     side: str = "a"
+    choice_index: int = 0  # of n choices
+    closes_stream: bool = True  # False: one of n streamed choices, the caller ends the stream
     tools: ToolSet | None = None  # calls are looked for in the reply (docs/tools.md)
 
 

@@ -50,7 +50,13 @@ class JSONRenderer(Assembler):
             "object": "chat.completion",
             "created": self.options.created,
             "model": self.options.model,
-            "choices": [{"index": 0, "message": message, "finish_reason": self.finish_reason}],
+            "choices": [
+                {
+                    "index": self.options.choice_index,
+                    "message": message,
+                    "finish_reason": self.finish_reason,
+                }
+            ],
         }
         if self.usage is not None:
             completion["usage"] = usage_dict(self.usage)

@@ -20,7 +20,7 @@ COLUMNS = (
     "id", "started_at", "model", "key_name", "stream", "flow", "call", "worker_id", "status",
     "http_status", "error_kind", "upstream_kind", "error_message", "finish_reason", "ttft_ms",
     "duration_ms", "prompt_tokens", "completion_tokens", "tokens_source", "attempts", "retries",
-    "retry_kinds", "bytes_in", "api",
+    "retry_kinds", "bytes_in", "conversation", "api",
 )  # fmt: skip
 _SELECT = (
     "SELECT r.rowid AS seq, "

@@ -1,5 +1,5 @@
 """The Responses API's stored answers (`store`: GET/DELETE /v1/responses/{id},
-previous_response_id) in the request log's file, table `responses` (migration m007_responses),
+previous_response_id) in the request log's file, table `responses` (migration m008_responses),
 kept the way store/state.py keeps state: rows the writer applies in its transaction, read back
 on a read-only connection, pruned with the request log's retention."""
 

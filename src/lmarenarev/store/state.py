@@ -18,10 +18,14 @@ LMArena's ids, the usage table counters by key name.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-ConversationKind = Literal["user", "reply"]  # the history up to the user message / the reply
+# The history up to the user message / the reply / a session whose newest reply is unknown (its
+# key is the session id): chat/conversation.py.
+ConversationKind = Literal["user", "reply", "forget"]
+CONVERSATION_KINDS: tuple[ConversationKind, ...] = ("user", "reply", "forget")
 
 
 class StateWrite(Protocol):
@@ -70,18 +74,19 @@ class KeyUsageRow:
 
 
 def load_conversations(
-    conn: sqlite3.Connection, *, since: float | None, limit: int
+    conn: sqlite3.Connection, *, since: float | None, limits: Mapping[str, int]
 ) -> list[ConversationRow]:
-    """The newest `limit` entries of each kind stored at `since` or later, oldest first (the
-    order an LRU is filled in)."""
+    """The newest `limits[kind]` entries of each kind stored at `since` or later, oldest first
+    (the order an LRU is filled in)."""
     rows: list[ConversationRow] = []
-    for kind in ("user", "reply"):
+    for kind in CONVERSATION_KINDS:
         found = conn.execute(
             "SELECT kind, key, session_id, message_id, stored_at FROM conversations "
             "WHERE kind = ? AND stored_at >= ? ORDER BY stored_at DESC, rowid DESC LIMIT ?",
-            (kind, since if since is not None else float("-inf"), limit),
+            (kind, since if since is not None else float("-inf"), limits.get(kind, 0)),
         ).fetchall()
         rows += [ConversationRow(*row) for row in reversed(found)]
+    rows.sort(key=lambda row: row.stored_at)  # a forgotten session after what it forgets
     return rows
 
 
@@ -97,19 +102,19 @@ def load_key_usage(conn: sqlite3.Connection) -> dict[str, KeyUsageRow]:
 
 
 def prune_conversations(
-    conn: sqlite3.Connection, *, now: float, max_age_seconds: float, max_rows: int
+    conn: sqlite3.Connection, *, now: float, max_age_seconds: float, max_rows: Mapping[str, int]
 ) -> int:
     """Delete entries older than `max_age_seconds` (0: no age limit) and beyond the newest
-    `max_rows` of each kind; how many were deleted."""
+    `max_rows[kind]` of each kind; how many were deleted."""
     deleted = 0
     if max_age_seconds > 0:
         deleted += conn.execute(
             "DELETE FROM conversations WHERE stored_at < ?", (now - max_age_seconds,)
         ).rowcount
-    for kind in ("user", "reply"):
+    for kind in CONVERSATION_KINDS:
         deleted += conn.execute(
             "DELETE FROM conversations WHERE kind = ? AND rowid IN (SELECT rowid FROM "
             "conversations WHERE kind = ? ORDER BY stored_at DESC, rowid DESC LIMIT -1 OFFSET ?)",
-            (kind, kind, max_rows),
+            (kind, kind, max_rows.get(kind, 0)),
         ).rowcount
     return deleted

@@ -16,8 +16,8 @@ import asyncio
 import logging
 import sqlite3
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -42,7 +42,8 @@ class Retention:
     max_age_days: float
     max_rows: int
     conversation_max_age_seconds: float = 0.0  # 0: no age limit
-    conversation_max_rows: int = 0  # per kind; 0: the conversation map is not pruned
+    # The most rows kept of each kind (chat.conversation.row_limits); empty: not pruned.
+    conversation_max_rows: Mapping[str, int] = field(default_factory=dict)
 
 
 class StoreWriter:
@@ -195,7 +196,7 @@ class StoreWriter:
                 conn, now=now, max_age_days=retention.max_age_days, max_rows=retention.max_rows
             )
             prune_responses(conn, now=now, max_age_days=retention.max_age_days)
-            if retention.conversation_max_rows > 0:
+            if retention.conversation_max_rows:
                 forgotten = prune_conversations(
                     conn,
                     now=now,

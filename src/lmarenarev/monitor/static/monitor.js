@@ -131,7 +131,8 @@ function tickActive() {  // elapsed times move between two events
   const since = Date.now() - state.activeAt;
   $("card-active").textContent = count(active.length);
   const rows = active.map((a) => row([
-    shortId(a.id), a.model, a.key_name || "–", badge(a.phase), a.worker_id || "–",
+    shortId(a.id), a.model, a.key_name || "–", a.conversation || "–", badge(a.phase),
+    a.worker_id || "–",
     count(a.attempts), seconds(a.elapsed_ms + since),
   ], a.id));
   fill("active-table", rows, "active-empty");
@@ -144,7 +145,9 @@ function statusBadge(entry) {
 function renderRequests(page) {
   state.total = page.total;
   const rows = page.requests.map((r) => row([
-    clock(r.started_at), r.api, r.model, r.key_name || "–", statusBadge(r), seconds(r.duration_ms),
+    clock(r.started_at), r.model, r.api, r.key_name || "–", r.conversation || "–",
+    statusBadge(r),
+    seconds(r.duration_ms),
     seconds(r.ttft_ms), tokens(r), count(r.retries), r.worker_id || "–", shortId(r.id),
   ], r.id));
   fill("requests-table", rows, "requests-empty");

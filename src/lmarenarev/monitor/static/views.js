@@ -61,6 +61,7 @@ export function renderDetail(detail) {
     ["status", `${detail.status} (${detail.http_status})`], ["error kind", detail.error_kind],
     ["upstream", detail.upstream_kind], ["error", detail.error_message],
     ["finish", detail.finish_reason], ["flow", `${detail.flow} / ${detail.call || "–"}`],
+    ["LMArena session", detail.conversation || "–"],
     ["stream", detail.stream ? "yes" : "no"], ["worker", detail.worker_id],
     ["first token", seconds(detail.ttft_ms)], ["duration", seconds(detail.duration_ms)],
     ["tokens in / out", tokens(detail)], ["tokens from", detail.tokens_source || "unknown"],
