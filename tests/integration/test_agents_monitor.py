@@ -27,13 +27,14 @@ async def test_each_request_is_logged_and_counted_with_its_api(
             model="fake-gpt", messages=[{"role": "user", "content": "chat"}])
         message = await anthropic.AsyncAnthropic(
             base_url=gateway.url, api_key="any", max_retries=0).messages.create(
-            model="fake-gpt", max_tokens=10, messages=[{"role": "user", "content": "messages"}],
+            model="fake-gpt", max_tokens=200, messages=[{"role": "user", "content": "messages"}],
             tools=[{"name": "note", "input_schema": {"type": "object"}}])
         response = await gateway.client().responses.create(model="fake-gpt", input="responses")
     rows = await logged(gateway, 3, headers=ADMIN)
     by_api = {row["api"]: row for row in rows}
     assert set(by_api) == {"chat", "messages", "responses"}
-    assert by_api["messages"]["id"] == message.id and by_api["messages"]["finish_reason"] == "stop"
+    assert by_api["messages"]["id"] == message.id
+    assert by_api["messages"]["finish_reason"] == "stop"
     assert by_api["responses"]["id"] == response.id
     async with gateway.http() as http:
         detail = (await http.get(f"/api/request/{message.id}", headers=ADMIN)).json()

@@ -195,3 +195,29 @@ async def test_a_stream_that_fails_after_it_started_ends_with_an_error_event(
     assert events[0] == "message_start" and "text" in events
     assert "message_stop" not in events
     assert failed.value.body["type"] == "error"  # type: ignore[index]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_stop_sequences_and_max_tokens_are_applied_by_the_gateway(
+    gateway: RunningGateway, arena: Arena, stream: bool
+) -> None:
+    client = sdk(gateway)
+
+    async def ask(**kwargs: Any) -> anthropic.types.Message:
+        question: list[Any] = [{"role": "user", "content": "count"}]
+        if not stream:
+            return await client.messages.create(model="fake-gpt", messages=question, **kwargs)
+        async with client.messages.stream(model="fake-gpt", messages=question,
+                                          **kwargs) as live:
+            return await live.get_final_message()
+
+    arena.fake.enqueue(Reply(text="one two three STOP four five", record_chars=3))
+    stopped = await ask(max_tokens=100, stop_sequences=["NEVER", "STOP"])
+    assert stopped.content[0].text == "one two three "  # type: ignore[union-attr]
+    assert (stopped.stop_reason, stopped.stop_sequence) == ("stop_sequence", "STOP")
+    arena.fake.enqueue(Reply(text="one two three four five six seven eight nine ten"))
+    cut = await ask(max_tokens=3)
+    assert cut.stop_reason == "max_tokens" and cut.stop_sequence is None
+    text = cut.content[0].text  # type: ignore[union-attr]
+    assert text.startswith("one two") and "four" not in text  # three tokens, counted offline
+    assert cut.usage.output_tokens == 3

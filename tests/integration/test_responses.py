@@ -171,3 +171,15 @@ async def test_a_stream_that_fails_after_it_started_ends_with_response_failed(
     assert events[-1].response.status == "failed"  # type: ignore[union-attr]
     assert events[-1].response.error is not None  # type: ignore[union-attr]
     assert "response.output_text.delta" in [event.type for event in events]
+
+
+async def test_max_output_tokens_is_applied_by_the_gateway(
+    client: openai.AsyncOpenAI, arena: Arena
+) -> None:
+    arena.fake.enqueue(Reply(text="one two three four five six seven eight nine ten"))
+    response = await client.responses.create(model="fake-gpt", input="count",
+                                             max_output_tokens=3)
+    assert response.status == "incomplete"
+    assert response.incomplete_details is not None
+    assert response.incomplete_details.reason == "max_output_tokens"
+    assert response.output_text.startswith("one two") and "four" not in response.output_text

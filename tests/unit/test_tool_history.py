@@ -172,3 +172,21 @@ def test_responses_items_become_entries_with_calls_joined_to_their_turn() -> Non
     with pytest.raises(InvalidRequest, match="built-in tool 'file_search'"):
         responses_input(request.model_copy(update={"tools": [{"type": "file_search"}]}), items,
                         strip_history_reasoning=True)
+
+
+def test_what_the_agent_apis_cannot_honour_is_named_for_the_metrics() -> None:
+    messages = MessagesRequest.model_validate({
+        "model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}],
+        "temperature": 0.2, "thinking": {"type": "adaptive"}, "context_management": {},
+        "something_new": 1,
+    })
+    assert messages.ignored_parameters() == [
+        "temperature", "thinking", "context_management", "other"]
+    responses = ResponsesRequest.model_validate({
+        "model": "m", "input": "x", "reasoning": {"effort": "low"}, "store": False,
+        "text": {"format": {"type": "json_schema", "name": "x", "schema": {}}},
+    })
+    assert responses.ignored_parameters() == ["reasoning", "text"]
+    plain = ResponsesRequest.model_validate({"model": "m", "input": "x",
+                                             "text": {"format": {"type": "text"}}})
+    assert plain.ignored_parameters() == []

@@ -40,6 +40,9 @@ async def prepare_messages(gw: Gateway, request: Request) -> Prepared:
     body = await read_body(request, MessagesRequest)
     authorize_model(request, body.model)
     refusals.taken_over(request.scope)  # refused or completed, the engine logs it now
+    ignored = body.ignored_parameters()
+    if ignored:
+        gw.monitoring.metrics.count_ignored(ignored)
     key = client_key(request)
     info = RequestInfo(
         id=f"msg_{random_hex()[:24]}",
@@ -47,7 +50,10 @@ async def prepare_messages(gw: Gateway, request: Request) -> Prepared:
         stream=body.stream,
         key_name=None if key is None else key.name,
         source="messages",
+        stop=tuple(s for s in body.stop_sequences or () if s),
+        max_tokens=body.max_tokens,  # applied by the gateway (chat/reply_limits.py)
     )
+    await gw.chat.load_counter()  # max_tokens is counted with the offline tokenizer
     strip = gw.settings.strip_reasoning_from_history
     plan = await planned(
         gw, info, lambda: gw.chat.plan_input(anthropic_input(body, strip_history_reasoning=strip))

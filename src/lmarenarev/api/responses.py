@@ -1,4 +1,4 @@
-"""OpenAI's Responses API: `POST /v1/responses` (on the one completion path, api/chat.py),
+"""OpenAI's Responses API: `POST /v1/responses` (on the one completion path, api/endpoint.py),
 `GET` and `DELETE /v1/responses/{id}` for answers kept with `store` (chat/response_store.py)."""
 
 from __future__ import annotations
@@ -61,10 +61,16 @@ async def prepare_responses(gw: Gateway, request: Request) -> Prepared:
     body = await read_body(request, ResponsesRequest)
     authorize_model(request, body.model)
     refusals.taken_over(request.scope)  # refused or completed, the engine logs it now
+    ignored = body.ignored_parameters()
+    if ignored:
+        gw.monitoring.metrics.count_ignored(ignored)
     key = client_key(request)
     key_name = None if key is None else key.name
     info = RequestInfo(id=f"resp_{random_hex()}", model=body.model, stream=body.stream,
-                       key_name=key_name, source="responses")
+                       key_name=key_name, source="responses",
+                       max_tokens=body.max_output_tokens)  # applied: chat/reply_limits.py
+    if info.max_tokens is not None:
+        await gw.chat.load_counter()
     conversation = body.input_items()
     if body.previous_response_id:
         previous = await gw.responses.get(body.previous_response_id, key_name)

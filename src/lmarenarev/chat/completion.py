@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ..arena.events import Event, Usage
+from ..arena.requests import ArenaCall
 from ..errors import GatewayError
 from ..monitor.observe import RequestWatch
-from ..arena.requests import ArenaCall
 from ..render.common import Assembler, Correction, RenderOptions
 from ..render.json import JSONRenderer
 from ..render.sse import SSERenderer

@@ -4,8 +4,10 @@
 
 Reasoning becomes `thinking` blocks, text `text` blocks, calls `tool_use` blocks (their input
 in one `input_json_delta`). LMArena's finish reason becomes `stop_reason`: `end_turn`,
-`max_tokens`, `tool_use`, `refusal`. Usage comes from LMArena's, when it sent one (else 0: the
-request log counts it offline).
+`max_tokens`, `tool_use`, `refusal`, or `stop_sequence` (with `stop_sequence`) when one of the
+client's stop sequences ended it (chat/reply_limits.py). Usage comes from LMArena's, when it
+sent one, or is counted offline for a reply the gateway cut (else 0: the request log counts it
+offline).
 """
 
 from __future__ import annotations
@@ -28,8 +30,15 @@ _STOP_REASONS = {
 _PING = b'event: ping\ndata: {"type":"ping"}\n\n'
 
 
-def stop_reason(finish_reason: str) -> str:
+def stop_reason(finish_reason: str, stop_sequence: str | None = None) -> str:
+    if stop_sequence is not None and finish_reason == "stop":
+        return "stop_sequence"
     return _STOP_REASONS.get(finish_reason, "end_turn")
+
+
+def matched(reply: Assembler) -> str | None:
+    """The client's stop sequence that ended the reply, if one did."""
+    return reply.stop_sequence if reply.finish_reason == "stop" else None
 
 
 def usage_json(usage: Usage | None) -> dict[str, int]:
@@ -82,7 +91,8 @@ class AnthropicJSON(Assembler):
             for block in self._blocks
         ]
         answer = message(self.options, blocks or [{"type": "text", "text": ""}])
-        answer["stop_reason"] = stop_reason(self.finish_reason)
+        answer["stop_reason"] = stop_reason(self.finish_reason, self.stop_sequence)
+        answer["stop_sequence"] = matched(self)
         answer["usage"] = usage_json(self.usage)
         return answer
 
@@ -138,7 +148,8 @@ class AnthropicSSE(Assembler):
         self._start()
         self._close_block()
         self._closed = True
-        delta = {"stop_reason": stop_reason(self.finish_reason), "stop_sequence": None}
+        delta = {"stop_reason": stop_reason(self.finish_reason, self.stop_sequence),
+                 "stop_sequence": matched(self)}
         self._event("message_delta", {"delta": delta, "usage": usage_json(self.usage)})
         self._event("message_stop", {})
         return self._take()

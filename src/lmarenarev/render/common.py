@@ -143,6 +143,7 @@ class Assembler(ABC):
     def __init__(self, options: RenderOptions) -> None:
         self.options = options
         self.finish_reason = "stop"
+        self.stop_sequence: str | None = None  # the client's stop sequence that ended it
         self.usage: Usage | None = None
         self._held_reasoning: list[str] = []
         self._citations: dict[str, str] = {}  # url → first title seen
@@ -243,6 +244,7 @@ class Assembler(ABC):
             self._citations.setdefault(event.url, event.title)
         elif type(event) is Finish:
             self.finish_reason = map_finish_reason(event.reason)
+            self.stop_sequence = event.stop_sequence
             self.usage = added(self.usage, event.usage)
         # ArenaError: the relay acts on it; it is never assistant output.
 

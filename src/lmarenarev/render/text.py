@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from lmarenarev.errors import GatewayError
 from lmarenarev.arena.events import Event
+from lmarenarev.errors import GatewayError
 from lmarenarev.render.common import Assembler, RenderOptions, usage_dict, well_formed
 
 

@@ -22,6 +22,23 @@ class AnthropicMessage(_Lenient):
     content: str | list[dict[str, Any]]
 
 
+# What LMArena cannot honour: accepted, ignored, counted (/metrics
+# lmarenarev_ignored_parameters_total; any other unknown field is "other").
+IGNORED_PARAMETERS = (
+    "temperature", "top_p", "top_k", "metadata", "thinking", "service_tier",
+    "context_management", "output_config", "container", "mcp_servers",
+)  # fmt: skip
+
+
+def ignored(request: BaseModel, names: tuple[str, ...]) -> list[str]:
+    """The parameters of `names` sent (not null), and "other" for any other unknown field."""
+    known = [name for name in names if getattr(request, name, None) is not None]
+    known += [name for name in names if (request.model_extra or {}).get(name) is not None]
+    extra = request.model_extra or {}
+    other = any(v is not None for k, v in extra.items() if k not in names)
+    return [*dict.fromkeys(known), "other"] if other else list(dict.fromkeys(known))
+
+
 class MessagesRequest(_Lenient):
     model: str = Field(min_length=1)
     messages: list[AnthropicMessage] = Field(min_length=1)
@@ -33,6 +50,9 @@ class MessagesRequest(_Lenient):
     tool_choice: dict[str, Any] | None = None
     metadata: dict[str, Any] | None = None
     thinking: dict[str, Any] | None = None
+
+    def ignored_parameters(self) -> list[str]:
+        return ignored(self, IGNORED_PARAMETERS)
 
 
 class CountTokensRequest(_Lenient):

@@ -11,6 +11,17 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .anthropic import ignored
+
+# What LMArena cannot honour: accepted, ignored, counted (/metrics
+# lmarenarev_ignored_parameters_total; any other unknown field is "other"). `text` counts only
+# when it asks for another format than text.
+IGNORED_PARAMETERS = (
+    "temperature", "top_p", "reasoning", "metadata", "include", "truncation", "user",
+    "service_tier", "prompt_cache_key", "safety_identifier", "top_logprobs", "background",
+    "prompt", "client_metadata",
+)  # fmt: skip
+
 
 class _Lenient(BaseModel):
     model_config = ConfigDict(extra="allow")
@@ -30,6 +41,13 @@ class ResponsesRequest(_Lenient):
     metadata: dict[str, str] | None = None
     reasoning: dict[str, Any] | None = None
     text: dict[str, Any] | None = None
+
+    def ignored_parameters(self) -> list[str]:
+        names = ignored(self, IGNORED_PARAMETERS)
+        text_format = (self.text or {}).get("format") or {}
+        if isinstance(text_format, dict) and text_format.get("type", "text") != "text":
+            names.append("text")
+        return names
 
     def input_items(self) -> list[dict[str, Any]]:
         """`input` as items: a string is one user message."""
