@@ -167,3 +167,16 @@ def test_a_langchain_agent_loop(gateway: GatewayProcess, open_tab: OpenTab, aren
                      for call in reply.tool_calls]
     assert messages[-1].content == "It is sunny in Paris."
     one_session(arena, 2)
+
+
+def test_anthropic_stop_sequences_end_the_reply_through_the_browser(
+    gateway: GatewayProcess, open_tab: OpenTab, arena: Arena
+) -> None:
+    open_tab()
+    script(arena, Reply(text="alpha beta STOP gamma", record_chars=4))
+    client = anthropic.Anthropic(base_url=gateway.url, api_key="any", max_retries=0, timeout=60)
+    with client.messages.stream(model="fake-gpt", max_tokens=100, stop_sequences=["STOP"],
+                                messages=[{"role": "user", "content": "letters"}]) as live:
+        final = live.get_final_message()
+    assert final.content[0].text == "alpha beta "  # type: ignore[union-attr]
+    assert (final.stop_reason, final.stop_sequence) == ("stop_sequence", "STOP")
