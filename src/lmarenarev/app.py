@@ -20,6 +20,7 @@ from . import __version__
 from .api import (
     admin,
     admin_keys,
+    anthropic,
     completions,
     docs_page,
     images,
@@ -27,6 +28,7 @@ from .api import (
     monitor_figures,
     openai,
     refusals,
+    responses,
     userscript,
     worker_poll,
     workers,
@@ -117,6 +119,8 @@ def create_app(gateway: Gateway) -> GatewayApp:
         chat = V1CorsMiddleware(chat, origins=origins)
     app.chat = AccessMiddleware(chat, policy=gateway.access, on_refusal=on_refusal)
     app.include_router(openai.router)
+    app.include_router(anthropic.router)
+    app.include_router(responses.router)
     app.include_router(completions.router)
     app.include_router(images.router)
     app.include_router(workers.router)

@@ -19,6 +19,7 @@ from .browser.keeper import BrowserKeeper, browser_config
 from .chat.conversation import ConversationStore, Remembered, SessionRef, row_limits
 from .chat.plan import ChatService
 from .chat.relay import RelayConfig
+from .chat.response_store import ResponseStore
 from .chat.retry import RetryPolicy
 from .config.files import ConfigSource, load_config, worker_token
 from .config.settings import Settings
@@ -54,6 +55,7 @@ class Gateway:
     ops: Operations = field(default_factory=Operations)
     media: Media = field(init=False)  # images and files; set by _assemble
     monitoring: Monitoring = field(init=False)  # request log, dashboard, metrics; likewise
+    responses: ResponseStore = field(init=False)  # stored Responses API answers; likewise
     browser: BrowserKeeper | None = None  # the managed browser, when browser.enabled
 
     def sizes(self) -> dict[str, int]:
@@ -157,6 +159,11 @@ def _assemble(
         lambda: gateway.relay_config.wait_for_worker,
     )
     gateway.monitoring = build_monitoring(lambda: gateway.settings, home, pool)
+    gateway.responses = ResponseStore(
+        gateway.monitoring.writer.save,
+        gateway.monitoring.read,
+        settings.conversation_cache_size,
+    )
     _keep_state(gateway)
     if settings.browser.enabled:
 

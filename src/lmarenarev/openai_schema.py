@@ -22,6 +22,9 @@ class ChatMessage(_Lenient):
     role: Role
     content: str | list[dict[str, Any]] | None = None
     name: str | None = None
+    tool_calls: list[dict[str, Any]] | None = None  # an assistant's calls
+    tool_call_id: str | None = None  # a tool message: the call it answers
+    function_call: dict[str, Any] | None = None  # the pre-`tools` form of one call
 
 
 class StreamOptions(_Lenient):
@@ -46,8 +49,7 @@ IGNORED_PARAMETERS = (
     "temperature", "top_p", "top_k", "min_p", "top_a", "seed", "logit_bias", "logprobs",
     "top_logprobs", "presence_penalty", "frequency_penalty", "repetition_penalty", "user",
     "service_tier", "store", "metadata", "reasoning_effort", "verbosity", "modalities", "audio",
-    "prediction", "web_search_options", "tools", "tool_choice", "parallel_tool_calls",
-    "functions", "function_call",
+    "prediction", "web_search_options",
 )  # fmt: skip
 
 
@@ -56,6 +58,13 @@ class ChatCompletionRequest(_Lenient):
     messages: list[ChatMessage] = Field(min_length=1)
     stream: bool = False
     stream_options: StreamOptions | None = None
+    # Tool calling, emulated in the prompt (docs/tools.md); `functions`/`function_call` are
+    # the pre-`tools` names of the same thing.
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: str | dict[str, Any] | None = None
+    parallel_tool_calls: bool | None = None
+    functions: list[dict[str, Any]] | None = None
+    function_call: str | dict[str, Any] | None = None
     # Checked as OpenAI checks them, so a wrong value is a 400 and not silently accepted.
     temperature: float | None = Field(None, ge=0, le=2)
     top_p: float | None = Field(None, ge=0, le=1)
@@ -127,10 +136,22 @@ class CompletionUsage(BaseModel):
     total_tokens: int
 
 
+class ChatCompletionToolCallFunction(BaseModel):
+    name: str
+    arguments: str  # JSON text
+
+
+class ChatCompletionToolCall(BaseModel):
+    id: str
+    type: Literal["function"]
+    function: ChatCompletionToolCallFunction
+
+
 class ChatCompletionMessage(BaseModel):
     role: Literal["assistant"]
     content: str | None
     reasoning_content: str | None = None
+    tool_calls: list[ChatCompletionToolCall] | None = None
 
 
 class ChatCompletionChoice(BaseModel):
@@ -148,10 +169,18 @@ class ChatCompletion(BaseModel):
     usage: CompletionUsage | None = None
 
 
+class ChoiceDeltaToolCall(BaseModel):
+    index: int
+    id: str | None = None
+    type: Literal["function"] | None = None
+    function: ChatCompletionToolCallFunction | None = None
+
+
 class ChoiceDelta(BaseModel):
     role: Literal["assistant"] | None = None
     content: str | None = None
     reasoning_content: str | None = None
+    tool_calls: list[ChoiceDeltaToolCall] | None = None
 
 
 class ChatCompletionChunkChoice(BaseModel):

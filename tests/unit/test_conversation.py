@@ -24,8 +24,9 @@ from lmarenarev.chat.conversation import (
     fold_history,
     history_key,
 )
-from lmarenarev.messages import Attachment, Message, normalize
+from lmarenarev.messages import Attachment, Message, chat_entries
 from lmarenarev.openai_schema import ChatMessage
+from lmarenarev.tools.history import rewrite
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "sillytavern"
 REF = SessionRef("s1", "a1")
@@ -247,11 +248,10 @@ def play(name: str, continuity: Continuity) -> list[tuple[str, str]]:
     decisions: list[tuple[str, str]] = []
     for request in recorded(name):
         body = request["body"]
-        messages = normalize(
+        messages = rewrite(chat_entries(
             [ChatMessage.model_validate(m) for m in body["messages"]],
-            tavern_mode=False,
             strip_history_reasoning=True,
-        )
+        ))
         turn = store.decide(body["model"], messages, continuity)
         if turn is None:
             decisions.append((fold(messages).kind, ""))

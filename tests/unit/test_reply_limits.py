@@ -235,7 +235,7 @@ def test_the_budget_counts_the_content_not_the_reasoning() -> None:
 
 def test_without_a_tokenizer_there_is_no_usage_and_max_tokens_is_refused() -> None:
     out = run(ReplyLimits(stop=["!"]), ["hi!"])
-    assert finish_of(out) == Finish("stop", None)
+    assert finish_of(out) == Finish("stop", None, stop_sequence="!")
     with pytest.raises(ValueError):
         ReplyLimits(max_tokens=3)
 
@@ -248,3 +248,12 @@ def test_the_pieces_on_their_own() -> None:
     assert budget.take("a b") == "a b" and not budget.spent
     assert budget.take(" c d") == " c " and budget.spent
     assert budget.take("e") == ""
+
+
+def test_the_finish_says_which_stop_sequence_ended_the_reply() -> None:
+    """The first to complete, the longest of those completing at once (Anthropic's API reports
+    it as `stop_sequence`)."""
+    out = run(ReplyLimits(stop=["END", "D", "ND"]), ["the EN", "D of it"])
+    assert text_of(out) == "the " and finish_of(out).stop_sequence == "END"
+    upstream = ReplyLimits(stop=["x"]).feed([TextDelta("no stop"), Finish("stop")])
+    assert finish_of(upstream).stop_sequence is None

@@ -80,7 +80,7 @@ def test_migrations_from_a_blank_database(tmp_path: Path) -> None:
 def test_migrations_from_the_previous_schema_keep_the_rows(tmp_path: Path) -> None:
     conn = open_for_writing(tmp_path / "old.sqlite3")
     assert migrate(conn, MIGRATIONS[:1]) == ["m001_requests"]
-    old_columns = [c for c in queries.COLUMNS if c != "conversation"]  # what m001 made
+    old_columns = [c for c in queries.COLUMNS if c not in ("conversation", "api")]  # m001's
     values = [getattr(record(1), c) for c in old_columns]
     values[old_columns.index("retry_kinds")] = "{}"
     conn.execute("BEGIN")
@@ -93,7 +93,9 @@ def test_migrations_from_the_previous_schema_keep_the_rows(tmp_path: Path) -> No
     assert migrate(conn) == [m.__name__ for m in MIGRATIONS[1:]]
     conn.row_factory = sqlite3.Row
     rows = queries.list_requests(conn, queries.RequestFilter(), limit=5)
-    assert [(row["id"], row["conversation"]) for row in rows] == [("chatcmpl-0001", "")]
+    assert [(row["id"], row["conversation"], row["api"]) for row in rows] == [
+        ("chatcmpl-0001", "", "chat")
+    ]
 
 
 def test_a_failing_migration_leaves_nothing_half_done(tmp_path: Path) -> None:

@@ -122,9 +122,14 @@ class AccessPolicy:
         """`/v1/*`: the client key (and its rpm), or, with no keys, this machine only."""
         if not self.keys.required:
             return self._browser_refusal(conn)
-        key = self.keys.match(bearer(conn.headers.get("authorization")))
+        headers = conn.headers
+        # `x-api-key` is how Anthropic's clients send a key (Claude Code, the SDK).
+        key = self.keys.match(bearer(headers.get("authorization")) or headers.get("x-api-key", ""))
         if key is None:
-            return Unauthorized("missing or wrong API key (send 'Authorization: Bearer <key>')")
+            return Unauthorized(
+                "missing or wrong API key (send 'Authorization: Bearer <key>' or "
+                "'x-api-key: <key>')"
+            )
         if not key.enabled:
             return Unauthorized(f"the API key {key.name!r} is disabled", code="api_key_disabled")
         conn.scope[CLIENT_KEY_SCOPE] = key

@@ -1,33 +1,28 @@
-"""`POST /v1/chat/completions` as a plain ASGI app: the hot path (docs/benchmarks.md).
+"""`POST /v1/chat/completions` as a plain ASGI app: the hot path (docs/benchmarks.md). It is
+served by the endpoint every completion API shares (api/endpoint.py) with the chat's
+`prepare`: one completion, n choices in parallel, or structured output.
 
 Every chat request and every streamed chunk passes here, so the route skips the framework's
 layers (its middleware stack, the dependency resolution, Starlette's `StreamingResponse` and its
 task group): `GatewayApp` hands the request to `ChatEndpoint` behind the same access (and CORS)
 middleware the other `/v1` routes have. The FastAPI route of the same path delegates here too,
 so the schema, a 405 for other methods and any direct use of the router behave the same.
-
-A request costs the server's task, the relay's task (completions.RelayRun) and one task that
-waits for the client to leave; the response writes each batch of events straight to `send`.
-The job goes to a tab from the server's task (`RelayRun.start`): in a burst of requests each job
-leaves as its request is read, not behind every request of the burst.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator
 from dataclasses import replace
 from typing import Any
 
 from fastapi.responses import JSONResponse, Response
-from starlette.requests import ClientDisconnect, Request
-from starlette.types import Receive, Scope, Send
+from starlette.requests import Request
+from starlette.types import Send
 
 from ..arena.ids import random_hex
 from ..chat.choices import all_or_first_error, complete_all, first_items, merge, stream_all
-from ..chat.completion import Completion
 from ..chat.engine import RequestInfo, refused, render_options, start_completion
 from ..chat.json_output import OutputFormat, output_format
 from ..chat.plan import ChatPlan
@@ -41,70 +36,47 @@ from . import refusals
 from .access import authorize_model, client_key
 from .bodies import read_body
 from .disconnect import watch_client
+from .endpoint import CompletionEndpoint, Prepared, send_stream
 from .keys import ClientKey
 
 log = logging.getLogger(__name__)
 
 CHAT_PATH = "/v1/chat/completions"
-# What Starlette's StreamingResponse sent for media_type="text/event-stream".
-_SSE_HEADERS = [
-    (b"content-type", b"text/event-stream; charset=utf-8"),
-    (b"cache-control", b"no-cache"),
-    (b"x-accel-buffering", b"no"),
-]
 
 
-class ChatEndpoint:
-    """One chat completion per call: validate, plan, relay, answer (JSON or SSE)."""
+async def prepare_chat(gw: Gateway, request: Request) -> Prepared:
+    body = await read_body(request, ChatCompletionRequest)
+    authorize_model(request, body.model)
+    refusals.taken_over(request.scope)  # refused or completed, the engine logs it now
+    key = client_key(request)
+    info = RequestInfo(
+        id=f"chatcmpl-{random_hex()}",
+        model=body.model,
+        stream=body.stream,
+        key_name=None if key is None else key.name,
+        include_usage=bool(body.stream_options and body.stream_options.include_usage),
+        stop=body.stop_sequences(),
+        max_tokens=body.token_limit(),
+    )
+    try:
+        plans, fmt = await _plans(gw, body, info, key)
+    except GatewayError as exc:
+        refused(gw, info, exc)
+        raise
+    if fmt is not None:
+        return Prepared(info, plans[0], serve=lambda request, send: _structured(
+            gw, info, plans, fmt, request, send))
+    if len(plans) > 1:
+        return Prepared(info, plans[0], serve=lambda request, send: _choices(
+            gw, info, plans, request, send))
+    return Prepared(info, plans[0], image_url=gw.media.images.for_chat)
+
+
+class ChatEndpoint(CompletionEndpoint):
+    """`POST /v1/chat/completions`."""
 
     def __init__(self, gateway: Gateway) -> None:
-        self.gateway = gateway
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        request = Request(scope, receive)
-        try:
-            response = await self._serve(request, send)
-        except ClientDisconnect:  # left while sending its body: no one to answer
-            return
-        except Exception as exc:  # the app's one error path (a bug: a 500, its trace logged)
-            response = refusals.answer(self.gateway, scope, exc)
-        if response is not None:
-            await response(scope, receive, send)
-
-    async def _serve(self, request: Request, send: Send) -> Response | None:
-        """The response to send, or None once the stream has been sent."""
-        gw = self.gateway
-        body = await read_body(request, ChatCompletionRequest)
-        authorize_model(request, body.model)
-        refusals.taken_over(request.scope)  # refused or completed, the engine logs it now
-        gw.ops.touch()
-        key = client_key(request)
-        info = RequestInfo(
-            id=f"chatcmpl-{random_hex()}",
-            model=body.model,
-            stream=body.stream,
-            key_name=None if key is None else key.name,
-            include_usage=bool(body.stream_options and body.stream_options.include_usage),
-            stop=body.stop_sequences(),
-            max_tokens=body.token_limit(),
-        )
-        try:
-            plans, fmt = await _plans(gw, body, info, key)
-        except GatewayError as exc:
-            refused(gw, info, exc)
-            raise
-        if fmt is not None:
-            return await _structured(gw, info, plans, fmt, request, send)
-        if len(plans) > 1:
-            return await _choices(gw, info, plans, request, send)
-        completion = start_completion(gw, info, plans[0], image_url=gw.media.images.for_chat)
-        gone = watch_client(request.receive, completion.run.client_gone)
-        try:
-            await completion.run.start()
-            return await _answer(completion, body.stream, send)
-        finally:
-            gone.cancel()
-            await completion.close()
+        super().__init__(gateway, prepare_chat)
 
 
 async def _plans(
@@ -174,7 +146,7 @@ async def _choices(
             return Response(status_code=499)
         if isinstance(firsts, Stopped):
             raise firsts.error
-        await _send_stream(send, stream_all(completions, firsts))
+        await send_stream(send, stream_all(completions, firsts))
         return None
     finally:
         gone.cancel()
@@ -214,7 +186,7 @@ async def _structured(
         if failure is not None:  # failed within the first interval: keep the HTTP status
             raise failure
         renderer = SSERenderer(render_options(gw, info, plans[0]))
-        await _send_stream(send, _structured_stream(answer, renderer, interval))
+        await send_stream(send, _structured_stream(answer, renderer, interval))
         return None
     finally:
         gone.cancel()
@@ -238,48 +210,3 @@ async def _structured_stream(
     if any(result is None for result in results):
         return  # the client left
     yield renderer.completion_frames(merge([r for r in results if r is not None])), False
-
-
-async def _send_stream(send: Send, chunks: AsyncGenerator[tuple[bytes, bool], None]) -> None:
-    await send({"type": "http.response.start", "status": 200, "headers": _SSE_HEADERS})
-    more = True
-    async with contextlib.aclosing(chunks):
-        async for chunk, more in chunks:
-            await send({"type": "http.response.body", "body": chunk, "more_body": more})
-    if more:  # the stream stopped without a last chunk (the client left)
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
-
-
-async def _answer(completion: Completion, stream: bool, send: Send) -> Response | None:
-    completion_id = completion.options.completion_id
-    if not stream:
-        result = await completion.complete()
-        if result is None:
-            log.info("[%s] the client went away", completion_id)
-            return Response(status_code=499)
-        return JSONResponse(result)
-    first = await completion.first()
-    if isinstance(first, Gone):  # the client left while the request waited for its first event
-        log.info("[%s] the client went away", completion_id)
-        return Response(status_code=499)
-    if isinstance(first, Stopped):  # failed before any output: keep the HTTP status
-        await completion.refuse(first)
-        raise first.error
-    await send({"type": "http.response.start", "status": 200, "headers": _SSE_HEADERS})
-    more = True
-    async for chunk, more in completion.stream(first):  # the last one ends the body: one write
-        await send({"type": "http.response.body", "body": chunk, "more_body": more})
-    if more:  # the stream stopped without a last chunk (the client left)
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
-    return None
-
-
-class EndpointResponse(Response):
-    """A route's answer that is an ASGI app of its own (the FastAPI route of `CHAT_PATH`)."""
-
-    def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]]) -> None:
-        super().__init__()
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self.app(scope, receive, send)

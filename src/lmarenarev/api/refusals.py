@@ -27,7 +27,8 @@ from .bodies import BODY_SCOPE
 log = logging.getLogger(__name__)
 
 TAKEN_OVER = "lmarenarev.taken_over"
-SOURCES = {"/v1/chat/completions": "chat", "/v1/images/generations": "images"}
+SOURCES = {"/v1/chat/completions": "chat", "/v1/images/generations": "images",
+           "/v1/messages": "messages", "/v1/responses": "responses"}
 
 
 def taken_over(scope: Scope) -> None:
@@ -65,9 +66,19 @@ def record(gw: Gateway, scope: Scope, error: GatewayError) -> None:
         call="",
         known_model=model in gw.chat.models,
         body=None if raw is None else raw[:BODY_LIMIT].decode("utf-8", "replace"),
+        api=api_of(path),
     )
     gw.ops.errors.record(SOURCES.get(path, "api"), error, model=model or None)
     gw.monitoring.observer.refused(start, error)
+
+
+def api_of(path: str) -> str:
+    """The API a `/v1` path belongs to, for the request log (`/v1/messages/count_tokens` is
+    the Messages API's; a path of none is "other")."""
+    for prefix, api in SOURCES.items():
+        if path == prefix or path.startswith(f"{prefix}/"):
+            return api
+    return "other"
 
 
 def _object(raw: bytes | None) -> dict[str, Any]:

@@ -12,13 +12,15 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from ..arena.requests import LegacyCall
 from ..errors import GatewayError
 from ..gateway import Gateway
 from ..monitor.observe import RequestStart, call_name
 from ..render.common import RenderOptions
-from .completion import Completion
+from .completion import Completion, Renderers
+from .correction import corrective_call
 from .outcome import RelayOutcome
 from .plan import ChatPlan
 from .relay import Relay
@@ -50,7 +52,7 @@ class RequestInfo:
     stream: bool
     key_name: str | None = None
     include_usage: bool = False
-    source: str = "chat"  # which API: the recent errors and the log say it
+    source: str = "chat"  # which API (chat, messages, responses, images): the log says it
     stop: tuple[str, ...] = ()  # stop sequences the gateway applies (reply_limits.py)
     max_tokens: int | None = None  # the reply's content budget, counted offline
     choice_index: int = 0  # of n choices
@@ -65,13 +67,18 @@ def start_completion(
     *,
     image_url: Callable[[str], Awaitable[str]] | None = None,
     remember: bool = True,
+    renderers: Renderers | None = None,
+    on_reply: Callable[[Any], None] | None = None,
 ) -> Completion:
     """A completion ready to run (`await completion.run.start()`, then stream or complete).
 
     `image_url`: what a generated image's URL becomes in the reply (chat: the images service);
-    `remember`: whether a delivered reply may be continued (not for image generations)."""
+    `remember`: whether a delivered reply may be continued (not for image generations);
+    `renderers`: the API's (chat completions' by default); `on_reply`: called with the
+    renderer of a delivered reply (the Responses API stores it)."""
     settings = gw.settings
-    options = render_options(gw, info, plan)
+    renderers = renderers or Renderers()
+    options = render_options(gw, info, plan, renderers)
     log.info("[%s] model=%s stream=%s flow=%s call=%s conversation=%s", info.id, info.model,
              info.stream, settings.arena_flow, type(plan.call).__name__, plan.conversation or "-")
     if settings.log_prompts:
@@ -90,21 +97,30 @@ def start_completion(
         on_usage=None if info.key_name is None else gw.keys.usage_recorder(info.key_name),
         on_outcome=functools.partial(after_completion, gw, info.source),
         watch=watch,
+        renderers=renderers,
+        on_reply=on_reply,
+        follow_up=functools.partial(corrective_call, gw),
     )
 
 
-def render_options(gw: Gateway, info: RequestInfo, plan: ChatPlan) -> RenderOptions:
+def render_options(
+    gw: Gateway, info: RequestInfo, plan: ChatPlan, renderers: Renderers | None = None
+) -> RenderOptions:
     settings = gw.settings
+    reasoning = settings.reasoning_output_mode if settings.enable_lmarena_reasoning else "off"
+    if renderers is not None and renderers.reasoning_apart and reasoning != "off":
+        reasoning = "openai"  # the API has a place of its own for it: never <think> tags
     return RenderOptions(
         model=info.model,
         completion_id=info.answer_id or info.id,
         created=int(time.time()),
-        reasoning=settings.reasoning_output_mode if settings.enable_lmarena_reasoning else "off",
+        reasoning=reasoning,
         preserve_streaming=settings.preserve_streaming,
         include_usage=info.include_usage,
         side=plan.call.side,
         choice_index=info.choice_index,
         closes_stream=info.closes_stream,
+        tools=plan.tools,
     )
 
 
@@ -136,6 +152,7 @@ def request_start(gw: Gateway, info: RequestInfo, plan: ChatPlan | None = None) 
         conversation="" if plan is None else plan.conversation,
         messages=() if plan is None else plan.messages,
         known_model=info.model in gw.chat.models,
+        api=info.source,
     )
 
 

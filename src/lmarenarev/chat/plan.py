@@ -1,7 +1,8 @@
-"""The chat service: an OpenAI request → the arena call to make (pure but for the pickers).
+"""The chat service: a request of any API → the arena call to make (pure but for the pickers).
 
-Model lookup, the seed's request shaping (bypass, legacy id pools) and the modern flow's
-conversation decision live here; routes only call `plan()`.
+Model lookup, the history rewritten with its tool calls (tools/history.py), the seed's request
+shaping (bypass, legacy id pools) and the modern flow's conversation decision live here; routes
+only call `plan()` (chat completions) or `plan_input()` (the other APIs, chat/inputs.py).
 """
 
 from __future__ import annotations
@@ -15,10 +16,13 @@ from dataclasses import dataclass, replace
 from ..arena.requests import ArenaCall, CreateCall, Injection, LegacyCall, Recaptcha, RegenerateCall
 from ..config.settings import Settings
 from ..errors import InvalidRequest, ModelNotFound, UpstreamFailure
-from ..messages import Message, normalize
+from ..messages import Message, merge_system_messages
 from ..models.files import EndpointMapping, ModelEntry, ModelType
 from ..openai_schema import ChatCompletionRequest
 from ..store.tokens import load_counter
+from ..tools.contract import turn_note
+from ..tools.history import rewrite
+from ..tools.spec import ToolSet
 from .conversation import (
     Continue,
     ConversationStore,
@@ -30,6 +34,7 @@ from .conversation import (
     fold_history,
 )
 from .endpoint_pools import EndpointSelector
+from .inputs import ChatInput, chat_input
 from .limits import Limits
 from .reply_limits import Counter
 from .shaping import (
@@ -48,6 +53,7 @@ class ChatPlan:
     call: ArenaCall
     conversation: str = ""  # new | folded | continued | regenerated (modern); "" (legacy)
     extends: str | None = None  # an assistant text the reply continues: dropped if repeated
+    tools: ToolSet | None = None  # what the reply may call (docs/tools.md)
 
     @property
     def side(self) -> str:
@@ -150,8 +156,16 @@ class ChatService:
     ) -> ChatPlan:
         """`fresh`: a new LMArena session whatever the history (n choices, image generations);
         `instruction`: appended to what LMArena gets (structured output, json_output.py)."""
+        strip = self.settings.strip_reasoning_from_history
+        chat = chat_input(request, strip_history_reasoning=strip)
+        return self.plan_input(chat, fresh=fresh, instruction=instruction)
+
+    def plan_input(
+        self, request: ChatInput, *, fresh: bool = False, instruction: str = ""
+    ) -> ChatPlan:
+        """A request of any API, read into entries (chat/inputs.py)."""
         settings = self.settings
-        self.limits.check_message_count(len(request.messages))
+        self.limits.check_message_count(len(request.entries))
         if request.model in self.withdrawn:
             raise ModelNotFound(
                 f"LMArena no longer offers the model {request.model!r} (id "
@@ -161,12 +175,13 @@ class ChatService:
                 param="model",
             )
         entry = resolve_model(self.models, request.model, self.no_models_hint)
-        messages = normalize(
-            request.messages,
-            tavern_mode=settings.tavern_mode_enabled,
-            strip_history_reasoning=settings.strip_reasoning_from_history,
-        )
+        messages = rewrite(request.entries, request.tools)
+        if settings.tavern_mode_enabled:
+            messages = merge_system_messages(messages)
         self.limits.check_attachments(messages)
+        note = None if request.tools is None else turn_note(request.tools.choice)
+        if note:  # this turn's tool choice: sent, never part of the remembered history
+            instruction = _with_paragraph(note, instruction)
         _, bypass = take_bypass_suffix(messages)
         if settings.arena_flow == "legacy":
             plan = ChatPlan(entry, messages, self._legacy(entry, messages, bypass, instruction))
@@ -175,7 +190,7 @@ class ChatService:
                 entry, messages, bypass=bypass, fresh=fresh, instruction=instruction
             )
         self.limits.check_prompt(plan.call)
-        return plan
+        return replace(plan, tools=request.tools)
 
     def follow_up(
         self, plan: ChatPlan, session: SessionRef | None, reply: str, text: str
@@ -198,7 +213,8 @@ class ChatService:
             chat_mode=self.settings.arena_chat_mode,
             session_id=session.session_id,
         )
-        return ChatPlan(plan.model, [*plan.messages, *added], follow, "continued")
+        return ChatPlan(plan.model, [*plan.messages, *added], follow, "continued",
+                        tools=plan.tools)
 
     def _recaptcha(self) -> Recaptcha:
         # An empty site key is filled per worker: discovered from its page, else the default.

@@ -122,7 +122,10 @@ class Relay:
 
     async def batches(self, call: ArenaCall) -> AsyncGenerator[list[Event], None]:
         """The events of `events()`, in order, as the non-empty lists that arrived together
-        (what one or more chunks already received held): one hand-over each, never a wait."""
+        (what one or more chunks already received held): one hand-over each, never a wait.
+        A relay may run a second call after the first (a corrective turn, chat/correction.py):
+        it is retried before its own output like the first."""
+        self._output_started = False
         while True:
             begun, self._begun = self._begun, None
             if begun is None:

@@ -116,16 +116,18 @@ class StopScanner:
     def __init__(self, stop: Iterable[str]) -> None:
         self.stop = tuple(s for s in dict.fromkeys(stop) if s)
         self.held = ""
+        self.matched: str | None = None  # the stop sequence that ended the text
 
     def feed(self, piece: str) -> tuple[str, bool]:
         """(the text that can go out now, whether a stop sequence ended it)."""
         text = self.held + piece
         # The stop sequence that completes first wins (as if the text came a character at a
         # time), the longest of those that complete at once: the same for any chunking.
-        found = [(i + len(s), i) for s in self.stop if (i := text.find(s)) >= 0]
+        found = [(i + len(s), i, s) for s in self.stop if (i := text.find(s)) >= 0]
         if found:
             self.held = ""
-            return text[: min(found)[1]], True
+            _, start, self.matched = min(found)
+            return text[:start], True
         keep = self._candidate(text)
         self.held = text[len(text) - keep :] if keep else ""
         return text[: len(text) - keep], False
@@ -222,7 +224,8 @@ class ReplyLimits:
 
     def _cut(self, out: list[Event], reason: str) -> None:
         self.reached = reason
-        out.append(Finish(reason, self._usage(), self.side))
+        matched = self.scanner.matched if reason == "stop" else None
+        out.append(Finish(reason, self._usage(), self.side, matched))
 
     def _usage(self) -> Usage | None:
         if self.count is None or self.prompt_tokens is None:

@@ -146,6 +146,12 @@ class RelayRun:
             self.produced = True
             self.queue.put_nowait(batch)
 
+    def follow(self, call: ArenaCall) -> None:
+        """Run `call` next (a corrective turn), once the previous call has finished: its items
+        come after the previous call's `Finished`."""
+        self.call = call
+        self.task = asyncio.create_task(self._produce(call))
+
     def client_gone(self) -> None:
         """Tell the response the client left; it sees this after what is already queued."""
         self.queue.put_nowait(Gone())

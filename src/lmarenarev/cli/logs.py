@@ -94,6 +94,7 @@ def text_line(row: RequestRow) -> str:
         when,
         f"{row['status']:<9}",
         str(row["http_status"]),
+        row["api"],
         row["model"],
         row["conversation"] or "-",
         _seconds(row["duration_ms"]),

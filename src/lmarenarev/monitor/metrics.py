@@ -101,6 +101,12 @@ class Metrics:
             ["model", "status", "error_kind"],
             registry=self.registry,
         )
+        self.api_requests = Counter(
+            "lmarenarev_api_requests",
+            "Requests by API (chat, messages, responses, images) and outcome",
+            ["api", "status"],
+            registry=self.registry,
+        )
         self.duration = Histogram(
             "lmarenarev_request_duration_seconds",
             "Time from a request's arrival to its end",

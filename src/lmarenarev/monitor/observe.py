@@ -47,6 +47,7 @@ class RequestStart:
     conversation: str = ""  # new | folded | continued | regenerated (chat/conversation.py)
     known_model: bool = True
     body: str | None = None  # a request refused before its messages were read: as it came
+    api: str = "chat"  # which API the request used (the log's `api` column)
 
 
 class Changes:
@@ -263,6 +264,7 @@ class RequestObserver:
             bytes_in=outcome.bytes_received,
             bodies=self._bodies(watch, reply) if watch.keep_reply else None,
             to_count=tokens[2],
+            api=start.api,
         )
 
     def _bodies(self, watch: RequestWatch, reply: str) -> Bodies:
@@ -278,6 +280,7 @@ class RequestObserver:
         model = start.model if start.known_model else UNKNOWN_MODEL
         child = metrics.child
         child(metrics.requests, model, record.status, record.error_kind or "").inc()
+        child(metrics.api_requests, record.api, record.status).inc()
         child(metrics.duration, model, record.status).observe(record.duration_ms / 1000)
         if record.ttft_ms is not None:
             child(metrics.first_token, model).observe(record.ttft_ms / 1000)

@@ -217,6 +217,7 @@ class RequestLogEntry(BaseModel):
         description="The LMArena session: new (a new session), folded (a history folded into a "
         "new session), continued, regenerated (LMArena's retry route); empty in the legacy flow",
     )
+    api: str = Field(description="The API the request used: chat, messages, responses, images")
     has_bodies: bool
 
 

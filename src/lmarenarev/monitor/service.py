@@ -7,7 +7,7 @@ import logging
 import sqlite3
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
@@ -32,6 +32,15 @@ class Monitoring:
     writer: StoreWriter
     db: Path
     started_at: float  # unix time
+    _counter: list[Callable[[str], int] | None] = field(default_factory=list)  # loaded once
+
+    async def count_tokens(self, text: str) -> int | None:
+        """`text`'s tokens by the offline tokenizer (store/tokens.py), in a thread; None when
+        it cannot be loaded."""
+        if not self._counter:
+            self._counter.append(await asyncio.to_thread(load_counter))
+        count = self._counter[0]
+        return None if count is None else await asyncio.to_thread(count, text)
 
     async def read(self, query: Callable[[sqlite3.Connection], T], empty: T) -> T:
         """`query` on a read-only connection in a thread; `empty` while there is no log yet."""

@@ -7,10 +7,14 @@ chunk of a completion, so it is serialised once and only the delta is encoded pe
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from lmarenarev.arena.events import Event, Usage
-from lmarenarev.render.common import Assembler, RenderOptions, usage_dict, well_formed
+from lmarenarev.errors import GatewayError
+from lmarenarev.messages import ToolCall
+from lmarenarev.render.common import Assembler, RenderOptions, call_id, usage_dict
+from lmarenarev.render.json import openai_tool_call
 
 _DONE = b"data: [DONE]\n\n"
 _KEEPALIVE = b": keep-alive\n\n"
@@ -67,9 +71,12 @@ class SSERenderer(Assembler):
         """The choice ended with its finish chunk (not an error, not the client leaving)."""
         return self._closed and not self.failed
 
-    def content(self) -> str:
+    def _said(self) -> str:
         """The content a client gets by joining every `delta.content` sent so far."""
-        return well_formed("".join(self._content))
+        return "".join(self._content)
+
+    def keepalive(self) -> bytes:
+        return _KEEPALIVE
 
     def feed(self, event: Event) -> bytes:
         if self._closed:
@@ -100,6 +107,10 @@ class SSERenderer(Assembler):
         if self.options.closes_stream:
             self._frames.append(self.end_frames(self.usage))
         return self._take_frames()
+
+    def fail(self, error: GatewayError) -> bytes:
+        """The stream failed after it started: an error frame, then the end."""
+        return self.error(error.message, error.type, error.code)
 
     def end_frames(self, usage: Usage | None) -> str:
         """What ends a stream: the usage chunk when asked for, then `[DONE]`."""
@@ -154,6 +165,14 @@ class SSERenderer(Assembler):
             self._chunk(
                 '{"role":"assistant","content":"","reasoning_content":' + self._encode(text) + "}"
             )
+
+    def _emit_tool_calls(self, calls: Sequence[ToolCall]) -> None:
+        for index, call in enumerate(calls):
+            item = {"index": index, **openai_tool_call(call, call_id("call_"))}
+            delta: dict[str, Any] = {"tool_calls": [item]}
+            if not self._started:
+                delta = {"role": "assistant", "content": None, **delta}
+            self._chunk(self._encode(delta))
 
     def _chunk(self, delta: str) -> None:
         self._started = True

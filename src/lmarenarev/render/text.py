@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 from lmarenarev.arena.events import Event
+from lmarenarev.errors import GatewayError
 from lmarenarev.render.common import Assembler, RenderOptions, usage_dict, well_formed
 
 
@@ -94,6 +95,12 @@ class TextSSE(Assembler):
             self._frames.append(f'data: {self._head}],"usage":{counts}}}\n\n')
         self._frames.append("data: [DONE]\n\n")
         return self._take()
+
+    def keepalive(self) -> bytes:
+        return b": keep-alive\n\n"
+
+    def fail(self, error: GatewayError) -> bytes:
+        return self.error(error.message, error.type, error.code)
 
     def error(self, message: str, type: str, code: str | None) -> bytes:
         self._closed = self.failed = True

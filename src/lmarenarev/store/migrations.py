@@ -102,6 +102,27 @@ def m006_request_conversation(conn: sqlite3.Connection) -> None:
     """Whether a request created an LMArena session, continued one, regenerated its reply or
     folded a history into a new one (docs/conversations.md); '' for older rows."""
     conn.execute("ALTER TABLE requests ADD COLUMN conversation TEXT NOT NULL DEFAULT ''")
+def m007_request_api(conn: sqlite3.Connection) -> None:
+    """Which API a request used: chat, messages (Anthropic), responses, images."""
+    conn.execute("ALTER TABLE requests ADD COLUMN api TEXT NOT NULL DEFAULT 'chat'")
+
+
+def m008_responses(conn: sqlite3.Connection) -> None:
+    """Responses API answers kept with `store` (GET/DELETE /v1/responses/{id},
+    previous_response_id): the response object and the conversation it answered, as JSON."""
+    conn.execute(
+        """
+        CREATE TABLE responses (
+            id TEXT PRIMARY KEY,
+            created_at REAL NOT NULL,
+            model TEXT NOT NULL,
+            key_name TEXT,
+            body TEXT NOT NULL,
+            conversation TEXT NOT NULL
+        )
+        """
+    )
+    conn.execute("CREATE INDEX responses_created_at ON responses (created_at)")
 
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -111,6 +132,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     m004_conversations,
     m005_key_usage,
     m006_request_conversation,
+    m007_request_api,
+    m008_responses,
 )
 
 

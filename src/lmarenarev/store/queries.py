@@ -20,14 +20,15 @@ COLUMNS = (
     "id", "started_at", "model", "key_name", "stream", "flow", "call", "worker_id", "status",
     "http_status", "error_kind", "upstream_kind", "error_message", "finish_reason", "ttft_ms",
     "duration_ms", "prompt_tokens", "completion_tokens", "tokens_source", "attempts", "retries",
-    "retry_kinds", "bytes_in", "conversation",
+    "retry_kinds", "bytes_in", "conversation", "api",
 )  # fmt: skip
 _SELECT = (
     "SELECT r.rowid AS seq, "
     + ", ".join(f"r.{column}" for column in COLUMNS)
     + ", EXISTS (SELECT 1 FROM request_bodies b WHERE b.id = r.id) AS has_bodies FROM requests r"
 )
-_SEARCHED = ("id", "model", "key_name", "worker_id", "error_kind", "upstream_kind", "error_message")
+_SEARCHED = ("id", "model", "key_name", "worker_id", "error_kind", "upstream_kind", "error_message",
+             "api")
 
 
 @dataclass(frozen=True, slots=True)

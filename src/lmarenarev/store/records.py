@@ -56,6 +56,7 @@ class RequestRecord:
     # the LMArena session: "new", "folded" (a history folded into a new one), "continued",
     # "regenerated"; "" in the legacy flow or when refused
     conversation: str = ""
+    api: str = "chat"  # chat | messages (Anthropic) | responses | images
 
     @property
     def retries(self) -> int:
@@ -89,6 +90,7 @@ class RequestRow(TypedDict):
     retry_kinds: dict[str, int]
     bytes_in: int
     conversation: str
+    api: str
     has_bodies: bool
 
 
@@ -96,3 +98,4 @@ class BodiesRow(TypedDict):
     prompt: str
     reply: str
     reasoning: str
+

@@ -25,6 +25,7 @@ from . import queries
 from .db import open_for_writing
 from .migrations import migrate
 from .records import RequestRecord
+from .responses import prune_responses
 from .state import StateWrite, prune_conversations
 
 log = logging.getLogger(__name__)
@@ -194,6 +195,7 @@ class StoreWriter:
             deleted = queries.prune(
                 conn, now=now, max_age_days=retention.max_age_days, max_rows=retention.max_rows
             )
+            prune_responses(conn, now=now, max_age_days=retention.max_age_days)
             if retention.conversation_max_rows:
                 forgotten = prune_conversations(
                     conn,

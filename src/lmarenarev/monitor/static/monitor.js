@@ -145,7 +145,8 @@ function statusBadge(entry) {
 function renderRequests(page) {
   state.total = page.total;
   const rows = page.requests.map((r) => row([
-    clock(r.started_at), r.model, r.key_name || "–", r.conversation || "–", statusBadge(r),
+    clock(r.started_at), r.model, r.key_name || "–", r.conversation || "–", r.api,
+    statusBadge(r),
     seconds(r.duration_ms),
     seconds(r.ttft_ms), tokens(r), count(r.retries), r.worker_id || "–", shortId(r.id),
   ], r.id));

@@ -56,7 +56,8 @@ export function renderDetail(detail) {
   $("detail").hidden = false;
   $("detail-id").textContent = detail.id;
   fields("detail-fields", [
-    ["started", clock(detail.started_at)], ["model", detail.model], ["key", detail.key_name],
+    ["started", clock(detail.started_at)], ["api", detail.api], ["model", detail.model],
+    ["key", detail.key_name],
     ["status", `${detail.status} (${detail.http_status})`], ["error kind", detail.error_kind],
     ["upstream", detail.upstream_kind], ["error", detail.error_message],
     ["finish", detail.finish_reason], ["flow", `${detail.flow} / ${detail.call || "–"}`],
