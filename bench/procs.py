@@ -55,7 +55,9 @@ def rss_kb(pid: int) -> int:
 
 
 def clean_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith("LMARENAREV_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LMARENAREV_")}
+    env["LMARENAREV_ENABLE_AUTO_UPDATE"] = "false"  # a benchmark asks PyPI for nothing
+    return env
 
 
 @dataclass

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -19,9 +20,15 @@ from . import __version__
 from .api import (
     admin,
     admin_keys,
+    anthropic,
+    completions,
+    docs_page,
     images,
     monitor,
+    monitor_figures,
     openai,
+    refusals,
+    responses,
     userscript,
     worker_poll,
     workers,
@@ -29,7 +36,8 @@ from .api import (
 from .api.access import AccessMiddleware, V1CorsMiddleware, admin_allowed
 from .api.chat import CHAT_PATH, ChatEndpoint
 from .api.openapi_doc import documented_openapi
-from .errors import GatewayError, as_gateway_error, error_response
+from .api.userscript import local_base_url, render_userscript
+from .errors import GatewayError
 from .gateway import Gateway
 from .ops.upkeep import run_upkeep
 
@@ -37,8 +45,9 @@ log = logging.getLogger(__name__)
 
 
 async def _any_error(request: Request, exc: Exception) -> JSONResponse:
-    """The one handler: any exception of any route, as its error in its API's envelope."""
-    return error_response(as_gateway_error(exc), request.url.path)
+    """The one handler: any exception of any route, as its error in its API's envelope (an
+    API request's refusal logged on the way: api/refusals.py)."""
+    return refusals.answer(request.app.state.gateway, request.scope, exc)
 
 
 class GatewayApp(FastAPI):
@@ -61,35 +70,58 @@ class GatewayApp(FastAPI):
         await super().__call__(scope, receive, send)
 
 
+def _start_browser(gateway: Gateway) -> asyncio.Task[None] | None:
+    """The managed browser (browser.enabled), its tabs running the script this gateway serves
+    at /bridge.user.js: one code path with a person's userscript tabs."""
+    keeper = gateway.browser
+    if keeper is None:
+        return None
+    base = local_base_url(gateway.settings)
+    return asyncio.create_task(
+        keeper.run(lambda: render_userscript(gateway, base)), name="managed-browser"
+    )
+
+
 def create_app(gateway: Gateway) -> GatewayApp:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         heartbeat = asyncio.create_task(gateway.pool.heartbeat())
         upkeep = asyncio.create_task(run_upkeep(gateway))
         monitoring = asyncio.create_task(gateway.monitoring.run())  # the request log's writer
+        browser = _start_browser(gateway)
         try:
             yield
         finally:
+            if browser is not None and gateway.browser is not None:
+                await gateway.browser.stop()  # closed in order: cookies written, group ended
+                await browser
             for task in (heartbeat, upkeep, monitoring):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await gateway.media.aclose()
 
-    app = GatewayApp(title="lmarenarev", version=__version__, lifespan=lifespan)
+    # No Swagger UI or ReDoc (their scripts come from a CDN): /docs is api/docs_page.py
+    app = GatewayApp(
+        title="lmarenarev", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None
+    )
     app.state.gateway = gateway
     for handled in (GatewayError, HTTPException, RequestValidationError, Exception):
         # Exception (a bug) is answered by Starlette's outermost middleware, which then re-raises
         # it for the server's log; the others inside the middleware of ours, like a response.
         app.add_exception_handler(handled, _any_error)
-    app.add_middleware(AccessMiddleware, policy=gateway.access)
+    on_refusal = functools.partial(refusals.record, gateway)
+    app.add_middleware(AccessMiddleware, policy=gateway.access, on_refusal=on_refusal)
     chat: ASGIApp = ChatEndpoint(gateway)
     if gateway.settings.cors_origins:
         origins = tuple(gateway.settings.cors_origins)
         app.add_middleware(V1CorsMiddleware, origins=origins)
         chat = V1CorsMiddleware(chat, origins=origins)
-    app.chat = AccessMiddleware(chat, policy=gateway.access)
+    app.chat = AccessMiddleware(chat, policy=gateway.access, on_refusal=on_refusal)
     app.include_router(openai.router)
+    app.include_router(anthropic.router)
+    app.include_router(responses.router)
+    app.include_router(completions.router)
     app.include_router(images.router)
     app.include_router(workers.router)
     app.include_router(worker_poll.router)
@@ -97,6 +129,8 @@ def create_app(gateway: Gateway) -> GatewayApp:
     app.include_router(admin_keys.router)
     app.include_router(admin.router)
     app.include_router(monitor.router)
+    app.include_router(monitor_figures.router)
+    app.include_router(docs_page.router)
     app.state.templates = monitor.templates()
     app.mount(monitor.STATIC_URL, StaticFiles(directory=monitor.MONITOR_DIR / "static"))
     app.openapi = documented_openapi(app)  # type: ignore[method-assign]

@@ -85,6 +85,14 @@ class ModelNotFound(GatewayError):
     code = "model_not_found"
 
 
+class NotFound(GatewayError):
+    """Something the client named by id does not exist (or is not its to see)."""
+
+    status = 404
+    type = "invalid_request_error"
+    code = "not_found"
+
+
 class PayloadTooLarge(GatewayError):
     status = 413
     type = "invalid_request_error"
@@ -92,11 +100,22 @@ class PayloadTooLarge(GatewayError):
 
 
 class NoWorker(GatewayError):
-    """No browser tab is connected (or none became free in time)."""
+    """No browser tab is connected (or none became free in time).
+
+    `retry` False: retrying soon cannot help (no tab at all: the user must open one), so the
+    answer carries `x-should-retry: false`, which the openai and anthropic SDKs honour instead
+    of retrying a 503 twice."""
 
     status = 503
     type = "service_unavailable"
     code = "no_worker"
+
+    def __init__(self, message: str, *, retry_after: int | None = None, retry: bool = True):
+        super().__init__(message)
+        headers = {} if retry_after is None else {"Retry-After": str(retry_after)}
+        if not retry:
+            headers["x-should-retry"] = "false"
+        self.headers = headers or None
 
 
 class QueueFull(NoWorker):
@@ -105,8 +124,7 @@ class QueueFull(NoWorker):
     code = "queue_full"
 
     def __init__(self, message: str, *, retry_after: int) -> None:
-        super().__init__(message)
-        self.headers = {"Retry-After": str(retry_after)}
+        super().__init__(message, retry_after=retry_after)
 
 
 class UpstreamFailure(GatewayError):
@@ -185,8 +203,35 @@ def as_gateway_error(exc: BaseException) -> GatewayError:
 
 Envelope = Callable[[GatewayError], dict[str, Any]]
 
+# The error types of Anthropic's envelope, by HTTP status.
+ANTHROPIC_ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    402: "billing_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    503: "overloaded_error",
+    504: "timeout_error",
+}
+
+
+def anthropic_error_type(status: int) -> str:
+    fallback = "invalid_request_error" if status < 500 else "api_error"
+    return ANTHROPIC_ERROR_TYPES.get(status, fallback)
+
+
+def anthropic_envelope(exc: GatewayError) -> dict[str, Any]:
+    """Anthropic's envelope: `{"type": "error", "error": {"type", "message"}}`."""
+    return {
+        "type": "error",
+        "error": {"type": anthropic_error_type(exc.status), "message": exc.message},
+    }
+
+
 # Routes whose API answers errors in another envelope than OpenAI's: (path prefix, envelope).
-ENVELOPES: tuple[tuple[str, Envelope], ...] = ()
+ENVELOPES: tuple[tuple[str, Envelope], ...] = (("/v1/messages", anthropic_envelope),)
 
 
 def error_response(exc: GatewayError, path: str = "") -> JSONResponse:

@@ -3,12 +3,17 @@
 Rules from the seeds (protocol §6.6): `developer` → `system`; multimodal content split into text
 (parts joined by blank lines) and attachments; tavern mode merges every system message into one
 leading system message; reasoning is stripped from assistant history when asked.
+
+Every API's history is first a list of `Entry`s (a message, or an assistant's tool calls, or a
+tool's result: the vocabulary the three APIs share); tools/history.py rewrites them as the text
+messages LMArena takes (docs/tools.md).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import json
 import mimetypes
 import re
 from dataclasses import dataclass, field
@@ -47,6 +52,40 @@ class Message:
     attachments: tuple[Attachment, ...] = field(default_factory=tuple)
 
 
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    """A call an assistant made: `arguments` is the parsed JSON value (an object, normally)."""
+
+    name: str
+    arguments: Any
+    id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ToolResult:
+    """What a tool answered to the call `call_id`."""
+
+    call_id: str
+    content: str
+    name: str = ""
+    is_error: bool = False
+
+
+EntryRole = Literal["system", "user", "assistant", "tool"]
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One item of a history as a client sent it, in any API: a message (`text`,
+    `attachments`), with the tool calls of an assistant (`calls`), or a tool's `result`."""
+
+    role: EntryRole
+    text: str = ""
+    attachments: tuple[Attachment, ...] = ()
+    calls: tuple[ToolCall, ...] = ()
+    result: ToolResult | None = None
+
+
 def _data_url_attachment(url: str, filename: str | None, default_mime: str) -> Attachment:
     match = _DATA_URL.match(url)
     if match is None:
@@ -66,7 +105,7 @@ def _data_url_attachment(url: str, filename: str | None, default_mime: str) -> A
     return Attachment(name=name, content_type=mime, url=url, size=size)
 
 
-def _url_attachment(url: str, filename: str | None, default_mime: str) -> Attachment:
+def url_attachment(url: str, filename: str | None, default_mime: str) -> Attachment:
     if url.startswith("data:"):
         return _data_url_attachment(url, filename, default_mime)
     if url.startswith(("http://", "https://")):
@@ -91,7 +130,7 @@ def _part_text_or_attachment(part: dict[str, Any], index: int) -> str | Attachme
         detail = image.get("detail") if isinstance(image, dict) else None
         # The seed used `detail` to carry a file name (protocol §5.1 legacy).
         filename = detail if isinstance(detail, str) and "." in detail else None
-        return _url_attachment(url, filename, "image/png")
+        return url_attachment(url, filename, "image/png")
     if kind == "file":
         file = part.get("file")
         if not isinstance(file, dict) or not isinstance(file.get("file_data"), str):
@@ -101,7 +140,7 @@ def _part_text_or_attachment(part: dict[str, Any], index: int) -> str | Attachme
         if not data.startswith("data:"):
             guessed = mimetypes.guess_type(filename or "")[0] or "application/octet-stream"
             data = f"data:{guessed};base64,{data}"
-        return _url_attachment(data, filename, "application/octet-stream")
+        return url_attachment(data, filename, "application/octet-stream")
     if kind == "input_audio":
         audio = part.get("input_audio")
         if not isinstance(audio, dict) or not isinstance(audio.get("data"), str):
@@ -115,7 +154,7 @@ def _part_text_or_attachment(part: dict[str, Any], index: int) -> str | Attachme
     )
 
 
-def _split_content(
+def split_content(
     content: str | list[dict[str, Any]] | None,
 ) -> tuple[str, tuple[Attachment, ...]]:
     if content is None:
@@ -137,27 +176,61 @@ def strip_reasoning(text: str) -> str:
     return _THINK_BLOCK.sub("", text)
 
 
-def normalize(
-    messages: list[ChatMessage], *, tavern_mode: bool, strip_history_reasoning: bool
-) -> list[Message]:
-    out: list[Message] = []
+def chat_entries(messages: list[ChatMessage], *, strip_history_reasoning: bool) -> list[Entry]:
+    """A chat completion's messages as entries: `developer` is `system`; an assistant's
+    `tool_calls` (or legacy `function_call`) are its calls; `tool` (or legacy `function`)
+    messages are results."""
+    out: list[Entry] = []
     for message in messages:
-        text, attachments = _split_content(message.content)
-        role: NormalRole
+        text, attachments = split_content(message.content)
         if message.role in ("system", "developer"):
-            role = "system"
+            out.append(Entry("system", text, attachments))
         elif message.role == "assistant":
-            role = "assistant"
             if strip_history_reasoning:
                 text = strip_reasoning(text)
-        elif message.role in ("tool", "function"):
-            role, text = "user", f"[{message.role} result]\n{text}"
+            out.append(Entry("assistant", text, attachments, _chat_calls(message)))
+        elif message.role == "tool":
+            result = ToolResult(message.tool_call_id or "", text, message.name or "")
+            out.append(Entry("tool", attachments=attachments, result=result))
+        elif message.role == "function":
+            name = message.name or ""
+            out.append(Entry("tool", attachments=attachments, result=ToolResult(name, text, name)))
         else:
-            role = "user"
-        out.append(Message(role, text, attachments))
-    if tavern_mode:
-        out = merge_system_messages(out)
+            out.append(Entry("user", text, attachments))
     return out
+
+
+def _chat_calls(message: ChatMessage) -> tuple[ToolCall, ...]:
+    wire = list(message.tool_calls or [])
+    if message.function_call is not None:
+        wire.append({"id": "", "function": message.function_call})
+    calls: list[ToolCall] = []
+    for index, item in enumerate(wire):
+        function = item.get("function") if isinstance(item, dict) else None
+        if not isinstance(function, dict) or not isinstance(function.get("name"), str):
+            raise InvalidRequest(
+                f"an assistant's tool call {index} needs function.name", param="messages"
+            )
+        call_id = item.get("id")
+        arguments = parse_arguments(function.get("arguments"))
+        ident = call_id if isinstance(call_id, str) else ""
+        calls.append(ToolCall(function["name"], arguments, ident))
+    return tuple(calls)
+
+
+def parse_arguments(arguments: Any) -> Any:
+    """A call's arguments as a client sent them back: a JSON string (OpenAI) parsed, an object
+    kept; a string that is not JSON stays a string (written back as it is)."""
+    if arguments is None:
+        return {}
+    if not isinstance(arguments, str):
+        return arguments
+    if not arguments.strip():
+        return {}
+    try:
+        return json.loads(arguments)
+    except ValueError:
+        return arguments
 
 
 def merge_system_messages(messages: list[Message]) -> list[Message]:

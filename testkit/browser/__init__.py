@@ -42,6 +42,7 @@ from testkit.browser.chromium import (
     chromium_executable,
     host_resolver_rules,
     launch_args,
+    managed_browser_args,
     origin_of,
     pid_alive,
 )
@@ -76,6 +77,7 @@ __all__ = [
     "host_resolver_rules",
     "launch_args",
     "load_userscript",
+    "managed_browser_args",
     "match_pattern_regex",
     "normalized_url",
     "origin_of",

@@ -73,6 +73,19 @@ def launch_args(
     return args
 
 
+def managed_browser_args(arena_port: int, spki: str) -> list[str]:
+    """`browser.args` for the gateway's managed browser (`serve --browser`) on the fake arena:
+    https://lmarena.ai:<arena_port> reaches the fake (no other host resolves), in the public
+    address space like the real site (so Local Network Access applies), its certificate trusted
+    by its key (`testkit.fakes.tls.spki_sha256`)."""
+    return [
+        *CHROMIUM_FLAGS,
+        f"--host-resolver-rules={host_resolver_rules(DEFAULT_HOSTS)}",
+        f"--ip-address-space-overrides={address_space_overrides([arena_port])}",
+        f"--ignore-certificate-errors-spki-list={spki}",
+    ]
+
+
 def origin_of(url: str) -> str:
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}"

@@ -4,7 +4,8 @@
 certificate is its own issuer (a CA certificate with serverAuth usage), so a client trusts it by
 using the certificate file as its CA bundle, e.g. `httpx.Client(verify=str(files.certfile))` or
 `ssl.create_default_context(cafile=files.certfile)`. Chromium can be told to accept it with
-`ignore_https_errors=True` (Playwright) or `--ignore-certificate-errors`.
+`ignore_https_errors=True` (Playwright), `--ignore-certificate-errors`, or, for this certificate
+alone, `--ignore-certificate-errors-spki-list=<spki_sha256(certfile)>`.
 
 Subject alternative names cover both LMArena origins (protocol doc §1.1) so a browser whose host
 resolver maps them to 127.0.0.1 sees a name match: lmarena.ai, *.lmarena.ai, arena.ai,
@@ -13,7 +14,9 @@ resolver maps them to 127.0.0.1 sees a name match: lmarena.ai, *.lmarena.ai, are
 
 from __future__ import annotations
 
+import base64
 import datetime
+import hashlib
 import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,3 +93,14 @@ def _build_certificate(key: ec.EllipticCurvePrivateKey, days: int) -> x509.Certi
         )
         .sign(key, hashes.SHA256())
     )
+
+
+def spki_sha256(certfile: Path) -> str:
+    """The base64 SHA-256 of the certificate's public key: what Chromium's
+    `--ignore-certificate-errors-spki-list` takes to trust this one certificate (and no other)
+    in a browser launched with its own `--user-data-dir`."""
+    cert = x509.load_pem_x509_certificate(Path(certfile).read_bytes())
+    der = cert.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return base64.b64encode(hashlib.sha256(der).digest()).decode()

@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -31,7 +32,11 @@ from testkit.support import free_port, stop_process, wait_until, write_home
 
 pytestmark = pytest.mark.e2e
 
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+# Screenshots and the like, outside the working tree (LMARENAREV_TEST_ARTIFACTS moves them).
+ARTIFACTS = Path(
+    os.environ.get("LMARENAREV_TEST_ARTIFACTS")
+    or Path(tempfile.gettempdir()) / "lmarenarev-test-artifacts"
+)
 
 
 def lmarenarev_command() -> list[str]:
@@ -80,17 +85,22 @@ class GatewayProcess:
         stop_process(self.process)
 
 
-def start_gateway_process(home: Path, *extra: str, port: int | None = None) -> GatewayProcess:
+def start_gateway_process(
+    home: Path, *extra: str, port: int | None = None, env: dict[str, str] | None = None
+) -> GatewayProcess:
     port = port or free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LMARENAREV_")}
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("LMARENAREV_")}
     # No catalogue read when a tab connects (an extra job per tab) unless a test passes --set.
-    env["LMARENAREV_MODEL_CATALOG_REFRESH_MINUTES"] = "0"
+    environment["LMARENAREV_MODEL_CATALOG_REFRESH_MINUTES"] = "0"
+    # No test asks PyPI for a release (a test of the update check points it at a fake).
+    environment["LMARENAREV_ENABLE_AUTO_UPDATE"] = "false"
+    environment.update(env or {})
     process = subprocess.Popen(
         [*lmarenarev_command(), "serve", "--home", str(home), "--port", str(port), *extra],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        env=env,
+        env=environment,
     )
     gateway = GatewayProcess(home, port, process)
 

@@ -22,6 +22,7 @@ pytestmark = pytest.mark.e2e
 
 def clean_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LMARENAREV_")}
+    env["LMARENAREV_ENABLE_AUTO_UPDATE"] = "false"  # no test asks PyPI for a release
     return {**env, **extra}
 
 
@@ -217,3 +218,17 @@ def test_a_broken_config_exits_2_naming_the_file_the_line_and_the_key(tmp_path: 
     assert result.returncode == 2
     assert f"{path}:3: 'port':" in result.stderr
     assert "API base URL" not in result.stdout
+
+
+def test_a_second_gateway_on_a_taken_port_says_so_in_one_line(
+    first_start: GatewayProcess, tmp_path: Path
+) -> None:
+    result = run("serve", "--home", str(tmp_path / "other"), "--port", str(first_start.port))
+
+    assert result.returncode == 1
+    assert result.stdout == ""  # no banner
+    assert result.stderr.strip().splitlines() == [
+        f"lmarenarev: port {first_start.port} is already in use on 127.0.0.1 (another "
+        "lmarenarev? `lmarenarev status` tells): stop it, or choose another port with --port "
+        'or "port" in config.jsonc'
+    ]

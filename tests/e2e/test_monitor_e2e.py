@@ -1,8 +1,9 @@
 """The dashboard in Chromium against `lmarenarev serve`, with the real userscript on the fake
 LMArena page serving the requests, and `/metrics` parsed by prometheus_client.
 
-Screenshots go to test-artifacts/; with LMARENAREV_UPDATE_SCREENSHOTS=1 the overview is also
-saved as docs/monitor.png (the README's picture).
+Screenshots go to conftest.ARTIFACTS (in the temporary directory); with
+LMARENAREV_UPDATE_SCREENSHOTS=1 the overview, charts drawn, is also saved as docs/monitor.png
+(the README's picture).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from testkit.browser import Browser, Tab
 from testkit.fakes.arena import Reply, model_id
 from testkit.support import write_home
 
-from .conftest import ARTIFACTS, Arena, GatewayProcess, start_gateway_process
+from .conftest import ARTIFACTS, Arena, GatewayProcess, OpenTab, start_gateway_process
 
 pytestmark = pytest.mark.e2e
 
@@ -99,6 +100,20 @@ def open_dashboard(browser: Browser, gateway: GatewayProcess) -> Tab:
     return tab
 
 
+# True once the requests chart's canvas shows enough pixels of its series' colour (#3b5bdb).
+CHART_DRAWN = """(() => {
+    const canvas = document.querySelector('#chart-requests canvas');
+    if (!canvas || !canvas.width) return false;
+    const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+    let n = 0;
+    for (let i = 0; i < data.length; i += 4) {
+        if (Math.abs(data[i] - 59) < 16 && Math.abs(data[i + 1] - 91) < 16
+            && Math.abs(data[i + 2] - 219) < 16 && data[i + 3] > 200) n++;
+    }
+    return n > 20;
+})()"""
+
+
 def request_ids(tab: Tab) -> list[str]:
     ids: list[str] = tab.evaluate(
         "[...document.querySelectorAll('#requests-table tbody tr')].map(tr => tr.dataset.id)"
@@ -116,7 +131,7 @@ def wait_for_row(tab: Tab, request_id: str, timeout: float = 8) -> None:
 
 
 def screenshot(tab: Tab, name: str) -> Path:
-    ARTIFACTS.mkdir(exist_ok=True)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / name
     tab.run(lambda page: page.screenshot(path=str(path), full_page=True))
     assert path.stat().st_size > 10_000
@@ -155,6 +170,11 @@ def test_the_dashboard_shows_requests_live_and_finds_them(
         )
         tab.evaluate("document.querySelector('#requests-table tbody tr').click()")
         tab.wait_for("(id) => document.getElementById('detail-id').textContent === id", first)
+        session = "document.querySelector('#requests-table tbody tr').children[3].textContent"
+        assert tab.evaluate(session) == "new"  # a new LMArena session (docs/conversations.md)
+        assert "LMArena sessionnew" in tab.evaluate(
+            "document.getElementById('detail-fields').textContent"
+        )
         screenshot(tab, "monitor-requests.png")
 
         tab.evaluate("document.querySelector('[data-tab=errors]').click()")
@@ -176,6 +196,10 @@ def test_the_dashboard_shows_requests_live_and_finds_them(
         tab.evaluate("document.querySelector('[data-tab=overview]').click()")
         tab.wait_for("document.querySelectorAll('#models-table tbody tr').length === 2")
         tab.wait_for("document.getElementById('card-total').textContent === '4'")
+        tab.wait_for(CHART_DRAWN)
+        assert "lmarena_login_required" in tab.evaluate(  # why fake-gpt's request failed
+            "document.getElementById('models-table').textContent"
+        )
         arena.fake.enqueue(Reply(text="at last", first_byte_delay=3))
         slow = threading.Thread(target=ask, args=(monitored, "a slow one"))
         slow.start()
@@ -237,3 +261,93 @@ def test_metrics_parse_and_count_the_requests(monitored: GatewayProcess) -> None
     assert samples[("lmarenarev_active_requests", ())] == 0
     ready = httpx.get(f"{monitored.url}/ready", timeout=10)
     assert (ready.status_code, ready.json()["workers"]) == (200, 1)
+
+
+def test_the_charts_draw_with_no_network_under_the_strict_csp(
+    monitored: GatewayProcess, browser: Browser
+) -> None:
+    """Every request of the page is let through only to the gateway (anything else, a CDN say,
+    is aborted and recorded); the charts must draw all the same, with no CSP violation."""
+    for text in ("one", "two", "three"):
+        ask(monitored, text)
+    tab = open_dashboard(browser, monitored)
+    elsewhere: list[str] = []
+
+    async def offline(page: Any) -> None:
+        async def only_the_gateway(route: Any) -> None:
+            if route.request.url.startswith(monitored.url + "/"):
+                await route.continue_()
+            else:
+                elsewhere.append(route.request.url)
+                await route.abort()
+
+        await page.route("**/*", only_the_gateway)
+        await page.add_init_script(
+            "window.__csp = []; document.addEventListener('securitypolicyviolation',"
+            " (e) => window.__csp.push(`${e.violatedDirective} ${e.blockedURI}`));"
+        )
+
+    try:
+        tab.run(offline)
+        tab.reload()  # the key is kept in the tab's sessionStorage: the dashboard opens again
+        tab.wait_for("!document.getElementById('dashboard').hidden", timeout=10)
+        tab.wait_for("document.querySelectorAll('.chart canvas').length === 4")
+        tab.wait_for(CHART_DRAWN)
+        assert tab.evaluate("typeof window.uPlot") == "function"  # the vendored file, served here
+        legend = tab.evaluate("document.getElementById('chart-requests').textContent")
+        assert "requests" in legend and "errors" in legend
+        screenshot(tab, "monitor-charts-offline.png")
+        tab.goto(f"{monitored.url}/docs")  # the API docs need no network either
+        tab.wait_for("document.querySelectorAll('#operations tbody tr').length > 10")
+        assert tab.evaluate("window.__csp") == []
+        assert elsewhere == []
+        assert not [m for m in tab.console_messages() if m.startswith("pageerror")]
+    finally:
+        tab.close()
+
+
+def test_the_gallery_shows_a_page_at_a_time(monitored: GatewayProcess, browser: Browser) -> None:
+    folder = monitored.home / "downloaded_images" / "20260101"
+    for n in range(29):  # with the fixture's one: 30 images, 24 a page
+        (folder / f"20260101_1201{n:02d}_beef.png").write_bytes(png(2, 2))
+    tab = open_dashboard(browser, monitored)
+    try:
+        tab.evaluate("document.querySelector('[data-tab=images]').click()")
+        tab.wait_for("document.getElementById('gallery-info').textContent === '1–24 of 30'")
+        assert tab.evaluate("document.querySelectorAll('#gallery figure').length") == 24
+        assert tab.evaluate("document.getElementById('gallery-newer').disabled")
+        tab.evaluate("document.getElementById('gallery-older').click()")
+        tab.wait_for("document.getElementById('gallery-info').textContent === '25–30 of 30'")
+        assert tab.evaluate("document.querySelectorAll('#gallery figure').length") == 6
+        assert tab.evaluate("document.getElementById('gallery-older').disabled")
+        tab.wait_for(  # the oldest page holds the fixture's image, fetched with the key
+            "[...document.querySelectorAll('#gallery img')].some(img => img.naturalWidth === 4)"
+        )
+    finally:
+        tab.close()
+
+
+def test_the_dashboard_says_when_no_tab_is_connected_and_why_the_gallery_is_empty(
+    gateway: GatewayProcess, browser: Browser, open_tab: OpenTab
+) -> None:
+    tab = browser.open_tab(f"{gateway.url}/monitor")  # no admin key: this machine may look
+    try:
+        tab.wait_for("!document.getElementById('dashboard').hidden", timeout=10)
+        banner = tab.wait_for(
+            "(() => { const p = document.getElementById('no-tab');"
+            " return !p.hidden && p.textContent; })()"
+        )
+        assert "No LMArena tab is connected" in banner and "lmarenarev userscript" in banner
+        worker = open_tab()
+        tab.wait_for("document.getElementById('no-tab').hidden")  # live, through the events
+        tab.evaluate("document.querySelector('[data-tab=images]').click()")
+        off = tab.wait_for(
+            "(() => { const p = document.getElementById('gallery-off');"
+            " return !p.hidden && p.textContent; })()"
+        )
+        assert "save_images_locally is off" in " ".join(off.split())
+        assert tab.evaluate("document.getElementById('gallery-empty').hidden")
+        worker.close()
+        tab.wait_for("!document.getElementById('no-tab').hidden")
+    finally:
+        tab.close()

@@ -32,6 +32,12 @@ class Arena:
 class RunningGateway:
     gateway: Gateway
     url: str
+    server: ServerThread | None = None
+
+    def stop(self) -> None:
+        """Stop it as a shutdown does (the lifespan ends: the store's writer flushes)."""
+        if self.server is not None:
+            self.server.stop()
 
     def client(self, **kwargs: Any) -> openai.AsyncOpenAI:
         return openai.AsyncOpenAI(
@@ -62,16 +68,27 @@ StartGateway = Callable[..., RunningGateway]
 def start_gateway(tmp_path: Path, arena: Arena) -> Iterator[StartGateway]:
     servers: list[ServerThread] = []
 
-    def start(*, endpoint_map: dict[str, Any] | None = None, **overrides: Any) -> RunningGateway:
-        home = write_home(
-            tmp_path / f"home{len(servers)}", arena.fake.models, endpoint_map=endpoint_map
-        )
+    def start(
+        *,
+        endpoint_map: dict[str, Any] | None = None,
+        models: list[dict[str, Any]] | None = None,
+        home: Path | None = None,
+        **overrides: Any,
+    ) -> RunningGateway:
+        """A gateway on a new data directory (`models`: what its models.json lists, default
+        every model of the fake arena), or on `home` (one started before, say)."""
+        if home is None:
+            home = write_home(
+                tmp_path / f"home{len(servers)}",
+                arena.fake.models if models is None else models,
+                endpoint_map=endpoint_map,
+            )
         # No catalogue read on connect unless a test asks: it would be a job of its own.
         overrides = {"worker_token": TOKEN, "model_catalog_refresh_minutes": 0, **overrides}
         gateway = build_gateway(home, overrides=overrides)
         server = ServerThread(create_app(gateway)).start()
         servers.append(server)
-        return RunningGateway(gateway, server.url)
+        return RunningGateway(gateway, server.url, server)
 
     yield start
     for server in servers:

@@ -11,9 +11,11 @@ import httpx
 import openai
 import pytest
 
+from lmarenarev.cli import render
 from lmarenarev.config.jsonc import loads
 from testkit.fakes.arena import DEFAULT_MODELS, model_id
 from testkit.fakes.worker import FakeWorker
+from testkit.support import wait_until_async
 
 from .conftest import Arena, RunningGateway, StartGateway
 
@@ -228,6 +230,43 @@ async def test_exposed_catalogue_models_are_listed_and_usable(
             )
     assert "LMArena no longer offers the model 'old-model'" in str(refused.value)
     assert refused.value.code == "model_not_available"
+
+
+@pytest.mark.parametrize("models_json", ["{}", None])
+async def test_without_models_json_lmarenas_list_is_offered_once_a_tab_connects(
+    start_gateway: StartGateway, arena: Arena, models_json: str | None
+) -> None:
+    gateway = start_gateway(models=[], model_catalog_refresh_minutes=30)
+    home = gateway.gateway.home
+    if models_json is None:
+        (home / "models.json").unlink()  # missing, not empty
+    client = gateway.client()
+    with pytest.raises(openai.NotFoundError) as refused:
+        await client.chat.completions.create(
+            model="fake-claude", messages=[{"role": "user", "content": "x"}]
+        )
+    assert "No model is offered yet" in refused.value.message
+    assert "open https://lmarena.ai/" in refused.value.message
+    async with gateway.worker(arena):
+        await wait_until_async(lambda: len(gateway.gateway.chat.models) == 6, 10, "the list")
+        listed = {m.id: m.model_dump() for m in (await client.models.list()).data}
+        reply = await client.chat.completions.create(
+            model="fake-claude", messages=[{"role": "user", "content": "automatic"}]
+        )
+        answer = (await get(gateway, "/api/admin/status")).json()
+    assert reply.choices[0].message.content == "Echo: automatic"
+    assert set(listed) == {m["publicName"] for m in DEFAULT_MODELS}
+    assert all(card["automatic"] is True for card in listed.values())
+    assert listed["fake-painter"]["type"] == "image"
+    status = answer["models"]
+    assert (status["configured"], status["offered"], status["automatic"]) == ([], 6, 6)
+    lines = render.status(answer, gateway.url)
+    assert any(line.startswith("Models    6 offered automatically") for line in lines)
+    # models.json overrides: once it names a model, it is the list again
+    (home / "models.json").write_text(json.dumps({"mine": model_id("fake-gpt")}))
+    assert (await post(gateway, "/api/admin/reload")).status_code == 200
+    listed = {m.id: m.model_dump() for m in (await client.models.list()).data}
+    assert list(listed) == ["mine"] and listed["mine"].get("automatic") is None
 
 
 # --- reload and status ---------------------------------------------------------------------------

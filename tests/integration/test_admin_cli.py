@@ -59,7 +59,8 @@ async def test_status_json_and_text(
     assert status["up"] and len(status["workers"]) == 1
     assert await asyncio.to_thread(run, gateway, "status") == 0
     text = capsys.readouterr().out
-    assert "Workers   1 connected" in text and "Ids       none captured" in text
+    assert "Workers   1 connected" in text
+    assert "Ids" not in text  # the modern flow needs no captured ids: no hint to capture them
 
 
 def test_status_of_a_gateway_that_is_down(
@@ -94,3 +95,57 @@ async def test_update_models_lists_and_merges(
     out = capsys.readouterr().out
     assert "LMArena offers 6 models (1 image, 1 search, 4 text)" in out
     assert "Added to models.json: fake-searcher (search)" in out
+
+
+# --- which gateway: never a guess -----------------------------------------------------------------
+
+
+def port_of(gateway: RunningGateway) -> int:
+    return int(gateway.url.rsplit(":", 1)[1])
+
+
+def home_naming(home: Path, port: int, **more: object) -> Path:
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "config.jsonc").write_text(json.dumps({"port": port, **more}), "utf-8")
+    return home
+
+
+async def test_reload_names_the_gateway_and_its_data_directory_before_acting(
+    gateway: RunningGateway, capsys: pytest.CaptureFixture[str]
+) -> None:
+    home = home_naming(gateway.gateway.home, port_of(gateway), arena_flow="legacy")
+    assert await asyncio.to_thread(main, ["reload", "--home", str(home)]) == 0
+    first, second = capsys.readouterr().out.splitlines()[:2]
+    assert first == f"Gateway {gateway.url} (data directory {home})"
+    assert second.startswith("Reloaded. Changed: ") and "arena_flow" in second
+
+
+async def test_a_config_the_commands_cannot_read_stops_them_with_exit_2(
+    gateway: RunningGateway, capsys: pytest.CaptureFixture[str]
+) -> None:
+    home = gateway.gateway.home
+    (home / "config.jsonc").write_text('{\n  "port": 5102,\n  "admin_key": "k"\n  "x": 1\n}')
+    for command in ("status", "reload", "update-models", "capture-ids"):
+        assert await asyncio.to_thread(main, [command, "--home", str(home)]) == 2
+        err = capsys.readouterr().err
+        assert f"cannot read the settings of {home}" in err
+        assert f"{home / 'config.jsonc'}:4:3: invalid JSON" in err
+        assert "--url" in err and "--admin-key" in err
+    # named explicitly, the gateway is used (and rejects the file in its own words)
+    argv = ["reload", "--home", str(home), "--url", gateway.url, "--admin-key", "unused"]
+    assert await asyncio.to_thread(main, argv) == 1
+    assert "reload rejected, the old settings stay" in capsys.readouterr().err
+
+
+async def test_a_gateway_of_another_data_directory_is_not_acted_on(
+    gateway: RunningGateway, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    served = gateway.gateway.home
+    (served / "config.jsonc").write_text('{"arena_flow": "legacy"}')
+    mine = home_naming(tmp_path / "mine", port_of(gateway))  # another home, the same port
+    for command in ("reload", "status"):
+        assert await asyncio.to_thread(main, [command, "--home", str(mine)]) == 2
+        err = capsys.readouterr().err
+        assert f"the gateway at {gateway.url} serves the data directory {served}, not {mine}" in err
+        assert f"--home {served}" in err
+    assert gateway.gateway.settings.arena_flow == "modern"  # not reloaded

@@ -33,11 +33,47 @@ def envelope(body: Any) -> dict[str, Any]:
             "unsupported type 'video'",
         ),
         (
-            b'{"model": "fake-gpt", "messages": [{"role": "system", "content": "only system"}]}',
+            b'{"model": "fake-gpt", "messages": [{"role": "user", "content": "x"}], "n": 99}',
             400,
-            "user message",
+            "max_choices",
+        ),
+        (
+            b'{"model": "fake-gpt", "messages": [{"role": "user", "content": "x"}], '
+            b'"max_tokens": 0}',
+            400,
+            "max_tokens",
+        ),
+        (
+            b'{"model": "fake-gpt", "messages": [{"role": "user", "content": "x"}], '
+            b'"response_format": {"type": "json_schema", "json_schema": {"name": "x"}}}',
+            400,
+            "json_schema.schema",
+        ),
+        (
+            b'{"model": "fake-gpt", "messages": [{"role": "user", "content": "x"}], '
+            b'"response_format": {"type": "json_schema", "json_schema": '
+            b'{"name": "x", "schema": {"type": 12}}}}',
+            400,
+            "not a valid JSON Schema",
         ),
         (b'{"model": "fake-gtp", "messages": [{"role": "user", "content": "x"}]}', 404, "fake-gpt"),
+        (
+            b'{"model": "fake-gpt", "messages": [{"role": "user", "content": "x"}], '
+            b'"temperature": "hot"}',
+            400,
+            "temperature: Input should be a valid number",
+        ),
+        (
+            b'{"model": "fake-gpt", "messages": [{"role": "user", "content": "x"}], '
+            b'"temperature": 3, "top_p": 0.5}',
+            400,
+            "temperature: Input should be less than or equal to 2",
+        ),
+        (
+            b'{"model": "fake-gpt", "messages": [{"role": "user", "content": "x"}], "top_p": -1}',
+            400,
+            "top_p: Input should be greater than or equal to 0",
+        ),
     ],
 )
 async def test_bad_requests(

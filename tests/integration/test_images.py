@@ -176,6 +176,7 @@ async def test_chat_url_mode_keeps_the_link_and_saves_locally(
         listing = (await http.get("/api/images/list")).json()
         served = await http.get(listing["images"][0]["url"])
     assert listing["total"] == 1 and listing["images"][0]["filename"] == saved.name
+    assert listing["save_images_locally"] is True  # the dashboard says so when it is off
     assert served.status_code == 200 and served.content == saved.read_bytes()
 
 

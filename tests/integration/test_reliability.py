@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import openai
 import pytest
 
 from lmarenarev.chat.retry import RetryPolicy
@@ -156,10 +157,65 @@ async def wait_for(predicate: Callable[[], bool], what: str) -> None:
 # -- 1. no worker yet ------------------------------------------------------------------------------
 
 
-async def test_a_waiting_stream_gets_keepalives_then_the_reply_of_a_late_worker(
+async def a_tab_came_and_went(gateway: RunningGateway, arena: Arena) -> None:
+    """A tab connects and leaves (as one does when it reloads): from now on requests wait the
+    whole `retry_timeout_seconds` for a tab, not only `first_tab_wait_seconds`."""
+    async with gateway.worker(arena):
+        pass
+    await wait_for(lambda: not gateway.gateway.pool.workers, "the tab to leave")
+
+
+def counting_client(gateway: RunningGateway, sent: list[str]) -> openai.AsyncOpenAI:
+    """The official client as a user makes it: its default retries (2), every attempt counted."""
+
+    async def count(request: httpx.Request) -> None:
+        sent.append(request.url.path)
+
+    http = httpx.AsyncClient(event_hooks={"request": [count]})
+    return openai.AsyncOpenAI(base_url=f"{gateway.url}/v1", api_key="any", http_client=http)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_before_any_tab_the_openai_client_gets_one_quick_503_that_says_what_to_do(
+    start: StartGateway, arena: Arena, stream: bool
+) -> None:
+    gateway = start(retry_timeout_seconds=60, first_tab_wait_seconds=0.5)
+    sent: list[str] = []
+    started = time.monotonic()
+    async with counting_client(gateway, sent) as client:
+        with pytest.raises(openai.APIStatusError) as caught:
+            await client.chat.completions.create(
+                model="fake-gpt", messages=[{"role": "user", "content": "anyone?"}], stream=stream
+            )
+    assert time.monotonic() - started < DEADLINE  # not 60 s, nor three times that
+    assert sent == ["/v1/chat/completions"]  # x-should-retry: false, so no retry
+    response = caught.value.response
+    assert response.status_code == 503  # a stream too: no 200 and an error frame later
+    assert response.headers["x-should-retry"] == "false"
+    assert response.headers["retry-after"].isdigit()
+    error = response.json()["error"]
+    assert error["code"] == "no_worker" and "(waited 0.5 s)" in error["message"]
+    assert "userscript" in error["message"] and "https://lmarena.ai/" in error["message"]
+    await settled(gateway, arena)
+
+
+async def test_a_stream_sent_before_the_first_tab_is_answered_when_a_tab_connects_in_time(
+    start: StartGateway, arena: Arena
+) -> None:
+    gateway = start(first_tab_wait_seconds=DEADLINE)
+    asking = asyncio.create_task(stream_text(gateway, "just in time"))
+    await wait_for(lambda: gateway.gateway.pool.waiting == 1, "the stream to wait")
+    async with gateway.worker(arena):
+        sse = await asyncio.wait_for(asking, DEADLINE)
+    assert sse.content == "Echo: just in time" and sse.data[-1] == "[DONE]"
+    await settled(gateway, arena)
+
+
+async def test_a_stream_waiting_for_a_tab_to_come_back_gets_keepalives_then_the_reply(
     start: StartGateway, arena: Arena
 ) -> None:
     gateway = start(retry_timeout_seconds=5)
+    await a_tab_came_and_went(gateway, arena)
     async with (
         gateway.http() as http,
         http.stream("POST", "/v1/chat/completions", json=chat("patience", stream=True)) as response,
@@ -178,6 +234,7 @@ async def test_a_stream_that_finds_no_worker_ends_with_a_no_worker_error_frame(
     start: StartGateway, arena: Arena
 ) -> None:
     gateway = start(retry_timeout_seconds=1)
+    await a_tab_came_and_went(gateway, arena)
     sse = await stream_text(gateway, "anyone?")
     assert sse.comments.count("keep-alive") >= 2
     assert sse.ended_with_error("no_worker") and sse.content == ""
@@ -188,13 +245,15 @@ async def test_a_request_that_finds_no_worker_is_a_503_that_says_what_to_do(
     start: StartGateway, arena: Arena
 ) -> None:
     gateway = start(retry_timeout_seconds=1)
+    await a_tab_came_and_went(gateway, arena)
     started = time.monotonic()
     async with gateway.http() as http:
         response = await http.post("/v1/chat/completions", json=chat("anyone?"))
-    assert time.monotonic() - started >= 1
+    assert time.monotonic() - started >= 1  # the whole wait: the tab may have been reloading
     assert response.status_code == 503
+    assert response.headers["x-should-retry"] == "false"
     error = response.json()["error"]
-    assert error["code"] == "no_worker"
+    assert error["code"] == "no_worker" and "(waited 1 s)" in error["message"]
     assert "userscript" in error["message"] and "lmarena.ai" in error["message"]
     await settled(gateway, arena)
 
@@ -204,6 +263,7 @@ async def test_a_full_wait_queue_refuses_at_once_with_retry_after(
     start: StartGateway, arena: Arena, stream: bool
 ) -> None:
     gateway = start(retry_timeout_seconds=10, max_waiting_requests=1)
+    await a_tab_came_and_went(gateway, arena)
     async with gateway.http() as http:
         waiting = asyncio.create_task(http.post("/v1/chat/completions", json=chat("first")))
         await wait_for(lambda: gateway.gateway.pool.waiting == 1, "a request waiting")
@@ -224,6 +284,7 @@ async def test_a_client_that_gives_up_while_waiting_leaves_the_queue(
     start: StartGateway, arena: Arena, stream: bool
 ) -> None:
     gateway = start(retry_timeout_seconds=10)
+    await a_tab_came_and_went(gateway, arena)
     async with gateway.http() as http:
         if stream:
             async with http.stream(

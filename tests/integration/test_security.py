@@ -490,4 +490,8 @@ async def test_with_an_admin_key_the_userscript_needs_it_or_the_worker_token(sta
         update = await http.get("/bridge.user.js", params={"token": TOKEN})
     assert bare.status_code == 401 and TOKEN not in bare.text
     assert with_key.status_code == 200 and update.status_code == 200
+    # said in a browser's terms: a page opened by hand cannot send a header
+    message = bare.json()["error"]["message"]
+    assert f"open {gateway.url}/bridge.user.js?key=<admin_key> in the browser" in message
+    assert "header" not in message
     assert f"/bridge.user.js?token={TOKEN}" in with_key.text  # @updateURL works without the key

@@ -93,8 +93,39 @@ def test_status_text() -> None:
     assert "up 1h 2m, lmarenarev 0.1.0, pid 42, flow legacy" in text
     assert "Workers   1 connected, capture armed 🎯" in text
     assert "script 0.0.9  https://lmarena.ai/ (older script" in text
-    assert "Ids       none captured (lmarenarev capture-ids)" in text
+    assert "Ids       none captured: the legacy flow needs them (lmarenarev capture-ids)" in text
     assert "gpt: session s1 (battle) cooling down 1m 30s" in text
     assert "no longer offered by LMArena: old" in text
     assert "read never; last error: no tab" in text
     assert "10s ago  chat gpt: 404 x: m" in text
+
+
+def test_the_modern_flow_shows_no_ids_unless_some_were_captured() -> None:
+    modern = {**STATUS, "flow": "modern"}
+    assert not [line for line in admin_render.status(modern, "u", now=1000.0) if "Ids" in line]
+    ids = {**STATUS["ids"], "session_id": "s", "message_id": "m"}
+    lines = admin_render.status({**modern, "ids": ids}, "u", now=1000.0)
+    used = "(battle, target B, used only by the legacy flow)"
+    assert f"Ids       session s, message m {used}" in lines
+
+
+@pytest.mark.parametrize(
+    ("models", "line"),
+    [
+        ({"configured": [], "offered": 6, "automatic": 6},
+         "Models    6 offered automatically: LMArena's list under their public names "
+         "(no models.json; models.json overrides)"),
+        ({"configured": [], "offered": 0, "automatic": 0},
+         "Models    none yet: without models.json every model of LMArena's list is offered "
+         "once a tab has connected and read it"),
+        ({"configured": [], "offered": 0, "automatic": 0, "catalog_refresh_minutes": 0},
+         "Models    none: no models.json, and LMArena's list is not read when a tab connects "
+         "(model_catalog_refresh_minutes 0): lmarenarev update-models"),
+        ({"configured": ["gpt"], "offered": 7, "automatic": 6},
+         "Models    1 in models.json, 7 offered (6 automatically) (every available model is "
+         "exposed)"),
+    ],
+)
+def test_status_says_where_the_models_come_from(models: dict[str, Any], line: str) -> None:
+    data = {**STATUS, "models": {**STATUS["models"], "withdrawn": [], **models}}
+    assert line in admin_render.status(data, "u", now=1000.0)

@@ -8,9 +8,17 @@ from typing import Any
 import pytest
 
 from lmarenarev.arena.catalog import extract_models, model_type, models_json_value
-from lmarenarev.errors import InvalidRequest
-from lmarenarev.models.catalog import effective_models, model_cards, plan_merge
+from lmarenarev.chat.plan import resolve_model
+from lmarenarev.errors import InvalidRequest, ModelNotFound
+from lmarenarev.models.catalog import (
+    Catalog,
+    effective_models,
+    model_cards,
+    no_models_hint,
+    plan_merge,
+)
 from lmarenarev.models.files import ModelEntry
+from lmarenarev.ops.upkeep import catalog_interval
 from testkit.fakes.arena import DEFAULT_MODELS, FakeArena
 from testkit.fakes.arena_page import PageData, page_html, script_json
 
@@ -121,7 +129,8 @@ def test_with_expose_the_catalogue_is_added_and_withdrawn_models_refused() -> No
     assert withdrawn == {"gone": "0000"}
     assert models["gpt"] is CONFIGURED["gpt"]  # models.json names win
     assert models["legacy-image"] is CONFIGURED["legacy-image"]  # no id: nothing to check
-    assert models["fake-painter"] == ModelEntry("fake-painter", DEFAULT_MODELS[3]["id"], "image")
+    painter = ModelEntry("fake-painter", DEFAULT_MODELS[3]["id"], "image", automatic=True)
+    assert models["fake-painter"] == painter  # from LMArena's list, so marked automatic
     assert "fake-gpt" in models  # its own name too
 
 
@@ -134,6 +143,59 @@ def test_a_model_with_a_new_id_keeps_working_under_its_name() -> None:
 
 def test_an_empty_catalogue_withdraws_nothing() -> None:
     assert effective_models(CONFIGURED, [], expose=True) == (CONFIGURED, {})
+
+
+@pytest.mark.parametrize("expose", [False, True])
+def test_without_models_json_every_catalogue_model_is_offered_automatically(
+    expose: bool,
+) -> None:
+    video = {**caps(video=True), "id": "v", "publicName": "fake-video"}
+    models, withdrawn = effective_models({}, [*DEFAULT_MODELS, video], expose=expose)
+    assert withdrawn == {}
+    assert set(models) == {m["publicName"] for m in DEFAULT_MODELS}  # no video-only model
+    assert models["fake-painter"] == ModelEntry(
+        "fake-painter", DEFAULT_MODELS[3]["id"], "image", automatic=True
+    )
+    assert all(entry.automatic for entry in models.values())
+    assert effective_models({}, [], expose=expose) == ({}, {})
+
+
+def test_models_json_overrides_the_automatic_list() -> None:
+    mine = {"mine": ModelEntry("mine", GPT["id"], "text")}
+    assert effective_models(mine, DEFAULT_MODELS, expose=False) == (mine, {})
+    models, _ = effective_models(mine, DEFAULT_MODELS, expose=True)
+    assert not models["mine"].automatic and models["fake-claude"].automatic
+
+
+def test_an_automatic_model_card_is_marked_and_described() -> None:
+    models, _ = effective_models({}, DEFAULT_MODELS, expose=False)
+    cards = {card.id: card for card in model_cards(models, DEFAULT_MODELS, False, created=1)}
+    painter = cards["fake-painter"]
+    assert painter.automatic is True and painter.owned_by == "google"
+    assert painter.capabilities == DEFAULT_MODELS[3]["capabilities"]
+    mine = {"mine": ModelEntry("mine", GPT["id"], "text")}
+    (card,) = model_cards(mine, DEFAULT_MODELS, expose=False, created=1)
+    assert card.automatic is None  # not in the JSON at all (exclude_none)
+
+
+@pytest.mark.parametrize(
+    ("minutes", "error", "says"),
+    [
+        (30, None, "open https://lmarena.ai/"),
+        (30, "no tab answered", "the last read failed: no tab answered"),
+        (0, None, "model_catalog_refresh_minutes is 0"),
+    ],
+)
+def test_with_no_model_a_request_is_told_how_to_get_them(
+    minutes: float, error: str | None, says: str
+) -> None:
+    hint = no_models_hint(Catalog(last_error=error), minutes)
+    assert says in hint
+    assert "Without models.json the gateway offers every model of LMArena's list" in hint
+    assert "lmarenarev update-models --merge-all" in hint
+    with pytest.raises(ModelNotFound) as caught:
+        resolve_model({}, "gpt-5", hint)
+    assert caught.value.message == f"The model 'gpt-5' does not exist. {hint}"
 
 
 def test_model_cards_carry_capabilities_when_exposed() -> None:
@@ -157,3 +219,9 @@ def test_merge_plan() -> None:
     assert named.add == {"fake-claude": DEFAULT_MODELS[1]["id"]}
     with pytest.raises(InvalidRequest, match="did you mean fake-claude"):
         plan_merge(catalog, {}, ["fake-claud"], merge_all=False)
+
+
+def test_while_no_model_is_offered_the_catalogue_is_read_again_within_a_minute() -> None:
+    assert catalog_interval(30, offering=True) == 1800
+    assert catalog_interval(30, offering=False) == 60
+    assert catalog_interval(0.5, offering=False) == 30

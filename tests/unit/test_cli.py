@@ -13,13 +13,15 @@ import pytest
 import uvicorn
 
 from lmarenarev.cli.main import main
+from testkit.support import free_port
 
 
 @pytest.fixture(autouse=True)
-def _no_lmarenarev_env(monkeypatch: pytest.MonkeyPatch) -> None:
+def _no_lmarenarev_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for name in list(os.environ):
         if name.startswith("LMARENAREV_"):
             monkeypatch.delenv(name)
+    monkeypatch.setenv("HOME", str(tmp_path / "user"))  # ~/lmarenarev is never the real one
 
 
 @pytest.fixture(autouse=True)
@@ -128,6 +130,25 @@ def test_userscript_print_bakes_in_the_token_and_the_gateway(
     assert 'const GATEWAY = "http://127.0.0.1:6123"' in script
 
 
+@pytest.mark.parametrize(
+    ("host", "connects"),
+    [
+        ("127.0.0.1", ["127.0.0.1", "localhost"]),
+        ("localhost", ["localhost", "127.0.0.1"]),
+        ("192.168.1.5", ["192.168.1.5", "127.0.0.1", "localhost"]),
+    ],
+)
+def test_the_userscript_names_each_host_it_may_connect_to_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], host: str, connects: list[str]
+) -> None:
+    write(tmp_path, "config.jsonc", json.dumps({"host": host}))
+
+    script = printed_script(tmp_path, capsys)
+
+    header = script.split("// ==/UserScript==")[0]
+    assert [line.split()[-1] for line in header.splitlines() if "@connect" in line] == connects
+
+
 def test_userscript_print_creates_a_missing_home(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -136,6 +157,57 @@ def test_userscript_print_creates_a_missing_home(
     token = baked_token(printed_script(home, capsys))
 
     assert (home / "worker_token").read_text("utf-8").strip() == token
+
+
+# --- the data directory ---------------------------------------------------------------------------
+
+
+def test_every_command_uses_lmarenarev_in_the_home_directory_by_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    default = tmp_path / "user" / "lmarenarev"
+
+    token = baked_token(printed(capsys, "userscript", "--print"))
+
+    assert (default / "worker_token").read_text("utf-8").strip() == token
+    assert main(["logs"]) == 1
+    assert f"no request log at {default / 'lmarenarev.sqlite3'}" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["user"]  # nothing in the cwd
+
+
+def test_lmarenarev_home_moves_the_data_directory_and_home_beats_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write(tmp_path / "from-env", "config.jsonc", '{"port": 6001}')
+    write(tmp_path / "from-option", "config.jsonc", '{"port": 6002}')
+    monkeypatch.setenv("LMARENAREV_HOME", str(tmp_path / "from-env"))
+
+    assert printed(capsys, "userscript") == "http://127.0.0.1:6001/bridge.user.js\n"
+    option = ("--home", str(tmp_path / "from-option"))
+    assert printed(capsys, "userscript", *option) == "http://127.0.0.1:6002/bridge.user.js\n"
+
+
+def test_serve_creates_and_announces_a_new_data_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(uvicorn.Server, "run", lambda self, sockets: sockets[0].close())
+    monkeypatch.setenv("LMARENAREV_PORT", str(free_port()))
+    default = tmp_path / "user" / "lmarenarev"
+
+    assert main(["serve"]) == 0
+    first = capsys.readouterr().out
+    assert main(["serve"]) == 0
+    second = capsys.readouterr().out
+
+    assert f"Data directory: {default} (created now" in first
+    assert (default / "config.jsonc").is_file()
+    assert f"Data directory: {default}\n" in second
+
+
+def printed(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
+    assert main(list(argv)) == 0
+    return capsys.readouterr().out
 
 
 # --- configuration errors stop the start ----------------------------------------------------------
@@ -275,3 +347,23 @@ def test_an_unreadable_worker_token_is_a_config_error(
     assert main(["userscript", "--print", "--home", str(tmp_path)]) == 2
 
     assert f"cannot use the data directory: {tmp_path / 'worker_token'}" in capsys.readouterr().err
+
+
+def test_a_config_file_that_is_a_directory_is_a_config_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "config.jsonc").mkdir()
+
+    err = serve_fails(tmp_path, capsys)
+
+    assert f"{tmp_path / 'config.jsonc'}: not a file" in err
+
+
+def test_a_models_json_that_is_a_directory_is_a_config_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "models.json").mkdir()
+
+    err = serve_fails(tmp_path, capsys)
+
+    assert f"{tmp_path / 'models.json'}: not a file" in err

@@ -9,7 +9,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lmarenarev.config.jsonc import ConfigError, line_of_key, loads, nearest_line, update_keys
+from lmarenarev.config.jsonc import (
+    ConfigError,
+    duplicate_keys,
+    line_of_key,
+    loads,
+    nearest_line,
+    update_keys,
+)
 
 PARSES = [
     ("line comment", '{"a": 1 // one\n}', {"a": 1}),
@@ -248,3 +255,19 @@ def test_line_of_key_points_at_the_key(data: dict[str, Any]) -> None:
         line = line_of_key(text, (key,))
         assert line is not None
         assert lines[line - 1].startswith("  " + json.dumps(key, ensure_ascii=False) + ": ")
+
+
+def test_duplicate_keys_are_found_with_both_lines_at_any_depth() -> None:
+    text = """{
+  "port": 5102, // a comment: "port": 1
+  "block": {"a": 1, "a": 2},
+  "list": [{"x": 1}, {"x": 2, "x": 3}],
+  "port": 6000
+}"""
+    assert duplicate_keys(text) == [
+        (("block", "a"), 3, 3),
+        (("list", 1, "x"), 4, 4),
+        (("port",), 2, 5),
+    ]
+    assert duplicate_keys('{"a": 1, "b": {"a": 2}}') == []
+    assert duplicate_keys("{broken") == []

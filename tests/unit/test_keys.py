@@ -114,6 +114,26 @@ def test_a_key_over_its_rpm_gets_429_with_retry_after_until_the_minute_passed() 
     assert (keys.usage["alice"].requests, keys.usage["alice"].rate_limited) == (3, 1)
 
 
+def test_several_requests_at_once_fit_all_or_none() -> None:
+    clock = Clock()
+    keys = ring({"name": "alice", "key": "k", "rpm": 4}, clock=clock)
+    alice = keys.match("k")
+    assert alice is not None
+    keys.admit(alice)  # at 1000
+    clock.now += 10
+    keys.admit(alice, 2)  # at 1010: 3 of 4 used
+    with pytest.raises(RateLimited) as caught:
+        keys.admit(alice, 2)
+    assert "(2 asked for at once)" in caught.value.message
+    assert caught.value.headers == {"Retry-After": "50"}  # the first leaves the window at 1060
+    assert keys.usage["alice"].requests == 3
+    keys.admit(alice)  # nothing was counted for the refused two
+    clock.now += 60
+    keys.admit(alice, 4)
+    with pytest.raises(RateLimited):
+        keys.admit(alice, 5)  # more than the key may ever send at once
+
+
 def test_a_key_without_rpm_is_never_limited() -> None:
     keys = ring({"name": "free", "key": "k"})
     free = keys.match("k")

@@ -8,15 +8,17 @@ from typing import Any
 import pytest
 
 from lmarenarev.errors import InvalidRequest
-from lmarenarev.messages import normalize
+from lmarenarev.messages import chat_entries, merge_system_messages
 from lmarenarev.openai_schema import ChatMessage
+from lmarenarev.tools.history import rewrite
 
 PNG = "data:image/png;base64," + base64.b64encode(b"\x89PNG fake").decode()
 
 
 def norm(*messages: dict[str, Any], tavern: bool = False, strip: bool = True) -> list[Any]:
     parsed = [ChatMessage.model_validate(m) for m in messages]
-    return normalize(parsed, tavern_mode=tavern, strip_history_reasoning=strip)
+    messages = rewrite(chat_entries(parsed, strip_history_reasoning=strip))
+    return merge_system_messages(messages) if tavern else messages
 
 
 def test_developer_becomes_system() -> None:

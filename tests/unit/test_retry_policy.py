@@ -32,5 +32,11 @@ def test_recaptcha_is_reminted_a_bounded_number_of_times() -> None:
 
 
 def test_final_kinds_are_not_retried() -> None:
-    for kind in (Kind.AUTH, Kind.TOO_LARGE, Kind.BAD_REQUEST, Kind.SERVER_ERROR):
+    for kind in (Kind.AUTH, Kind.TOO_LARGE, Kind.BAD_REQUEST, Kind.NOT_FOUND, Kind.REDIRECT):
         assert RetryPolicy().delay(problem(kind), 0) is None
+
+
+def test_a_server_error_gets_one_more_try_at_once() -> None:
+    # the relay gives it only on another tab with a free slot (tests/integration/test_server_errors)
+    policy = RetryPolicy()
+    assert [policy.delay(problem(Kind.SERVER_ERROR), n) for n in range(2)] == [0.0, None]

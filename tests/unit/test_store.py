@@ -80,25 +80,33 @@ def test_migrations_from_a_blank_database(tmp_path: Path) -> None:
 def test_migrations_from_the_previous_schema_keep_the_rows(tmp_path: Path) -> None:
     conn = open_for_writing(tmp_path / "old.sqlite3")
     assert migrate(conn, MIGRATIONS[:1]) == ["m001_requests"]
+    old_columns = [c for c in queries.COLUMNS if c not in ("conversation", "api")]  # m001's
+    values = [getattr(record(1), c) for c in old_columns]
+    values[old_columns.index("retry_kinds")] = "{}"
     conn.execute("BEGIN")
-    queries.insert(conn, [record(1)])
+    conn.execute(
+        f"INSERT INTO requests ({', '.join(old_columns)}) "
+        f"VALUES ({', '.join('?' for _ in old_columns)})",
+        values,
+    )
     conn.execute("COMMIT")
     assert migrate(conn) == [m.__name__ for m in MIGRATIONS[1:]]
     conn.row_factory = sqlite3.Row
-    assert [row["id"] for row in queries.list_requests(conn, queries.RequestFilter(), limit=5)] == [
-        "chatcmpl-0001"
+    rows = queries.list_requests(conn, queries.RequestFilter(), limit=5)
+    assert [(row["id"], row["conversation"], row["api"]) for row in rows] == [
+        ("chatcmpl-0001", "", "chat")
     ]
 
 
 def test_a_failing_migration_leaves_nothing_half_done(tmp_path: Path) -> None:
-    def m004_broken(conn: sqlite3.Connection) -> None:
+    def m999_broken(conn: sqlite3.Connection) -> None:
         conn.execute("CREATE TABLE half (x INTEGER)")
         raise sqlite3.OperationalError("boom")
 
     conn = open_for_writing(tmp_path / "broken.sqlite3")
     with pytest.raises(sqlite3.OperationalError):
-        migrate(conn, (*MIGRATIONS, m004_broken))
-    assert "half" not in tables(conn) and "m004_broken" not in applied(conn)
+        migrate(conn, (*MIGRATIONS, m999_broken))
+    assert "half" not in tables(conn) and "m999_broken" not in applied(conn)
     assert applied(conn) == [m.__name__ for m in MIGRATIONS]
 
 

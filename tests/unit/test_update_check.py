@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +12,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from lmarenarev.cli.main import main
+from lmarenarev.config.settings import Settings
 from lmarenarev.ops.update_check import (
     CACHE_FILE,
     cached_newer_release,
@@ -20,6 +21,12 @@ from lmarenarev.ops.update_check import (
     is_newer,
     latest_version,
     newer_release,
+)
+from lmarenarev.ops.upgrade import (
+    UpgradeFailed,
+    find_install,
+    install_from_metadata,
+    upgrade_commands,
 )
 from testkit.fakes.serving import ServerThread
 
@@ -94,17 +101,54 @@ def test_the_background_check_reports_only_news(
     tmp_path: Path, pypi: tuple[FakePyPI, str]
 ) -> None:
     _, url = pypi
-    said: list[str] = []
-    done = threading.Event()
-
-    def report(text: str) -> None:
-        said.append(text)
-        done.set()
-
-    check_in_background(tmp_path, "0.1.0", report, url=url).join(10)
-    assert said == ["lmarenarev 9.0.0 is available (this is 0.1.0): pip install -U lmarenarev"]
-    check_in_background(tmp_path, "9.0.0", report, url=url).join(10)
+    said: list[tuple[str, str]] = []
+    check_in_background(tmp_path, "0.1.0", lambda *news: said.append(news), url=url).join(10)
+    assert said == [("9.0.0", "lmarenarev 9.0.0 is available (this is 0.1.0): run "
+                              "`lmarenarev update`")]
+    check_in_background(tmp_path, "9.0.0", lambda *news: said.append(news), url=url).join(10)
     assert len(said) == 1
+
+
+def test_apply_installs_the_release_and_says_to_restart(
+    tmp_path: Path, pypi: tuple[FakePyPI, str]
+) -> None:
+    _, url = pypi
+    said: list[tuple[str, str]] = []
+    installed: list[str] = []
+
+    def install(latest: str) -> str:
+        installed.append(latest)
+        return latest
+
+    check_in_background(tmp_path, "0.1.0", lambda *news: said.append(news), url=url,
+                        install=install).join(10)
+    assert installed == ["9.0.0"]
+    assert said == [("9.0.0", "lmarenarev 9.0.0 is installed (this process still runs 0.1.0): "
+                              "restart the gateway to use it")]
+    check_in_background(tmp_path, "9.0.0", lambda *news: said.append(news), url=url,
+                        install=install).join(10)
+    assert installed == ["9.0.0"]  # nothing newer: nothing installed
+
+
+def test_a_failed_apply_says_so_and_what_to_run(tmp_path: Path, pypi: tuple[FakePyPI, str]) -> None:
+    _, url = pypi
+    said: list[tuple[str, str]] = []
+
+    def install(latest: str) -> str:
+        raise UpgradeFailed("`pip install` failed: no space left on device")
+
+    check_in_background(tmp_path, "0.1.0", lambda *news: said.append(news), url=url,
+                        install=install).join(10)
+    ((latest, text),) = said
+    assert latest == "9.0.0" and "installing it failed" in text and "no space left" in text
+    assert "`lmarenarev update`" in text
+
+
+@pytest.mark.parametrize(
+    ("value", "mode"), [(True, "notify"), ("notify", "notify"), ("apply", "apply"), (False, "off")]
+)
+def test_the_seeds_auto_update_key_means_notify_or_apply(value: object, mode: str) -> None:
+    assert Settings.model_validate({"enable_auto_update": value}).update_mode == mode
 
 
 @pytest.mark.parametrize(
@@ -121,3 +165,42 @@ def test_the_background_check_reports_only_news(
 )
 def test_versions(latest: str, current: str, newer: bool) -> None:
     assert is_newer(latest, current) is newer
+
+
+# --- the installs `lmarenarev update` upgrades (real runs: tests/integration/test_upgrade.py) ---
+
+
+@pytest.mark.parametrize(
+    ("direct_url", "kind", "editable"),
+    [
+        (None, "index", False),  # from an index: pip writes no direct_url.json
+        ('{"url": "file://{root}", "dir_info": {"editable": true}}', "clone", True),
+        ('{"url": "file://{root}", "dir_info": {}}', "clone", False),
+        ('{"url": "https://example.org/lmarenarev-1.0.tar.gz", "archive_info": {}}', "index",
+         False),
+    ],
+)
+def test_the_kind_of_install_comes_from_its_metadata(
+    tmp_path: Path, direct_url: str | None, kind: str, editable: bool
+) -> None:
+    (tmp_path / ".git").mkdir()
+    text = None if direct_url is None else direct_url.replace("{root}", str(tmp_path))
+    install = install_from_metadata("/usr/bin/python3", "0.1.0", text)
+    assert (install.kind, install.editable) == (kind, editable)
+    assert install.root == (tmp_path if kind == "clone" else None)
+
+
+def test_a_directory_that_is_no_git_work_tree_is_not_a_clone(tmp_path: Path) -> None:
+    url = json.dumps({"url": tmp_path.as_uri(), "dir_info": {"editable": True}})
+    assert install_from_metadata("py", "0.1.0", url).kind == "index"
+
+
+def test_update_dry_run_prints_the_commands_for_this_install(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["update", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    install = find_install()
+    assert install.describe() in out
+    for command in upgrade_commands(install):
+        assert "$ " + " ".join(command) in out

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
 
 import pytest
@@ -18,6 +20,7 @@ from lmarenarev.workers.protocol import (
     StatusFrame,
     parse_worker_frame,
 )
+from testkit.support import wait_until_async
 
 
 def drain(job: Job) -> list[Any]:
@@ -101,6 +104,33 @@ async def test_without_workers_the_message_says_what_to_do() -> None:
     pool = WorkerPool(default_capacity=6, ping_interval=10, ping_timeout=30)
     with pytest.raises(NoWorker, match="userscript"):
         await pool.acquire(0)
+
+
+async def test_before_any_tab_connected_a_request_waits_only_the_first_tab_wait() -> None:
+    pool = WorkerPool(default_capacity=6, ping_interval=10, ping_timeout=30, first_tab_wait=0.05)
+    started = time.monotonic()
+    with pytest.raises(NoWorker) as caught:
+        await pool.acquire(30)
+    assert time.monotonic() - started < 5
+    error = caught.value
+    assert "no browser tab is connected yet (waited 0.05 s)" in error.message
+    assert error.status == 503 and error.headers is not None
+    assert error.headers["x-should-retry"] == "false" and error.headers["Retry-After"].isdigit()
+
+
+async def test_once_a_tab_connected_and_left_a_request_waits_the_whole_wait() -> None:
+    pool = WorkerPool(default_capacity=6, ping_interval=10, ping_timeout=30, first_tab_wait=0)
+    worker = await pool.add(hello(), NullLink())
+    await pool.remove(worker, "closed")
+    waiting = asyncio.ensure_future(pool.acquire(30))
+    # first_tab_wait=0 would fail it at once: it waits, as a tab may be reloading
+    await wait_until_async(lambda: pool.waiting == 1, 5, "the request to wait")
+    again = await pool.add(hello(1), NullLink())
+    assert await asyncio.wait_for(waiting, 5) is again
+    pool.start_job(again)
+    with pytest.raises(NoWorker) as caught:
+        await pool.acquire(0)  # connected, but full: retrying soon may help
+    assert caught.value.headers is not None and "x-should-retry" not in caught.value.headers
 
 
 async def test_a_removed_worker_loses_its_jobs_and_releasing_forgets_everything() -> None:

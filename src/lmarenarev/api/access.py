@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -121,9 +122,14 @@ class AccessPolicy:
         """`/v1/*`: the client key (and its rpm), or, with no keys, this machine only."""
         if not self.keys.required:
             return self._browser_refusal(conn)
-        key = self.keys.match(bearer(conn.headers.get("authorization")))
+        headers = conn.headers
+        # `x-api-key` is how Anthropic's clients send a key (Claude Code, the SDK).
+        key = self.keys.match(bearer(headers.get("authorization")) or headers.get("x-api-key", ""))
         if key is None:
-            return Unauthorized("missing or wrong API key (send 'Authorization: Bearer <key>')")
+            return Unauthorized(
+                "missing or wrong API key (send 'Authorization: Bearer <key>' or "
+                "'x-api-key: <key>')"
+            )
         if not key.enabled:
             return Unauthorized(f"the API key {key.name!r} is disabled", code="api_key_disabled")
         conn.scope[CLIENT_KEY_SCOPE] = key
@@ -166,7 +172,16 @@ class AccessPolicy:
         key = conn.query_params.get("key", "")
         if key and same_secret(key, self.admin_key):
             return None
-        return self.admin_refusal(conn)
+        if self.admin_refusal(conn) is None:  # a program sending the admin key as a header
+            return None
+        # A browser opening the install URL cannot send a header: say what to open instead.
+        url = f"{conn.url.scheme}://{conn.url.netloc}/bridge.user.js?key=<admin_key>"
+        wrong = "wrong" if key else "missing"
+        return Unauthorized(
+            f"{wrong} admin key: open {url} in the browser, with the admin_key of config.jsonc "
+            "in place of <admin_key> (`lmarenarev userscript` prints the URL)",
+            code="invalid_admin_key",
+        )
 
     def _local_refusal(self, conn: HTTPConnection) -> GatewayError | None:
         client = conn.client.host if conn.client else ""
@@ -208,16 +223,26 @@ class AccessPolicy:
 
 
 class AccessMiddleware:
-    """Applies the policy to `/v1/*` and the admin paths before routing (so it covers mounts)."""
+    """Applies the policy to `/v1/*` and the admin paths before routing (so it covers mounts);
+    `on_refusal` is told of every refusal (the request log: api/refusals.py)."""
 
-    def __init__(self, app: ASGIApp, *, policy: AccessPolicy) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        policy: AccessPolicy,
+        on_refusal: Callable[[Scope, GatewayError], None] | None = None,
+    ) -> None:
         self.app = app
         self.policy = policy
+        self.on_refusal = on_refusal
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             error = self._refusal(scope)
             if error is not None:
+                if self.on_refusal is not None:
+                    self.on_refusal(scope, error)
                 await error_response(error, scope["path"])(scope, receive, send)
                 return
         await self.app(scope, receive, send)
@@ -277,6 +302,17 @@ def policy_from_settings(settings: Settings, keys: KeyRing) -> AccessPolicy:
         cors_origins=tuple(settings.cors_origins),
         bind_host=settings.host,
     )
+
+
+def start_warnings(settings: Settings) -> list[str]:
+    """What the settings close that a user may not expect, said once at start."""
+    if settings.admin_key or not (settings.api_key or settings.api_keys):
+        return []
+    return [
+        "api_key is set but admin_key is not: the dashboard (/monitor), /metrics and the "
+        "admin commands (lmarenarev status, reload, capture-ids, update-models) are locked. "
+        "Set admin_key in config.jsonc and restart to open them."
+    ]
 
 
 def insecure_bind(settings: Settings) -> bool:

@@ -15,6 +15,7 @@ from ..errors import GatewayError, InvalidRequest
 from ..media.images.gallery import list_images, resolve_image
 from ..media.images.save import images_root
 from ..openai_schema import ErrorResponse, ImageGenerationRequest, ImagesResponse
+from . import refusals
 from .access import authorize_model, client_key
 from .bodies import gateway, read_body
 from .disconnect import race_client
@@ -64,6 +65,7 @@ async def images_generations(request: Request) -> Response:
     gw = gateway(request)
     body = await read_body(request, ImageGenerationRequest)
     authorize_model(request, body.model)
+    refusals.taken_over(request.scope)  # refused or completed, the engine logs it now
     gw.ops.touch()
     request_id = f"img-{uuid.uuid4().hex}"
     finished, result = await race_client(
@@ -84,8 +86,11 @@ async def gallery_list(
     unknown = sorted(set(request.query_params) - {"page", "per_page"})
     if unknown:
         raise InvalidRequest(f"unknown query parameters: {', '.join(map(repr, unknown))}")
-    root = images_root(gateway(request).home)
-    return JSONResponse(list_images(root, page, per_page))
+    gw = gateway(request)
+    listed = list_images(images_root(gw.home), page, per_page)
+    # The dashboard says why the gallery is empty when nothing is saved.
+    listed["save_images_locally"] = gw.settings.save_images_locally
+    return JSONResponse(listed)
 
 
 @router.get("/api/images/{path:path}", responses=_errors(e404="No such image in the gallery"))

@@ -11,7 +11,7 @@ import math
 import secrets
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,7 +53,9 @@ class KeyUsage:
 
 
 class KeyRing:
-    """The configured keys, their request windows and their usage (in memory)."""
+    """The configured keys, their request windows and their usage: counted in memory, restored
+    from the store at start (`restore`) and handed to `on_change` after every change (the
+    gateway saves it, so totals survive a restart)."""
 
     def __init__(
         self,
@@ -67,6 +69,21 @@ class KeyRing:
         self.wall_clock = wall_clock
         self.usage: dict[str, KeyUsage] = {key.name: KeyUsage() for key in self.keys}
         self._windows: dict[str, deque[float]] = {key.name: deque() for key in self.keys}
+        self.on_change: Callable[[str, KeyUsage], None] | None = None
+
+    def restore(self, saved: Mapping[str, KeyUsage]) -> None:
+        """Start from the totals saved by an earlier run, for the keys configured now."""
+        for name, usage in saved.items():
+            current = self.usage.get(name)
+            if current is not None:
+                current.requests, current.rate_limited = usage.requests, usage.rate_limited
+                current.prompt_tokens = usage.prompt_tokens
+                current.completion_tokens = usage.completion_tokens
+                current.last_used = usage.last_used
+
+    def _changed(self, name: str) -> None:
+        if self.on_change is not None:
+            self.on_change(name, self.usage[name])
 
     @classmethod
     def from_config(cls, api_key: str, entries: Iterable[ApiKeyEntry], **clocks: Any) -> KeyRing:
@@ -88,8 +105,9 @@ class KeyRing:
                 found = key
         return found
 
-    def admit(self, key: ClientKey) -> None:
-        """Count one request against the key's per-minute limit; RateLimited when over it."""
+    def admit(self, key: ClientKey, count: int = 1) -> None:
+        """Count `count` requests (a chat completion's extra choices count too) against the
+        key's per-minute limit, all or none; RateLimited when they do not fit."""
         usage = self.usage[key.name]
         usage.last_used = self.wall_clock()
         if key.rpm is not None:
@@ -97,16 +115,21 @@ class KeyRing:
             window = self._windows[key.name]
             while window and now - window[0] >= RATE_WINDOW_SECONDS:
                 window.popleft()
-            if len(window) >= key.rpm:
+            if len(window) + count > key.rpm:
                 usage.rate_limited += 1
-                wait = RATE_WINDOW_SECONDS - (now - window[0])
+                aging = len(window) + count - key.rpm  # must leave the window first
+                last = window[aging - 1] if aging <= len(window) else now
+                wait = RATE_WINDOW_SECONDS - (now - last)
+                self._changed(key.name)
+                more = "" if count == 1 else f" ({count} asked for at once)"
                 raise RateLimited(
-                    f"API key {key.name!r} is limited to {key.rpm} requests per minute; "
+                    f"API key {key.name!r} is limited to {key.rpm} requests per minute{more}; "
                     f"try again in {math.ceil(wait)} s",
                     retry_after=max(1, math.ceil(wait)),
                 )
-            window.append(now)
-        usage.requests += 1
+            window.extend([now] * count)
+        usage.requests += count
+        self._changed(key.name)
 
     def usage_recorder(self, name: str) -> Callable[[Usage], None]:
         """Adds a reply's token counts (as LMArena reported them) to the key's usage."""
@@ -115,6 +138,7 @@ class KeyRing:
         def record(reported: Usage) -> None:
             usage.prompt_tokens += reported.prompt_tokens
             usage.completion_tokens += reported.completion_tokens
+            self._changed(name)
 
         return record
 

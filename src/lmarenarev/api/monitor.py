@@ -9,7 +9,6 @@ the admin key before these routes run. `/monitor` itself is a page shell without
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import sqlite3
 import time
@@ -34,26 +33,30 @@ from ..monitor.schema import (
     ErrorKindCount,
     ErrorLogQuery,
     LogQuery,
+    ManagedBrowserInfo,
     ModelStats,
-    Performance,
     Readiness,
     RequestDetail,
     RequestLogEntry,
     RequestPage,
     Stats,
     StatsQuery,
-    StoreInfo,
     Totals,
+    UpdateInfo,
     WorkerInfo,
     Workers,
 )
 from ..monitor.service import Monitoring
+from ..monitor.status import managed_workers
 from ..openai_schema import ErrorResponse
 from ..store import queries
 from ..store.queries import RequestFilter
 from ..store.records import RequestRow
 
 router = APIRouter(tags=["monitor"])
+_StatsRead = tuple[
+    list[summaries.StatRow], list[ErrorKindCount], dict[str, list[ErrorKindCount]]
+]
 MONITOR_DIR = Path(__file__).resolve().parent.parent / "monitor"
 STATIC_URL = "/static/monitor"
 LIVE_STREAM_SECONDS = 10.0  # then the page reconnects: a stream never holds up a shutdown long
@@ -117,13 +120,17 @@ async def monitor_stats(request: Request, query: Annotated[StatsQuery, Query()])
     hours = query.hours
     since = time.time() - hours * 3600 if hours > 0 else None
 
-    def read(conn: sqlite3.Connection) -> tuple[list[summaries.StatRow], list[ErrorKindCount]]:
+    def read(conn: sqlite3.Connection) -> _StatsRead:
         rows = [summaries.StatRow(*row) for row in queries.stats_rows(conn, since)]
         kinds = [ErrorKindCount(kind=k, count=n) for k, n in queries.error_kinds(conn, since)]
-        return rows, kinds
+        by_model: dict[str, list[ErrorKindCount]] = {}
+        for model, kind, count in queries.error_kinds_by_model(conn, since):
+            by_model.setdefault(model, []).append(ErrorKindCount(kind=kind, count=count))
+        return rows, kinds, by_model
 
-    nothing: tuple[list[summaries.StatRow], list[ErrorKindCount]] = ([], [])
-    rows, kinds = await monitoring.read(read, nothing)
+    nothing: _StatsRead = ([], [], {})
+    rows, kinds, by_model = await monitoring.read(read, nothing)
+    update = gateway.ops.update
     return Stats(
         version=gateway.version,
         started_at=monitoring.started_at,
@@ -133,10 +140,13 @@ async def monitor_stats(request: Request, query: Annotated[StatsQuery, Query()])
         workers=len(gateway.pool.workers),
         totals=Totals.model_validate(summaries.summarize(rows), from_attributes=True),
         models=[
-            ModelStats.model_validate({"model": model, **_fields(summary)})
+            ModelStats.model_validate(
+                {"model": model, **_fields(summary), "error_kinds": by_model.get(model, [])}
+            )
             for model, summary in summaries.per_model(rows)
         ],
         error_kinds=kinds,
+        update=UpdateInfo(latest=update.latest, notice=update.notice) if update.notice else None,
     )
 
 
@@ -165,6 +175,7 @@ def _active(watch: RequestWatch, now: float) -> ActiveRequest:
         key_name=start.key_name,
         stream=start.stream,
         call=start.call,
+        conversation=start.conversation,
         started_at=watch.started_at,
         elapsed_ms=(now - watch.started_mono) * 1000,
         first_token_ms=None if first is None else (first - watch.started_mono) * 1000,
@@ -176,13 +187,19 @@ def _active(watch: RequestWatch, now: float) -> ActiveRequest:
 
 @router.get("/api/monitor/workers", response_model=Workers)
 async def monitor_workers(request: Request) -> Workers:
-    return Workers(workers=workers(_gateway(request)))
+    gateway = _gateway(request)
+    browser = gateway.browser
+    return Workers(
+        workers=workers(gateway),
+        browser=None if browser is None else ManagedBrowserInfo.model_validate(browser.snapshot()),
+    )
 
 
 def workers(gateway: Gateway) -> list[WorkerInfo]:
     pool = gateway.pool
     now = pool.clock()
     silent_after = 2 * pool.ping_interval
+    managed = managed_workers(gateway)
     return [
         WorkerInfo(
             id=w.id,
@@ -198,6 +215,7 @@ def workers(gateway: Gateway) -> list[WorkerInfo]:
             health="reloading" if w.reloading
             else "silent" if now - w.last_seen > silent_after
             else "ready",
+            managed=w.id in managed,
         )
         for w in list(pool.workers.values())
     ]
@@ -245,37 +263,6 @@ async def request_detail(request: Request, request_id: str) -> RequestDetail:
     if detail is None:
         raise RequestNotFound(f"no request {request_id[:100]!r} in the request log")
     return detail
-
-
-@router.get("/api/monitor/performance", response_model=Performance)
-async def monitor_performance(request: Request) -> Performance:
-    gateway = _gateway(request)
-    writer, settings = gateway.monitoring.writer, gateway.settings
-    before = time.perf_counter()
-    await asyncio.sleep(0)
-    lag_ms = (time.perf_counter() - before) * 1000
-    size = await asyncio.to_thread(_file_size, writer.path)
-    store = StoreInfo(
-        path=str(writer.path),
-        size_bytes=size,
-        written=writer.written,
-        pending=writer.pending,
-        dropped=writer.dropped,
-        failed=writer.failed,
-        error=writer.error,
-        log_bodies=settings.log_bodies,
-        retention_days=settings.log_retention_days,
-        max_rows=settings.log_max_rows,
-    )
-    return Performance(state=gateway.sizes(), store=store, event_loop_lag_ms=lag_ms)
-
-
-def _file_size(path: Path) -> int:
-    total = 0
-    for suffix in ("", "-wal"):
-        with contextlib.suppress(OSError):
-            total += path.with_name(path.name + suffix).stat().st_size
-    return total
 
 
 # --- live ---------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ The schema is what the fuzz tests (schemathesis) check the answers against.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -20,7 +21,9 @@ from ..openai_schema import (
     ChatCompletion,
     ChatCompletionChunk,
     ChatCompletionRequest,
+    CompletionRequest,
     ErrorResponse,
+    TextCompletion,
 )
 from .access import is_admin_path, is_v1_path
 
@@ -86,19 +89,32 @@ def _error_response(description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
-def _chat_operation(operation: dict[str, Any]) -> None:
-    body_schema = {"$ref": _REF.format(model="ChatCompletionRequest")}
+def _sse_event(chunk: str) -> dict[str, Any]:
+    event: dict[str, Any] = json.loads(json.dumps(_SSE_EVENT))
+    event["properties"]["data"]["anyOf"][1]["contentSchema"]["anyOf"][0] = {
+        "$ref": _REF.format(model=chunk)
+    }
+    return event
+
+
+def _chat_operation(
+    operation: dict[str, Any],
+    request: str = "ChatCompletionRequest",
+    answer: str = "ChatCompletion",
+    chunk: str = "ChatCompletionChunk",
+) -> None:
+    body_schema = {"$ref": _REF.format(model=request)}
     operation["requestBody"] = {
         "required": True,
         "content": {"application/json": {"schema": body_schema}},
     }
-    completion = {"$ref": _REF.format(model="ChatCompletion")}
+    completion = {"$ref": _REF.format(model=answer)}
     operation["responses"] = {
         "200": {
             "description": "The completion, or with stream=true its server-sent events",
             "content": {
                 "application/json": {"schema": completion},
-                "text/event-stream": {"schema": _SSE_EVENT},
+                "text/event-stream": {"schema": _sse_event(chunk)},
             },
         }
     }
@@ -117,7 +133,7 @@ def _document_errors(path: str, operation: dict[str, Any]) -> None:
         return
     for status, description in errors.items():
         responses.setdefault(status, _error_response(description))
-    if path != "/v1/chat/completions":  # which lists each status it can answer
+    if path not in ("/v1/chat/completions", "/v1/completions"):  # each lists its statuses
         responses.setdefault("default", _error_response("Any other error"))
     operation["security"] = security
 
@@ -125,7 +141,14 @@ def _document_errors(path: str, operation: dict[str, Any]) -> None:
 def _add(schema: dict[str, Any]) -> dict[str, Any]:
     components = schema.setdefault("components", {})
     components.setdefault("schemas", {}).update(
-        _schemas(ChatCompletionRequest, ChatCompletion, ChatCompletionChunk, ErrorResponse)
+        _schemas(
+            ChatCompletionRequest,
+            ChatCompletion,
+            ChatCompletionChunk,
+            ErrorResponse,
+            CompletionRequest,
+            TextCompletion,
+        )
     )
     components["securitySchemes"] = _SECURITY
     paths: dict[str, dict[str, Any]] = schema.get("paths", {})
@@ -134,6 +157,14 @@ def _add(schema: dict[str, Any]) -> dict[str, Any]:
         _chat_operation(chat)
         for status, description in _CHAT_ERRORS.items():
             chat["responses"][status] = _error_response(description)
+    legacy = paths.get("/v1/completions", {}).get("post")
+    if legacy is not None:
+        _chat_operation(legacy, "CompletionRequest", "TextCompletion", "TextCompletion")
+        for status, description in _CHAT_ERRORS.items():
+            legacy["responses"][status] = _error_response(description)
+    embeddings = paths.get("/v1/embeddings", {}).get("post")
+    if embeddings is not None:
+        embeddings["responses"] = {"501": _error_response("LMArena has no embedding models")}
     for path, operations in paths.items():
         for operation in operations.values():
             _document_errors(path, operation)

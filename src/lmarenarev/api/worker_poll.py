@@ -35,7 +35,7 @@ def _poll_refusal(gw: Gateway, request: Request) -> Response | None:
     origin = request.headers.get("origin")
     if origin is None or is_extension_origin(origin):
         return None
-    if is_arena_origin(origin, gw.settings.worker_origins):
+    if is_arena_origin(origin, gw.settings.page_origins()):
         return None
     log.warning("long-poll worker refused: origin %r is not an LMArena page", origin[:200])
     return JSONResponse({"error": "origin not allowed"}, status_code=403)

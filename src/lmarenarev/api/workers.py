@@ -39,7 +39,7 @@ async def worker_socket(socket: WebSocket) -> None:
         log.warning("worker refused: wrong or missing token (origin %s)", origin or "none")
         await socket.close(code=4401, reason="bad token")
         return
-    if not is_arena_origin(origin, gw.settings.worker_origins):
+    if not is_arena_origin(origin, gw.settings.page_origins()):
         log.warning("worker refused: origin %r is not an LMArena page", origin)
         await socket.close(code=4403, reason="origin not allowed")
         return

@@ -41,6 +41,7 @@ class Citation:
 class Usage:
     prompt_tokens: int
     completion_tokens: int
+    counted: bool = False  # counted offline by the gateway (a reply it cut), not LMArena's
 
     @property
     def total_tokens(self) -> int:
@@ -49,11 +50,14 @@ class Usage:
 
 @dataclass(frozen=True, slots=True)
 class Finish:
-    """An `ad:`/`bd:` record; `reason` is LMArena's value ("stop", "length", "content-filter")."""
+    """An `ad:`/`bd:` record; `reason` is LMArena's value ("stop", "length", "content-filter").
+    The gateway makes one too when it ends a reply (chat/reply_limits.py): `stop_sequence`
+    then says which of the client's stop sequences did (Anthropic's API reports it)."""
 
     reason: str
     usage: Usage | None = None
     side: str = "a"
+    stop_sequence: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -136,7 +136,12 @@ class LegacyCall:
 
     @property
     def side(self) -> str:
-        return self.battle_target.lower() if self.mode == "battle" else "a"
+        """The side whose records carry the answer: the battle target; in direct_chat the
+        position of the last message sent (an injection on "b", as mogai's assistant_guide and
+        system_prompt presets are, is answered on b; L reads both sides, §2.2)."""
+        if self.mode == "battle":
+            return self.battle_target.lower()
+        return self.injection.position if self.injection is not None else "a"
 
     def _position(self, role: str) -> str:
         # §6.6: battle → every message gets the target; direct_chat → system "b", others "a".

@@ -16,6 +16,7 @@ import asyncio
 import logging
 import time
 from dataclasses import replace
+from typing import Any
 
 from ..arena.events import Event, Finish, ImageOut, TextDelta, Usage
 from ..errors import GatewayError, InvalidRequest, UpstreamFailure
@@ -35,9 +36,20 @@ log = logging.getLogger(__name__)
 
 
 class NoImage(UpstreamFailure):
+    """The reply had text but no image. Its `message` (the logs, the request log, the recent
+    errors) says how much text, not what: replies are not logged unless asked (`log_prompts`).
+    The client, whose reply it is, gets the start of the text in its error."""
+
     def __init__(self, text: str) -> None:
-        said = f": {' '.join(text.split())[:300]!r}" if text.strip() else ""
-        super().__init__(f"the model answered without an image{said}", code="no_image")
+        self.said = " ".join(text.split())[:300]
+        how_much = f" (it wrote {len(text.strip())} characters of text)" if self.said else ""
+        super().__init__(f"the model answered without an image{how_much}", code="no_image")
+
+    def envelope(self) -> dict[str, Any]:
+        envelope = super().envelope()
+        if self.said:
+            envelope["error"]["message"] = f"the model answered without an image: {self.said!r}"
+        return envelope
 
 
 async def generate_images(
@@ -59,6 +71,8 @@ async def generate_images(
         if not isinstance(failure, GatewayError):
             raise failure
         log.warning("[%s] one image failed: %s", request_id, failure.message)
+        if isinstance(failure, NoImage) and gw.settings.log_prompts:
+            log.info("[%s] the model wrote: %r", request_id, failure.said)
     if not urls:
         raise failures[0]
     if body.response_format == "b64_json":
@@ -72,7 +86,7 @@ async def generate_images(
 
 def _plan(gw: Gateway, body: ImageGenerationRequest) -> list[ChatPlan]:
     """One plan per image, each a new LMArena session (a pool's mapping picked for each)."""
-    entry = resolve_model(gw.chat.models, body.model)
+    entry = resolve_model(gw.chat.models, body.model, gw.chat.no_models_hint)
     if entry.type != "image":
         raise InvalidRequest(
             f"{body.model!r} is a {entry.type} model; /v1/images/generations needs an image "

@@ -8,9 +8,10 @@ expects; a failure before any output is retried per `RetryPolicy` with a freshly
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import NoReturn
 
@@ -63,6 +64,10 @@ class _Retryable(Exception):
         self.worker: Worker | None = None
 
 
+def _server_error(failure: _Retryable) -> bool:
+    return failure.problem is not None and failure.problem.kind is Kind.SERVER_ERROR
+
+
 class Relay:
     def __init__(
         self,
@@ -91,6 +96,7 @@ class Relay:
         self._last_failure: str | None = None  # the latest failure's Kind, or "worker"
         self._truncated = 0  # replies cut off (no finish record), over all attempts
         self._begun: tuple[Worker, Job] | None = None  # sent by `begin`, not yet taken over
+        self._avoid: Worker | None = None  # the tab whose attempt LMArena answered with a 5xx
         self.deadline = clock() + config.total_timeout
 
     def outcome(self) -> RelayOutcome:
@@ -114,20 +120,28 @@ class Relay:
             for event in batch:
                 yield event
 
-    async def batches(self, call: ArenaCall) -> AsyncIterator[list[Event]]:
+    async def batches(self, call: ArenaCall) -> AsyncGenerator[list[Event], None]:
         """The events of `events()`, in order, as the non-empty lists that arrived together
-        (what one or more chunks already received held): one hand-over each, never a wait."""
+        (what one or more chunks already received held): one hand-over each, never a wait.
+        A relay may run a second call after the first (a corrective turn, chat/correction.py):
+        it is retried before its own output like the first."""
+        self._output_started = False
         while True:
             begun, self._begun = self._begun, None
             if begun is None:
                 self._request = call.build()
                 self._attempts += 1
-                worker = await self.pool.acquire(self._wait_for_worker())
+                avoid, self._avoid = self._avoid, None
+                worker = None if avoid is None else self.pool.pick(avoid)
+                worker = worker or await self.pool.acquire(self._wait_for_worker())
                 begun = await self._dispatch(worker, self._request)
             assert self._request is not None
             try:
-                async for batch in self._attempt(*begun, self._request):
-                    yield batch
+                # aclosing: when the reader stops early (a stop sequence, max_tokens) the
+                # attempt's clean-up, which aborts the tab's fetch, runs right then.
+                async with contextlib.aclosing(self._attempt(*begun, self._request)) as attempt:
+                    async for batch in attempt:
+                        yield batch
                 return
             except _Retryable as failure:
                 self._last_failure = failure.problem.kind.value if failure.problem else "worker"
@@ -135,6 +149,10 @@ class Relay:
                     log.warning("[%s] failed after output: %s", self.request_id,
                                 failure.final.message)
                     raise failure.final from None
+                if _server_error(failure):  # one more try, on another tab when one is free
+                    if self.pool.pick(failure.worker) is None:
+                        raise failure.final from None
+                    self._avoid = failure.worker
                 delay = self._retry_delay(failure)
                 problem = failure.problem
                 rate_limited = problem is not None and problem.kind is Kind.RATE_LIMIT
@@ -230,7 +248,7 @@ class Relay:
 
     async def _attempt(
         self, worker: Worker, job: Job, request: UpstreamRequest
-    ) -> AsyncIterator[list[Event]]:
+    ) -> AsyncGenerator[list[Event], None]:
         signals = job.signals
         try:
             first = await self._next(signals, self.config.first_byte_timeout)

@@ -22,6 +22,7 @@ class RetryPolicy:
     rate_limit_max_wait: float = 60.0
     worker_retries: int = 3
     cloudflare_retries: int = 2
+    server_error_retries: int = 1  # and only on another tab with a free slot (relay.py)
 
     def delay(self, problem: UpstreamProblem, previous: int) -> float | None:
         """Seconds to wait before retry number `previous + 1` of this kind, or None to give up."""
@@ -34,6 +35,8 @@ class RetryPolicy:
             return 0.0 if previous < self.recaptcha_retries else None
         if kind is Kind.CLOUDFLARE:  # the tab is reloaded to pass the challenge; then again
             return 0.0 if previous < self.cloudflare_retries else None
+        if kind is Kind.SERVER_ERROR:  # LMArena's 5xx before any output: once more, elsewhere
+            return 0.0 if previous < self.server_error_retries else None
         if kind is Kind.RATE_LIMIT:
             if previous >= self.rate_limit_retries:
                 return None

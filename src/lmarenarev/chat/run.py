@@ -17,7 +17,9 @@ from ..arena.requests import ArenaCall
 from ..errors import GatewayError, UpstreamFailure
 from ..workers.mailbox import Mailbox
 from .outcome import RelayOutcome
+from .prefill import RepeatedPrefix
 from .relay import Relay
+from .reply_limits import ReplyLimits
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +55,31 @@ class Gone:
 Item = list[Event] | Notice | Finished | Stopped | Gone
 
 
+class ReplyShaping:
+    """What happens to the relay's events before anyone sees them: a repeated prefill dropped
+    (prefill.py), then the stop sequences and the token budget (reply_limits.py)."""
+
+    def __init__(self, extends: str | None, limits: ReplyLimits | None, side: str) -> None:
+        self.prefix = None if not extends else RepeatedPrefix(extends, side)
+        self.limits = limits if limits is not None and limits.active else None
+
+    @property
+    def reached(self) -> str | None:
+        """"stop" | "length" once the client's reply is over (the fetch is then aborted)."""
+        return None if self.limits is None else self.limits.reached
+
+    def feed(self, events: list[Event]) -> list[Event]:
+        if self.prefix is not None:
+            events = self.prefix.feed(events)
+        return events if self.limits is None else self.limits.feed(events)
+
+    def end(self) -> list[Event]:
+        events = [] if self.prefix is None else self.prefix.end()
+        if self.limits is None:
+            return events
+        return self.limits.feed(events) + self.limits.end()
+
+
 class RelayRun:
     """The relay running in a task (from `start`); `next()` hands out what it produced, in order."""
 
@@ -61,9 +88,12 @@ class RelayRun:
         relay: Relay,
         call: ArenaCall,
         image_url: Callable[[str], Awaitable[str]] | None = None,
+        shaping: ReplyShaping | None = None,
     ) -> None:
         self.relay = relay
         self.image_url = image_url  # what a generated image's URL becomes (images/service.py)
+        self.shaping = shaping
+        self.produced = False  # some output reached the queue (LMArena's session has it)
         self.queue: Mailbox[Item] = Mailbox()
         self.held: list[Notice] = []  # retry notices seen before the response started
         relay.on_retry = lambda text: self.queue.put_nowait(Notice(text))
@@ -78,14 +108,14 @@ class RelayRun:
         finally:
             self.task = asyncio.create_task(self._produce(self.call))
 
+    @property
+    def cut(self) -> bool:
+        """The gateway ended the reply (a stop sequence, max_tokens) and aborted the fetch."""
+        return self.shaping is not None and self.shaping.reached is not None
+
     async def _produce(self, call: ArenaCall) -> None:
         try:
-            async for batch in self.relay.batches(call):
-                if self.image_url is not None:
-                    for index, event in enumerate(batch):
-                        if type(event) is ImageOut:
-                            batch[index] = replace(event, url=await self.image_url(event.url))
-                self.queue.put_nowait(batch)
+            await self._relay(call)
             self.queue.put_nowait(Finished(self.relay.outcome()))
         except GatewayError as exc:
             self.queue.put_nowait(Stopped(exc, self.relay.outcome()))
@@ -93,6 +123,34 @@ class RelayRun:
             log.exception("[%s] relay crashed", self.relay.request_id)
             error = UpstreamFailure(f"internal error: {type(exc).__name__}")
             self.queue.put_nowait(Stopped(error, self.relay.outcome()))
+
+    async def _relay(self, call: ArenaCall) -> None:
+        shaping = self.shaping
+        batches = self.relay.batches(call)
+        try:
+            async for batch in batches:
+                if self.image_url is not None:
+                    for index, event in enumerate(batch):
+                        if type(event) is ImageOut:
+                            batch[index] = replace(event, url=await self.image_url(event.url))
+                self._put(batch if shaping is None else shaping.feed(batch))
+                if shaping is not None and shaping.reached is not None:
+                    return  # closing the relay's iteration aborts the tab's fetch
+            if shaping is not None:
+                self._put(shaping.end())
+        finally:
+            await batches.aclose()
+
+    def _put(self, batch: list[Event]) -> None:
+        if batch:
+            self.produced = True
+            self.queue.put_nowait(batch)
+
+    def follow(self, call: ArenaCall) -> None:
+        """Run `call` next (a corrective turn), once the previous call has finished: its items
+        come after the previous call's `Finished`."""
+        self.call = call
+        self.task = asyncio.create_task(self._produce(call))
 
     def client_gone(self) -> None:
         """Tell the response the client left; it sees this after what is already queued."""

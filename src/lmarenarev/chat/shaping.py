@@ -11,6 +11,10 @@
 
 Only the legacy flow sends several messages; the modern flow sends one, so there only the first
 applies (to a history folded into a new session), and the `--bypass` marker is removed.
+
+The bypass injection in the modern flow (`with_injection`, docs/conversations.md): a `system`
+injection is part of the first message of a session, with the system prompt; a `user` or
+`assistant` one is a message of its own after the newest user message, folded with it.
 """
 
 from __future__ import annotations
@@ -20,7 +24,8 @@ import mimetypes
 import re
 from dataclasses import replace
 
-from ..messages import Attachment, Message
+from ..arena.requests import Injection
+from ..messages import Attachment, Message, NormalRole
 
 BYPASS_SUFFIX = "--bypass"
 _MARKDOWN_IMAGE = re.compile(r"!\[([^\]]*)\]\(\s*(data:[^)\s]+|https?://[^)\s]+)\s*\)")
@@ -103,3 +108,22 @@ def split_image_attachments(messages: list[Message]) -> list[Message]:
     images = Message("user", " ", message.attachments)
     text = replace(message, attachments=())
     return [*messages[:index], images, text, *messages[index + 1 :]]
+
+
+def with_injection(
+    messages: list[Message], injection: Injection | None, *, first_of_session: bool
+) -> list[Message]:
+    """The messages to fold for the modern flow, with the bypass injection placed by its role:
+    `system` after the system messages that open a new session (a follow-up has it already:
+    LMArena keeps the session's first message; blank, it adds nothing); `user`/`assistant` a
+    message of its own at the end, every turn (blank too: an empty last turn, as the seed's
+    `default` preset sends)."""
+    if injection is None:
+        return messages
+    if injection.role == "system":
+        if not first_of_session or not injection.content.strip():
+            return messages
+        head = next((i for i, m in enumerate(messages) if m.role != "system"), len(messages))
+        return [*messages[:head], Message("system", injection.content), *messages[head:]]
+    role: NormalRole = "assistant" if injection.role == "assistant" else "user"
+    return [*messages, Message(role, injection.content)]

@@ -1,8 +1,10 @@
 """The commands that talk to a running gateway: capture-ids, update-models, status, reload.
 
 The gateway is found at `--url`, else at the host and port of `--home`'s settings; the admin
-key, when configured, goes along as `Authorization: Bearer <admin_key>`. Only the standard
-library is used (urllib), with proxies off: the gateway is local.
+key (`--admin-key`, else the settings'), when there is one, goes along as `Authorization: Bearer
+<admin_key>`. They never guess: settings they cannot read, or a gateway that serves another
+data directory than `--home`, stop them (exit 2) before anything is asked of it. Only the
+standard library is used (urllib), with proxies off: the gateway is local.
 """
 
 from __future__ import annotations
@@ -19,14 +21,14 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from ..config.jsonc import ConfigError, loads
+from ..config.jsonc import ConfigError
 from ..config.load import load_settings
-from ..config.settings import CONFIG_FILE_NAME
 from ..ops.update_check import cached_newer_release, notice
 from . import render as admin_render
 
 COMMANDS = ("capture-ids", "update-models", "status", "reload")
 EXIT_FAILED = 1
+EXIT_CANNOT_TELL = 2  # as a configuration error: nothing was asked of any gateway
 
 
 class GatewayDown(Exception):
@@ -127,11 +129,22 @@ def _command(
     )
     add_home(parser)
     parser.add_argument("--url", help="the gateway's address (default: from --home's settings)")
+    parser.add_argument(
+        "--admin-key", help="the gateway's admin_key (default: from --home's settings)"
+    )
     parser.add_argument("--json", action="store_true", help="print the answer as JSON")
     return parser
 
 
 # --- finding the gateway -------------------------------------------------------------------------
+
+# What the commands read of the settings: where the gateway listens, its admin key, whether to
+# tell about updates. The other keys are the gateway's business (a reload reports them).
+CONNECTION_KEYS = ("host", "port", "admin_key", "enable_auto_update")
+
+
+class CannotTell(Exception):
+    """Which gateway to talk to is not certain: the command stops (exit 2) rather than guess."""
 
 
 @dataclass(frozen=True)
@@ -144,25 +157,23 @@ class Local:
     auto_update: bool
 
 
-def local_settings(home: Path) -> Local:
-    """Read leniently: `reload` must reach the gateway even with a config the gateway rejects."""
+def local_settings(args: argparse.Namespace) -> Local:
+    """The gateway's address and admin key as `--home`'s settings give them (with --admin-key
+    winning). A config the commands cannot read stops them, unless --url says where to go."""
     try:
-        settings = load_settings(home, env=os.environ, overrides={}).settings
-    except ConfigError:
-        raw = _raw_config(home)
-        port = raw["port"] if isinstance(raw.get("port"), int) else 5102
-        admin_key = str(raw.get("admin_key") or "")
-        return Local(str(raw.get("host") or "127.0.0.1"), port, admin_key, False)
-    admin_key = str(getattr(settings, "admin_key", ""))
-    return Local(settings.host, settings.port, admin_key, settings.enable_auto_update)
-
-
-def _raw_config(home: Path) -> dict[str, Any]:
-    try:
-        raw = loads((home / CONFIG_FILE_NAME).read_text("utf-8"), source=CONFIG_FILE_NAME)
-    except (OSError, UnicodeDecodeError, ConfigError):
-        return {}
-    return raw if isinstance(raw, dict) else {}
+        settings = load_settings(
+            args.home, env=os.environ, overrides={}, only=CONNECTION_KEYS
+        ).settings
+    except ConfigError as exc:
+        if not args.url:
+            raise CannotTell(
+                f"cannot read the settings of {args.home}, so neither the gateway's address "
+                f"nor its admin key is known: {exc}\nFix the file, or name the gateway with "
+                "--url (and --admin-key)"
+            ) from None
+        return Local("127.0.0.1", 0, args.admin_key or "", False)
+    admin_key = args.admin_key if args.admin_key is not None else settings.admin_key
+    return Local(settings.host, settings.port, admin_key, settings.update_mode != "off")
 
 
 def client_for(args: argparse.Namespace, local: Local) -> GatewayClient:
@@ -173,12 +184,23 @@ def client_for(args: argparse.Namespace, local: Local) -> GatewayClient:
     return GatewayClient(f"http://{host}:{local.port}", local.admin_key)
 
 
+def identify(client: GatewayClient, args: argparse.Namespace) -> dict[str, Any]:
+    """The gateway's status, once it is known to serve `--home` (or --url named it)."""
+    status = client.call("GET", "/api/admin/status")
+    served = status.get("home")
+    if served and not args.url and Path(served) != args.home:
+        raise CannotTell(
+            f"the gateway at {client.url} serves the data directory {served}, not {args.home}: "
+            f"pass --home {served} to talk to it, or start the gateway of {args.home} on "
+            "another port (or --url to use this one anyway)"
+        )
+    return status
+
+
 # --- running them --------------------------------------------------------------------------------
 
 
 def run(args: argparse.Namespace) -> int:
-    local = local_settings(args.home.resolve())
-    client = client_for(args, local)
     actions = {
         "capture-ids": _capture,
         "update-models": _update_models,
@@ -186,7 +208,15 @@ def run(args: argparse.Namespace) -> int:
         "reload": _reload,
     }
     try:
-        code = actions[args.command](client, args)
+        local = local_settings(args)
+        client = client_for(args, local)
+        status = identify(client, args)
+        if args.command != "status" and not args.json:
+            print(f"Gateway {client.url} (data directory {status.get('home')})", flush=True)
+        code = actions[args.command](client, args, status)
+    except CannotTell as exc:
+        print(f"lmarenarev {args.command}: {exc}", file=sys.stderr)
+        return EXIT_CANNOT_TELL
     except GatewayDown as exc:
         if args.command == "status" and args.json:
             print(json.dumps({"up": False, "url": client.url, "error": str(exc)}))
@@ -197,7 +227,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"lmarenarev {args.command}: {exc.message}", file=sys.stderr)
         return EXIT_FAILED
     if local.auto_update:
-        _update_notice(args.home.resolve())
+        _update_notice(args.home)
     return code
 
 
@@ -206,8 +236,7 @@ def _print(args: argparse.Namespace, answer: dict[str, Any], lines: list[str]) -
     return 0
 
 
-def _capture(client: GatewayClient, args: argparse.Namespace) -> int:
-    status = client.call("GET", "/api/admin/status")
+def _capture(client: GatewayClient, args: argparse.Namespace, status: dict[str, Any]) -> int:
     tabs = status["workers"]
     if not tabs:
         raise AdminError(503, "no_worker", "no LMArena tab is connected: open https://lmarena.ai/ "
@@ -222,7 +251,9 @@ def _capture(client: GatewayClient, args: argparse.Namespace) -> int:
     return _print(args, answer, admin_render.captured(answer))
 
 
-def _update_models(client: GatewayClient, args: argparse.Namespace) -> int:
+def _update_models(
+    client: GatewayClient, args: argparse.Namespace, status: dict[str, Any]
+) -> int:
     if not args.json:
         print("Reading LMArena's model list through a connected tab…", flush=True)
     body = {"merge": args.merge, "merge_all": args.merge_all}
@@ -230,12 +261,11 @@ def _update_models(client: GatewayClient, args: argparse.Namespace) -> int:
     return _print(args, answer, admin_render.models(answer))
 
 
-def _status(client: GatewayClient, args: argparse.Namespace) -> int:
-    answer = client.call("GET", "/api/admin/status")
-    return _print(args, answer, admin_render.status(answer, client.url))
+def _status(client: GatewayClient, args: argparse.Namespace, status: dict[str, Any]) -> int:
+    return _print(args, status, admin_render.status(status, client.url))
 
 
-def _reload(client: GatewayClient, args: argparse.Namespace) -> int:
+def _reload(client: GatewayClient, args: argparse.Namespace, status: dict[str, Any]) -> int:
     answer = client.call("POST", "/api/admin/reload")
     return _print(args, answer, admin_render.reloaded(answer))
 

@@ -3,24 +3,29 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import os
 import signal
+import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import __version__
+from ..browser.launch import BrowserError
 from ..config.docs import ensure_config_file
-from ..config.files import data_error
+from ..config.files import DEFAULT_HOME, HOME_ENV, data_directory, data_error
 from ..config.jsonc import ConfigError
 from ..config.load import load_settings, parse_set_option
 from ..config.settings import Settings
 from ..media.files import filebed_server
 from ..ops.update_check import PYPI_JSON_URL, check_in_background
 from . import admin as admin_client
+from . import browser as browser_command
 from . import logs as logs_command
+from . import update as update_command
 
 if TYPE_CHECKING:
     from ..gateway import Gateway
@@ -66,14 +71,17 @@ def _parser() -> argparse.ArgumentParser:
         "who reaches the gateway can then use your LMArena login); warns at every start",
     )
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    browser_command.add_serve_flags(serve)
 
     script = commands.add_parser(
         "userscript", help="print the userscript install URL (or the script itself)"
     )
     _add_home(script)
     script.add_argument("--print", action="store_true", help="print the script's source")
+    browser_command.add_login_command(commands, _add_home)
     admin_client.add_commands(commands, _add_home)
     logs_command.add_command(commands, _add_home)
+    update_command.add_command(commands, _add_home)
     filebed_server.add_command(commands)
     return parser
 
@@ -82,9 +90,9 @@ def _add_home(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--home",
         type=Path,
-        default=Path.cwd(),
-        help="data directory with config.jsonc, models.json, model_endpoint_map.json "
-        "(default: the current directory)",
+        default=None,
+        help="data directory with config.jsonc, models.json, the request log (default: "
+        f"${HOME_ENV}, else {DEFAULT_HOME}; the same for every command)",
     )
 
 
@@ -96,6 +104,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         overrides["port"] = args.port
     if getattr(args, "allow_insecure_bind", False):
         overrides["allow_insecure_bind"] = True
+    overrides.update(browser_command.serve_overrides(args))
     return overrides
 
 
@@ -130,42 +139,62 @@ def _display_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
-def _print_banner(settings: Settings, home: Path, *, created: bool, model_count: int) -> None:
+def _print_banner(
+    settings: Settings, home: Path, *, created: str, model_count: int
+) -> None:
     base = f"http://{_display_host(settings.host)}:{settings.port}"
-    note = " (config.jsonc created, every setting documented)" if created else ""
+    note = {
+        "home": " (created now; its config.jsonc documents every setting)",
+        "config": " (config.jsonc created, every setting documented)",
+    }.get(created, "")
     lines = [
         f"lmarenarev {__version__}: an OpenAI-compatible API for LMArena",
         f"  API base URL:   {base}/v1",
         f"  Userscript:     {_userscript_url(settings)}",
+        f"  Dashboard:      {base}/monitor",
         f"  Data directory: {home}{note}",
-        f"  Models:         {model_count} from models.json, flow: {settings.arena_flow}",
-        NEXT_STEP,
+        f"  Models:         {_models_line(model_count)}, flow: {settings.arena_flow}",
     ]
+    if settings.browser.enabled:  # the browser is checked for before the gateway starts
+        lines += browser_command.banner_lines(settings, home)
+    else:
+        lines.append(NEXT_STEP)
     print("\n".join(lines), flush=True)
+
+
+def _models_line(model_count: int) -> str:
+    if model_count:
+        return f"{model_count} from models.json"
+    return "LMArena's whole list once a tab connects (no models.json)"
 
 
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from ..api.access import start_warnings
     from ..api.redact import redact_server_logs
     from ..app import create_app
     from ..gateway import build_gateway
 
-    home: Path = args.home.resolve()
+    home: Path = args.home
+    new_home = not home.exists()
     try:
         created = ensure_config_file(home)
     except OSError as exc:
         raise data_error(Path(exc.filename or home), exc) from None
     gateway = build_gateway(home, env=os.environ, overrides=_overrides(args))
     settings = gateway.settings
-    for warning in gateway.warnings:
+    for warning in [*gateway.warnings, *start_warnings(settings)]:
         log.warning("%s", warning)
+    unused = browser_command.unused_flags(args, settings)
+    if unused is not None:
+        log.warning("%s", unused)
     _check_bind(settings)
+    listener = _listen(settings)  # before the banner: a port in use is one line, no banner
     _reload_on_sighup(gateway)
-    _print_banner(settings, home, created=created, model_count=len(gateway.models))
-    if settings.enable_auto_update and sys.stderr.isatty():  # a notice is for a person
-        url = os.environ.get("LMARENAREV_UPDATE_URL", PYPI_JSON_URL)
-        check_in_background(home, __version__, lambda text: log.info("%s", text), url=url)
+    made = "home" if new_home else "config" if created else ""
+    _print_banner(settings, home, created=made, model_count=len(gateway.models))
+    _check_for_updates(gateway)
     config = uvicorn.Config(
         create_app(gateway),
         host=settings.host,
@@ -176,8 +205,55 @@ def serve(args: argparse.Namespace) -> int:
         ws_per_message_deflate=False,  # tabs sit on loopback: compression is only CPU
     )
     redact_server_logs()  # after uvicorn.Config, which configures its loggers
-    uvicorn.Server(config).run()
+    uvicorn.Server(config).run(sockets=[listener])
     return 0
+
+
+class CannotListen(Exception):
+    """The gateway's address cannot be bound (a port in use, an address not of this machine)."""
+
+
+def _listen(settings: Settings) -> socket.socket:
+    """The listening socket, bound here so that a taken port stops the start before anything
+    is printed (uvicorn would print its own error after the banner)."""
+    host = settings.host
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+    try:
+        sock.bind((host, settings.port))
+    except OSError as exc:
+        sock.close()
+        where = f"{_display_host(host)}:{settings.port}"
+        if exc.errno == errno.EADDRINUSE:
+            raise CannotListen(
+                f"port {settings.port} is already in use on {host} (another lmarenarev? "
+                "`lmarenarev status` tells): stop it, or choose another port with --port or "
+                '"port" in config.jsonc'
+            ) from None
+        raise CannotListen(f"cannot listen on {where}: {exc.strerror or exc}") from None
+    return sock
+
+
+def _check_for_updates(gateway: Gateway) -> None:
+    """`enable_auto_update`: the notice goes to the log (a service manager keeps it) and to
+    the dashboard; "apply" installs the release first (ops/upgrade.py)."""
+    mode = gateway.settings.update_mode
+    if mode == "off":
+        return
+    from ..ops.upgrade import find_install, upgrade
+
+    def report(latest: str, text: str) -> None:
+        gateway.ops.update.latest, gateway.ops.update.notice = latest, text
+        log.info("%s", text)
+
+    def install(latest: str) -> str:
+        log.info("enable_auto_update is \"apply\": installing lmarenarev %s", latest)
+        return upgrade(find_install())
+
+    url = os.environ.get("LMARENAREV_UPDATE_URL", PYPI_JSON_URL)
+    check_in_background(gateway.home, __version__, report, url=url,
+                        install=install if mode == "apply" else None)
 
 
 def _reload_on_sighup(gateway: Gateway) -> None:
@@ -189,7 +265,7 @@ def _reload_on_sighup(gateway: Gateway) -> None:
 
 
 def userscript(args: argparse.Namespace) -> int:
-    home: Path = args.home.resolve()
+    home: Path = args.home
     loaded = load_settings(home, env=os.environ, overrides={})
     settings = loaded.settings
     base = f"http://{_display_host(settings.host)}:{settings.port}"
@@ -206,6 +282,10 @@ def userscript(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if hasattr(args, "home"):
+        args.home = data_directory(args.home, os.environ)
+    if args.command == "file-bed" and args.dir is None:
+        args.dir = data_directory(None, os.environ) / "file_bed_uploads"
     logging.basicConfig(
         level=getattr(logging, getattr(args, "log_level", "info").upper()),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -219,9 +299,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             return admin_client.run(args)
         if args.command == "file-bed":
             return filebed_server.run(args)
+        if args.command == "update":
+            return update_command.run(args)
+        if args.command == "login":
+            return browser_command.run_login(args)
         return userscript(args)
     except ConfigError as exc:
         print(f"lmarenarev: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except CannotListen as exc:
+        print(f"lmarenarev: {exc}", file=sys.stderr)
+        return 1
+    except BrowserError as exc:
+        print(f"lmarenarev: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -90,6 +90,7 @@ def status(data: dict[str, Any], url: str, now: float | None = None) -> list[str
         f"Home      {data['home']}",
     ]
     lines += _workers(data)
+    lines += _browser(data.get("browser"))
     lines += _ids(data)
     lines += _models(data, now)
     lines += _errors(data, now)
@@ -98,6 +99,8 @@ def status(data: dict[str, Any], url: str, now: float | None = None) -> list[str
 
 def _workers(data: dict[str, Any]) -> list[str]:
     workers = data["workers"]
+    if not workers and data.get("browser"):
+        return ["Workers   none connected yet (the managed browser's tabs connect by themselves)"]
     if not workers:
         return ["Workers   none connected: open https://lmarena.ai/ with the userscript installed"]
     armed = ", capture armed 🎯" if data["capture_armed"] else ""
@@ -105,6 +108,7 @@ def _workers(data: dict[str, Any]) -> list[str]:
     for w in workers:
         flags = " (older script: it updates itself, or reload)" if w["script_outdated"] else ""
         flags += " (reloading)" if w["reloading"] else ""
+        flags += " (managed)" if w.get("managed") else ""
         lines.append(
             f"  {w['id']}  {w['transport']:<9}  jobs {w['jobs']}/{w['capacity']}  "
             f"script {w['script_version']}  {w['page_url']}{flags}"
@@ -112,14 +116,44 @@ def _workers(data: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _browser(browser: dict[str, Any] | None) -> list[str]:
+    """The managed browser (`serve --browser`) and its tabs; nothing when there is none."""
+    if browser is None:
+        return []
+    facts = [browser["version"] or browser["executable"] or "no browser found"]
+    if browser["pid"] is not None:
+        facts.append(f"pid {browser['pid']}")
+    if browser["uptime_seconds"] is not None:
+        facts.append(f"up {duration(browser['uptime_seconds'])}")
+    if browser["next_start_seconds"] is not None:
+        facts.append(f"starts again in {duration(browser['next_start_seconds'])}")
+    facts += [f"restarts {browser['restarts']}", "headless" if browser["headless"] else "headful"]
+    lines = [f"Browser   {browser['state']}: {', '.join(facts)}",
+             f"  profile {browser['profile']}"]
+    for problem in ("last_exit", "last_error"):
+        if browser[problem]:
+            lines.append(f"  {problem.replace('_', ' ')}: {browser[problem]}")
+    for tab in browser["tabs"]:
+        worker = f"worker {tab['worker']} ({tab['transport']})" if tab["worker"] else "no worker"
+        again = f"  reopened {tab['reopened']}: {tab['last_reason']}" if tab["reopened"] else ""
+        again += " (hidden: throttled by the browser)" if tab["visibility"] == "hidden" else ""
+        lines.append(f"  tab {tab['index']}  {tab['state']:<13}  {worker}  {tab['url']}{again}")
+    return lines
+
+
 def _ids(data: dict[str, Any]) -> list[str]:
+    """The legacy flow's ids; the modern flow needs none, so it shows them only when set."""
     ids = data["ids"]
+    legacy = data["flow"] == "legacy"
     mode = ids["mode"] + (f", target {ids['battle_target']}" if ids["mode"] == "battle" else "")
+    lines = []
     if ids["session_id"]:
-        line = f"Ids       session {ids['session_id']}, message {ids['message_id']} ({mode})"
-    else:
-        line = "Ids       none captured (lmarenarev capture-ids)"
-    lines = [line]
+        used = "" if legacy else ", used only by the legacy flow"
+        lines.append(
+            f"Ids       session {ids['session_id']}, message {ids['message_id']} ({mode}{used})"
+        )
+    elif legacy:
+        lines.append("Ids       none captured: the legacy flow needs them (lmarenarev capture-ids)")
     pools = data["endpoint_map"]["models"]
     if pools:
         lines.append(f"Pools     {data['endpoint_map']['strategy']}")
@@ -139,13 +173,28 @@ def _models(data: dict[str, Any], now: float) -> list[str]:
     failed = f"; last error: {catalog['last_error']}" if catalog["last_error"] else ""
     read = _ago(catalog["updated_at"], now)
     lines = [
-        f"Models    {len(models['configured'])} in models.json, "
-        f"{models['offered']} offered{exposed}",
+        _offered(models, exposed),
         f"Catalogue {catalog['count']} models on LMArena's page, read {read}{failed}",
     ]
     if models["withdrawn"]:
         lines.append(f"  no longer offered by LMArena: {', '.join(models['withdrawn'])}")
     return lines
+
+
+def _offered(models: dict[str, Any], exposed: str) -> str:
+    automatic = models.get("automatic", 0)
+    if models["configured"]:
+        more = f" ({automatic} automatically)" if automatic else ""
+        configured = len(models["configured"])
+        return f"Models    {configured} in models.json, {models['offered']} offered{more}{exposed}"
+    if automatic:
+        return (f"Models    {automatic} offered automatically: LMArena's list under their public "
+                "names (no models.json; models.json overrides)")
+    if models.get("catalog_refresh_minutes", 1) <= 0:
+        return ("Models    none: no models.json, and LMArena's list is not read when a tab "
+                "connects (model_catalog_refresh_minutes 0): lmarenarev update-models")
+    return ("Models    none yet: without models.json every model of LMArena's list is offered "
+            "once a tab has connected and read it")
 
 
 def _errors(data: dict[str, Any], now: float) -> list[str]:

@@ -32,6 +32,7 @@ __all__ = ["config_template", "ensure_config_file", "settings_reference_markdown
 _SECTION_BEFORE = {
     "host": "Gateway",
     "session_id": "LMArenaBridge settings (same names and meanings as its config.jsonc)",
+    "browser": "Managed browser (lmarenarev serve --browser, lmarenarev login)",
 }
 
 _HEADER = """\
@@ -43,9 +44,9 @@ LMARENAREV_ + the key in upper case, e.g. LMARENAREV_PORT=6000; a key inside a b
 the names with a double underscore: LMARENAREV_EMPTY_RESPONSE_RETRY__MAX_RETRIES=3. Values of
 variables and of --set are read as JSON when they parse as JSON, else as plain text.
 
-The config.jsonc, models.json and model_endpoint_map.json of LMArenaBridge work unchanged; its
-keys for features lmarenarev does not have yet are ignored with a warning. The README of
-lmarenarev (section "Configuration") describes every key."""
+The config.jsonc, models.json and model_endpoint_map.json of LMArenaBridge work unchanged; the
+few of its keys that have no meaning here are ignored with a warning that says why. The README
+of lmarenarev (section "Configuration") describes every key."""
 
 
 def _comment(text: str, indent: str) -> list[str]:
@@ -152,7 +153,10 @@ def settings_reference_markdown() -> str:
         cells = [f"`{'.'.join(path)}`", _type_text(field.annotation)]
         cells += [_default_text(field, value), field.description or ""]
         rows.append("| " + " | ".join(_md_cell(cell) for cell in cells) + " |")
-    ignored = ", ".join(f"`{key}`" for key in sorted(KNOWN_SEED_KEYS_NOT_SUPPORTED))
+    ignored = "\n".join(
+        f"- `{key}`: {_md_cell(reason)}"
+        for key, reason in sorted(KNOWN_SEED_KEYS_NOT_SUPPORTED.items())
+    )
     intro = (
         "Settings live in `<home>/config.jsonc` (created with every key and its description on "
         "first start). Precedence: command-line options (`--host`, `--port`, `--set key=value`) "
@@ -163,7 +167,8 @@ def settings_reference_markdown() -> str:
         "alone: `--set empty_response_retry.max_retries=3`."
     )
     outro = (
-        "LMArenaBridge keys for features lmarenarev does not have yet are accepted and ignored "
-        f"with a warning: {ignored}. Unknown keys are ignored with a warning too."
+        "Every key of LMArenaBridge and its mogai fork works, but these, which have no meaning "
+        "here; they are accepted and ignored with a warning that says why:\n\n"
+        f"{ignored}\n\nUnknown keys are ignored with a warning too."
     )
     return "\n".join([intro, "", *rows, "", outro]) + "\n"

@@ -20,10 +20,13 @@ from ..models.files import (
     load_endpoint_map,
     load_models,
 )
+from .checks import setting_warnings
 from .jsonc import ConfigError
 from .load import load_settings
 from .settings import Settings
 
+HOME_ENV = "LMARENAREV_HOME"
+DEFAULT_HOME = "~/lmarenarev"
 MODELS_FILE = "models.json"
 ENDPOINT_MAP_FILE = "model_endpoint_map.json"
 AVAILABLE_MODELS_FILE = "available_models.json"
@@ -45,6 +48,13 @@ class LoadedConfig:
     sources: dict[str, str]  # key → "default" | "file" | "env" | "cli"
 
 
+def data_directory(given: Path | None, env: Mapping[str, str]) -> Path:
+    """The data directory of every command: `--home`, else `$LMARENAREV_HOME`, else
+    ~/lmarenarev; never the current directory, so nothing lands in a clone's working tree."""
+    chosen = given if given is not None else Path(env.get(HOME_ENV) or DEFAULT_HOME)
+    return chosen.expanduser().resolve()
+
+
 def load_config(source: ConfigSource) -> LoadedConfig:
     """config.jsonc, models.json and model_endpoint_map.json; `ConfigError` names what is wrong."""
     loaded = load_settings(source.home, env=source.env, overrides=source.overrides)
@@ -52,7 +62,7 @@ def load_config(source: ConfigSource) -> LoadedConfig:
         settings=loaded.settings,
         models=load_models(source.home / MODELS_FILE),
         endpoint_map=load_endpoint_map(source.home / ENDPOINT_MAP_FILE),
-        warnings=list(loaded.warnings),
+        warnings=[*loaded.warnings, *setting_warnings(loaded.settings)],
         sources=dict(loaded.sources),
     )
 

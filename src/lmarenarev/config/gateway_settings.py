@@ -150,6 +150,13 @@ class GatewaySettings(BaseModel):
         description="How many requests may wait for a free browser tab at once; beyond that "
         "new requests get 503 with Retry-After at once.",
     )
+    first_tab_wait_seconds: float = Field(
+        5.0,
+        ge=0,
+        description="While no browser tab has connected since the start, a request waits this "
+        "long for the first one (at most retry_timeout_seconds) before it fails with 503; once "
+        "a tab has connected, requests wait up to retry_timeout_seconds (a tab may be reloading).",
+    )
     keepalive_interval_seconds: float = Field(
         5.0,
         gt=0,

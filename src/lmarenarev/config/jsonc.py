@@ -16,6 +16,7 @@ from typing import Any
 
 __all__ = [
     "ConfigError",
+    "duplicate_keys",
     "line_of_key",
     "loads",
     "nearest_line",
@@ -224,6 +225,37 @@ def nearest_line(text: str, key_path: tuple[str | int, ...]) -> int | None:
         return text.count("\n", 0, start) + 1 if start < len(s) else None
     found = _offsets(text, key_path)
     return text.count("\n", 0, found[-1]) + 1 if found else None
+
+
+def duplicate_keys(text: str) -> list[tuple[tuple[str | int, ...], int, int]]:
+    """Keys set twice in one object: (key path, line of the first, line of the repeat), for
+    every repeat. `json` keeps the last silently; a person editing the file rarely means to."""
+    try:
+        s = strip_comments(text)
+        found: list[tuple[tuple[str | int, ...], int, int]] = []
+        _duplicates_in(s, _skip_ws(s, 0), (), found)
+    except (_Malformed, _Unterminated):
+        return []
+    return [(path, _line(text, first), _line(text, again)) for path, first, again in found]
+
+
+def _duplicates_in(
+    s: str, i: int, path: tuple[str | int, ...], found: list[tuple[tuple[str | int, ...], int, int]]
+) -> None:
+    if s.startswith("{", i):
+        seen: dict[str, int] = {}
+        for member in _object(s, i)[0]:
+            if member.key in seen:
+                found.append(((*path, member.key), seen[member.key], member.key_start))
+            seen.setdefault(member.key, member.key_start)
+            _duplicates_in(s, member.value_start, (*path, member.key), found)
+    elif s.startswith("[", i):
+        for index, (start, _end) in enumerate(_array(s, i)[0]):
+            _duplicates_in(s, start, (*path, index), found)
+
+
+def _line(text: str, pos: int) -> int:
+    return text.count("\n", 0, pos) + 1
 
 
 # --- rewriting top-level values -----------------------------------------------------------------

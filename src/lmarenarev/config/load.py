@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 import json
 import types
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin
@@ -18,7 +18,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails
 
-from lmarenarev.config.jsonc import ConfigError, loads, nearest_line
+from lmarenarev.config.jsonc import ConfigError, duplicate_keys, loads, nearest_line
 from lmarenarev.config.settings import (
     CONFIG_FILE_NAME,
     KNOWN_SEED_KEYS_NOT_SUPPORTED,
@@ -172,10 +172,14 @@ class _Layers:
                 self.sources[key], self.origins[key] = source, origin
 
 
-def _file_layer(path: Path, layers: _Layers, warnings: list[str]) -> str | None:
+def _file_layer(
+    path: Path, layers: _Layers, warnings: list[str], only: Collection[str] | None = None
+) -> str | None:
     """Apply `<home>/config.jsonc` if it exists; return its text for error line numbers."""
-    if not path.is_file():
+    if not path.exists():
         return None
+    if not path.is_file():
+        raise ConfigError(f"{path}: not a file (a config.jsonc must be a file)")
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
@@ -186,21 +190,33 @@ def _file_layer(path: Path, layers: _Layers, warnings: list[str]) -> str | None:
     if not isinstance(data, dict):
         line = nearest_line(text, ())
         raise ConfigError(f"{path}:{line}: the top level must be an object {{...}}")
-    for key in [k for k in data if k in KNOWN_SEED_KEYS_NOT_SUPPORTED]:
-        line = nearest_line(text, (key,))
+    if only is not None:
+        for key, value in data.items():
+            if key in only:
+                layers.apply((key,), value, "file", str(path))
+        return text
+    for key_path, first, again in duplicate_keys(text):
         warnings.append(
-            f"{path}:{line}: {key!r} is an LMArenaBridge setting lmarenarev does not support "
-            "yet; ignored"
+            f"{path}:{again}: {_dotted(key_path)!r} is set again (first on line {first}); "
+            "the last one is used"
         )
-        del data[key]
     kept, dropped = _drop_unknown(Settings, data, ())
     for key_path, candidates in dropped:
         line = nearest_line(text, key_path)
+        dotted = _dotted(key_path)
+        reason = KNOWN_SEED_KEYS_NOT_SUPPORTED.get(dotted)
+        if reason is not None:
+            warnings.append(seed_key_warning(f"{path}:{line}", dotted, reason))
+            continue
         suggestion = _close_names(str(key_path[-1]), candidates)
-        warnings.append(f"unknown key {_dotted(key_path)!r} in {path}:{line}, ignored{suggestion}")
+        warnings.append(f"unknown key {dotted!r} in {path}:{line}, ignored{suggestion}")
     for key, value in kept.items():
         layers.apply((key,), value, "file", str(path))
     return text
+
+
+def seed_key_warning(where: str, key: str, reason: str) -> str:
+    return f"{where}: {key!r} (LMArenaBridge) has no meaning here, ignored: {reason}"
 
 
 def _apply_text_value(
@@ -209,10 +225,16 @@ def _apply_text_value(
     """Apply one env/CLI value; unknown keys inside a block value come back as warnings."""
     value, dropped = _drop_unknown_in(key_paths()[path].annotation, value, path)
     layers.apply(path, value, source, origin)
-    return [
-        f"unknown key {_dotted(where)!r} in {origin}, ignored{_close_names(str(where[-1]), names)}"
-        for where, names in dropped
-    ]
+    warnings = []
+    for where, names in dropped:
+        dotted = _dotted(where)
+        reason = KNOWN_SEED_KEYS_NOT_SUPPORTED.get(dotted)
+        if reason is not None:
+            warnings.append(seed_key_warning(origin, dotted, reason))
+        else:
+            suggestion = _close_names(str(where[-1]), names)
+            warnings.append(f"unknown key {dotted!r} in {origin}, ignored{suggestion}")
+    return warnings
 
 
 def _validate(layers: _Layers, file_path: Path, file_text: str | None) -> Settings:
@@ -238,22 +260,28 @@ def _describe(error: ErrorDetails, layers: _Layers, file_path: Path, file_text: 
 
 
 def load_settings(
-    home: Path, *, env: Mapping[str, str], overrides: Mapping[str, Any]
+    home: Path,
+    *,
+    env: Mapping[str, str],
+    overrides: Mapping[str, Any],
+    only: Collection[str] | None = None,
 ) -> LoadedSettings:
     """Defaults < `<home>/config.jsonc` < `LMARENAREV_*` variables < `overrides` (CLI flags).
 
     `overrides` maps keys (dotted inside blocks) to values already parsed, as `parse_set_option`
     returns them. Returns the settings, warnings for ignored keys, and where each key came from.
+    `only` (top-level keys): read just those, the others keep their defaults (the commands
+    that only need to find the gateway: a mistake in another key is the gateway's business).
     """
     paths = key_paths()
     dotted_keys = [".".join(path) for path in paths]
     layers = _Layers({}, dict.fromkeys(dotted_keys, "default"), dict.fromkeys(dotted_keys, ""))
     warnings: list[str] = []
     file_path = home / CONFIG_FILE_NAME
-    file_text = _file_layer(file_path, layers, warnings)
+    file_text = _file_layer(file_path, layers, warnings, only)
     for path, field in paths.items():
         name = env_var_name(path)
-        if name in env:
+        if name in env and (only is None or path[0] in only):
             value = _parse_text_value(field, env[name])
             warnings += _apply_text_value(
                 layers, path, value, "env", f"environment variable {name}"

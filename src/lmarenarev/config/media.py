@@ -6,9 +6,11 @@ stays about the gateway as a whole.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from .filebed_presets import PRESETS, minimal_defaults
 
 ImageFormat = Literal["png", "jpeg", "webp", "original"]
 
@@ -82,16 +84,44 @@ class MemoryManagement(BaseModel):
 
 
 class FileBedEndpoint(BaseModel):
-    """One file host attachments can be uploaded to (a file bed)."""
+    """One file host attachments can be uploaded to (a file bed). Keys left out come from its
+    preset (`preset`, or the one of its url's host; config/filebed_presets.py), else from the
+    defaults of a minimal entry."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str = Field(description="Name used in logs and errors.")
-    url: str = Field(description="Upload URL (POST).")
+    url: str = Field(description="Upload URL (POST); a preset gives its host's.")
+    preset: str = Field(
+        "",
+        description="imgbb, freeimage, 0x0, uguu, bashupload, tempsh or lmarenabridge; empty: "
+        "the one of the url's host, if any.",
+    )
     enabled: bool = True
     api_key: str = ""
     api_key_field: str = "api_key"
     upload_mode: Literal["json", "form"] = "json"
     form_file_field: str = "file"
+    form_fields: dict[str, str] = Field(
+        default_factory=dict, description="More form fields sent with a form upload."
+    )
     response_type: Literal["json", "text"] = "json"
     json_url_key: str = ""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _preset_defaults(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        named = data.get("preset") or ""
+        if named:
+            if named not in PRESETS:
+                known = ", ".join(sorted(PRESETS))
+                raise ValueError(f"no file bed preset named {named!r}; use one of {known}")
+            preset, defaults = named, PRESETS[named]
+        else:
+            preset, defaults = minimal_defaults(str(data.get("url") or ""))
+        filled = {**defaults, **data, "preset": preset}
+        if "json_url_key" in data and "response_type" not in data:
+            filled["response_type"] = "json"  # a path into the answer: the answer is JSON
+        return filled

@@ -92,7 +92,10 @@ class SeedSettings(BaseModel):
         "retry_timeout_seconds) instead of failing at once.",
     )
     retry_timeout_seconds: float = Field(
-        60.0, ge=0, description="How long a request waits for a worker before it fails with 503."
+        60.0,
+        ge=0,
+        description="How long a request waits for a free worker tab before it fails with 503 "
+        "(before the first tab ever connected: first_tab_wait_seconds).",
     )
     empty_response_retry: EmptyResponseRetry = Field(
         default_factory=EmptyResponseRetry,
@@ -104,11 +107,13 @@ class SeedSettings(BaseModel):
         description="Longest wait for the next piece of a response (once LMArena started "
         "answering) before the request fails with a timeout.",
     )
-    enable_auto_update: bool = Field(
+    enable_auto_update: bool | Literal["notify", "apply"] = Field(
         True,
-        description="Tell (in the terminal, at most once a day, never blocking the start) when "
-        "a newer lmarenarev is released. The userscript updates itself from the gateway "
-        "(@updateURL) either way.",
+        description='Look for a newer lmarenarev release at start (at most once a day, never '
+        'blocking it). true or "notify": log a notice and show it on the dashboard; "apply": '
+        "also install it as `lmarenarev update` does (pip, or git pull and a reinstall in a "
+        "clone), then say to restart; false: never look. The userscript updates itself from "
+        "the gateway (@updateURL) either way.",
     )
     enable_idle_restart: bool = Field(
         True,
@@ -158,20 +163,29 @@ class SeedSettings(BaseModel):
     )
     file_bed_endpoints: list[FileBedEndpoint] = Field(
         default_factory=list,
-        description='File beds: [{"name", "url", "enabled", "api_key", "api_key_field" '
-        '("api_key"), "upload_mode" ("json": {file_name, file_data, <api_key_field>} as the '
-        'LMArenaBridge file bed takes; or "form": multipart), "form_file_field" ("file"), '
-        '"response_type" ("json" or "text": the body is the link), "json_url_key" (dotted '
-        'path of the link in the JSON answer, e.g. "data.url"; empty: {filename} of the '
-        "LMArenaBridge file bed, served under <url without /upload>/uploads/)}].",
+        description='File beds: [{"name", "url", "preset", "enabled", "api_key", '
+        '"api_key_field", "upload_mode" ("json": {file_name, file_data, <api_key_field>} as '
+        'the LMArenaBridge file bed takes; "form": multipart), "form_file_field", "form_fields" '
+        '(more form fields), "response_type" ("json"; "text": the first link in the answer), '
+        '"json_url_key" (path of the link in a JSON answer: "data.url", "files[0].url"; empty: '
+        "{filename} of the LMArenaBridge file bed)}]. A preset (imgbb, freeimage, 0x0, uguu, "
+        "bashupload, tempsh, lmarenabridge; or the one of the url's host) gives the keys left "
+        'out; {"name", "url"} alone is enough for those hosts (docs/files.md).',
     )
     file_bed_upload_url: str = Field(
         "",
-        description="(LMArenaBridge) Upload URL of a single file bed, used when "
-        "file_bed_endpoints is empty (e.g. http://127.0.0.1:5104/upload of "
-        "`lmarenarev file-bed`).",
+        description="(LMArenaBridge) Upload URL of a single file bed of LMArenaBridge's shape, "
+        "used when file_bed_endpoints is empty (e.g. `lmarenarev file-bed` on a machine "
+        "LMArena can reach).",
     )
     file_bed_api_key: str = Field("", description="(LMArenaBridge) Key of that file bed.")
+
+    @property
+    def update_mode(self) -> Literal["off", "notify", "apply"]:
+        """What enable_auto_update asks for (true means "notify")."""
+        if self.enable_auto_update is True:
+            return "notify"
+        return "off" if self.enable_auto_update is False else self.enable_auto_update
 
     @field_validator("idle_restart_timeout_seconds")
     @classmethod

@@ -2,8 +2,10 @@
 
 `Catalog` holds the page's model objects (as in available_models.json). The pure functions say
 which models clients may use (`effective_models`: models.json, plus with
-`expose_available_models` every catalogue model, minus models LMArena no longer lists), how
-`/v1/models` describes them, and what `update-models --merge` adds to models.json.
+`expose_available_models` every catalogue model, minus models LMArena no longer lists; without
+any models.json entry, every catalogue model, "automatic"), how `/v1/models` describes them,
+what a request for an unknown model is told, and what `update-models --merge` adds to
+models.json.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import difflib
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..arena.catalog import model_name, model_type, models_json_value
@@ -40,24 +42,28 @@ def effective_models(
 ) -> tuple[dict[str, ModelEntry], dict[str, str]]:
     """(the models clients may use, models.json entries LMArena no longer lists: name → id).
 
-    A models.json entry whose id the page no longer lists but whose name it does (LMArena gave
-    the model a new id) uses the page's id.
+    Without any models.json entry, every model of the catalogue is offered under its public
+    name, marked automatic: a new user gets models without editing a file, and the first
+    models.json entry makes models.json the list again. A models.json entry whose id the page
+    no longer lists but whose name it does (LMArena gave the model a new id) uses the page's id.
     """
-    if not expose or not catalog:
-        return configured, {}
-    offered = {str(model["id"]) for model in catalog}
     listed = {
-        model_name(model): ModelEntry(model_name(model), str(model["id"]), kind)
+        model_name(model): ModelEntry(model_name(model), str(model["id"]), kind, automatic=True)
         for model in catalog
         if (kind := model_type(model)) is not None
     }
+    if not configured:
+        return listed, {}
+    if not expose or not catalog:
+        return configured, {}
+    offered = {str(model["id"]) for model in catalog}
     models: dict[str, ModelEntry] = {}
     withdrawn: dict[str, str] = {}
     for name, entry in configured.items():
         if entry.arena_id is None or entry.arena_id in offered:
             models[name] = entry
         elif name in listed:
-            models[name] = listed[name]
+            models[name] = replace(listed[name], automatic=False)
         else:
             withdrawn[name] = entry.arena_id
     for name, entry in listed.items():
@@ -68,13 +74,15 @@ def effective_models(
 def model_cards(
     models: dict[str, ModelEntry], catalog: list[Model], expose: bool, created: int
 ) -> list[ModelCard]:
-    """`/v1/models`: every usable model; with `expose`, its capabilities and organization."""
-    known = {str(model["id"]): model for model in catalog} if expose else {}
+    """`/v1/models`: every usable model; with `expose`, and for a model offered automatically,
+    its capabilities and organization (an automatic one is marked `automatic: true`)."""
+    known = {str(model["id"]): model for model in catalog}
     cards: list[ModelCard] = []
     for name, entry in models.items():
-        model = known.get(entry.arena_id or "")
+        automatic = True if entry.automatic else None
+        model = known.get(entry.arena_id or "") if expose or entry.automatic else None
         if model is None:
-            cards.append(ModelCard(id=name, created=created, type=entry.type))
+            cards.append(ModelCard(id=name, created=created, type=entry.type, automatic=automatic))
             continue
         cards.append(
             ModelCard(
@@ -83,9 +91,28 @@ def model_cards(
                 type=entry.type,
                 owned_by=str(model.get("organization") or "lmarena"),
                 capabilities=model.get("capabilities"),
+                automatic=automatic,
             )
         )
     return cards
+
+
+def no_models_hint(catalog: Catalog, refresh_minutes: float) -> str:
+    """What a request for a model is told when the gateway offers none yet: how to get some."""
+    if refresh_minutes <= 0:
+        read = ("reading it when a tab connects is off (model_catalog_refresh_minutes is 0): "
+                "run `lmarenarev update-models` once a tab is connected")
+    elif catalog.last_error:
+        read = f"the last read failed: {catalog.last_error}"
+    else:
+        read = ("it is read when a tab with the lmarenarev userscript connects: open "
+                "https://lmarena.ai/ in that browser")
+    return (
+        "No model is offered yet. Without models.json the gateway offers every model of "
+        f"LMArena's list under its public name; {read}. Or list the models you want in "
+        "models.json (`lmarenarev update-models --merge-all` writes them all). "
+        "GET /v1/models lists what is offered."
+    )
 
 
 @dataclass(frozen=True)

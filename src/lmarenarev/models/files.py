@@ -33,6 +33,7 @@ class ModelEntry:
     name: str
     arena_id: str | None
     type: ModelType
+    automatic: bool = False  # offered from LMArena's list, not from models.json
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,8 +59,10 @@ class _Source:
 
 
 def _read(path: Path) -> tuple[_Source, Any] | None:
-    if not path.is_file():
+    if not path.exists():
         return None
+    if not path.is_file():
+        raise ConfigError(f"{path}: not a file")
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:

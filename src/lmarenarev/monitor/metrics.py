@@ -120,6 +120,12 @@ class Metrics:
             ["model", "status", "error_kind"],
             registry=self.registry,
         )
+        self.api_requests = Counter(
+            "lmarenarev_api_requests",
+            "Requests by API (chat, messages, responses, images) and outcome",
+            ["api", "status"],
+            registry=self.registry,
+        )
         self.duration = Histogram(
             "lmarenarev_request_duration_seconds",
             "Time from a request's arrival to its end",
@@ -153,6 +159,12 @@ class Metrics:
             ["model", "direction", "source"],
             registry=self.registry,
         )
+        self.ignored = Counter(
+            "lmarenarev_ignored_parameters",
+            "Chat completion parameters sent that LMArena cannot honour (accepted, ignored)",
+            ["parameter"],
+            registry=self.registry,
+        )
         self.registry.register(LiveCollector(read_live))
         # `labels()` takes a lock and builds a key on every call; a request's end asks for the
         # same few children again and again (the labels are as bounded as the metrics' own).
@@ -165,6 +177,10 @@ class Metrics:
         if found is None:
             found = self._children[key] = metric.labels(*labels)
         return found
+
+    def count_ignored(self, parameters: list[str]) -> None:
+        for name in parameters:
+            self.child(self.ignored, name).inc()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

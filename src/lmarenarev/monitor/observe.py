@@ -24,7 +24,7 @@ from ..chat.outcome import RelayOutcome
 from ..errors import GatewayError
 from ..messages import Message
 from ..render.common import well_formed
-from ..store.records import Bodies, RequestRecord, Status, ToCount
+from ..store.records import Bodies, RequestRecord, Status, ToCount, TokenSource
 from ..store.writer import StoreWriter
 from .metrics import UNKNOWN_MODEL, Metrics
 
@@ -44,7 +44,10 @@ class RequestStart:
     flow: str
     call: str
     messages: Sequence[Message] = ()
+    conversation: str = ""  # new | folded | continued | regenerated (chat/conversation.py)
     known_model: bool = True
+    body: str | None = None  # a request refused before its messages were read: as it came
+    api: str = "chat"  # which API the request used (the log's `api` column)
 
 
 class Changes:
@@ -243,6 +246,7 @@ class RequestObserver:
             stream=start.stream,
             flow=start.flow,
             call=start.call,
+            conversation=start.conversation,
             worker_id=outcome.worker_id,
             status=status,
             http_status=_http_status(status, error),
@@ -254,17 +258,19 @@ class RequestObserver:
             duration_ms=(now - watch.started_mono) * 1000,
             prompt_tokens=tokens[0],
             completion_tokens=tokens[1],
-            tokens_source="upstream" if usage is not None and status == "ok" else None,
+            tokens_source=_token_source(status, usage),
             attempts=outcome.attempts,
             retry_kinds=dict(outcome.retries),
             bytes_in=outcome.bytes_received,
             bodies=self._bodies(watch, reply) if watch.keep_reply else None,
             to_count=tokens[2],
+            api=start.api,
         )
 
     def _bodies(self, watch: RequestWatch, reply: str) -> Bodies:
+        start = watch.start
         return Bodies(
-            prompt=_cap(prompt_json(watch.start.messages)),
+            prompt=_cap(prompt_json(start.messages) if start.body is None else start.body),
             reply=_cap(reply),
             reasoning=_cap(watch.reasoning()),
         )
@@ -274,6 +280,7 @@ class RequestObserver:
         model = start.model if start.known_model else UNKNOWN_MODEL
         child = metrics.child
         child(metrics.requests, model, record.status, record.error_kind or "").inc()
+        child(metrics.api_requests, record.api, record.status).inc()
         child(metrics.duration, model, record.status).observe(record.duration_ms / 1000)
         if record.ttft_ms is not None:
             child(metrics.first_token, model).observe(record.ttft_ms / 1000)
@@ -313,8 +320,17 @@ class RequestObserver:
         return len(stale)
 
     async def run(self) -> None:
-        """The writer, and the sweeper (cancel to stop; the writer flushes first)."""
-        await asyncio.gather(self.writer.run(), self._sweep_loop())
+        """The writer, and the sweeper (cancel to stop; the writer flushes first).
+
+        Not `gather`: cancelled, it would end as soon as the sweeper ended, with the writer
+        still flushing, and the shutdown would then cut the flush short."""
+        sweeper = asyncio.ensure_future(self._sweep_loop())
+        try:
+            await self.writer.run()  # returns only when there is no log to write
+            await sweeper
+        finally:
+            sweeper.cancel()
+            await asyncio.gather(sweeper, return_exceptions=True)
 
     async def _sweep_loop(self) -> None:
         while True:
@@ -332,6 +348,12 @@ def _error_kind(status: Status, error: GatewayError | None) -> str | None:
     if error is not None:
         return error.code or error.type
     return "client_gone" if status == "cancelled" else None
+
+
+def _token_source(status: Status, usage: Usage | None) -> TokenSource | None:
+    if usage is None or status != "ok":
+        return None
+    return "tokenizer" if usage.counted else "upstream"
 
 
 def _tokens(

@@ -15,6 +15,12 @@ class StatsQuery(BaseModel):
     hours: float = Field(24.0, ge=0, le=24 * 3650, description="The window; 0: everything")
 
 
+class SeriesQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    minutes: float = Field(60.0, ge=1, le=7 * 24 * 60, description="The window, up to a week")
+
+
 class ErrorLogQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -48,13 +54,21 @@ class Totals(BaseModel):
     retries: int
 
 
-class ModelStats(Totals):
-    model: str
-
-
 class ErrorKindCount(BaseModel):
     kind: str
     count: int
+
+
+class ModelStats(Totals):
+    model: str
+    error_kinds: list[ErrorKindCount] = Field(
+        default_factory=list, description="Why its requests failed: error kinds, most first"
+    )
+
+
+class UpdateInfo(BaseModel):
+    latest: str | None = Field(description="A newer release, when the update check found one")
+    notice: str | None = Field(description="What to do about it (or what was done)")
 
 
 class Stats(BaseModel):
@@ -67,6 +81,27 @@ class Stats(BaseModel):
     totals: Totals
     models: list[ModelStats]
     error_kinds: list[ErrorKindCount]
+    update: UpdateInfo | None = Field(
+        None, description="A newer lmarenarev release, when the update check found one"
+    )
+
+
+class SeriesPoint(BaseModel):
+    start: float = Field(description="Unix time the bucket starts")
+    requests: int
+    errors: int
+    p50_ms: float | None = Field(description="Median duration of the completed requests")
+    p95_ms: float | None
+    ttft_p50_ms: float | None = Field(description="Median time to the first token")
+    ttft_p95_ms: float | None
+    prompt_tokens: int
+    completion_tokens: int
+
+
+class TimeSeries(BaseModel):
+    window_minutes: float
+    bucket_seconds: float
+    points: list[SeriesPoint]
 
 
 class ActiveRequest(BaseModel):
@@ -75,6 +110,11 @@ class ActiveRequest(BaseModel):
     key_name: str | None
     stream: bool
     call: str
+    conversation: str = Field(
+        "",
+        description="The LMArena session: new (a new session), folded (a history folded into a "
+        "new session), continued, regenerated (LMArena's retry route); empty in the legacy flow",
+    )
     started_at: float
     elapsed_ms: float
     first_token_ms: float | None
@@ -103,10 +143,46 @@ class WorkerInfo(BaseModel):
     health: Literal["ready", "reloading", "silent"] = Field(
         description="ready; reloading (or on a Cloudflare challenge); silent (no pong lately)"
     )
+    managed: bool = Field(False, description="A tab of the managed browser (serve --browser)")
+
+
+class ManagedTabInfo(BaseModel):
+    index: int = Field(description="The tab's number, from 1")
+    state: str = Field(
+        description="opening, loading, connected, not connected, away (on another site), "
+        "reopening, closed"
+    )
+    url: str
+    title: str
+    worker: str | None = Field(description="The worker id its userscript connected as")
+    transport: str | None
+    visibility: str | None = Field(description="The page's visibilityState (visible, hidden)")
+    reopened: int = Field(description="How often it was opened again (crash, hang, closed, away)")
+    last_reason: str | None = Field(description="Why it was last opened again")
+    open_seconds: float
+
+
+class ManagedBrowserInfo(BaseModel):
+    state: str = Field(description="starting, running, restarting, stopped")
+    pid: int | None
+    executable: str | None
+    version: str | None
+    profile: str
+    headless: bool
+    page_url: str
+    restarts: int = Field(description="How often the browser was started again")
+    uptime_seconds: float | None
+    next_start_seconds: float | None = Field(description="While restarting: when it starts")
+    last_exit: str | None
+    last_error: str | None
+    tabs: list[ManagedTabInfo]
 
 
 class Workers(BaseModel):
     workers: list[WorkerInfo]
+    browser: ManagedBrowserInfo | None = Field(
+        None, description="The managed browser, when the gateway runs one (serve --browser)"
+    )
 
 
 class RequestLogEntry(BaseModel):
@@ -136,6 +212,12 @@ class RequestLogEntry(BaseModel):
     retries: int
     retry_kinds: dict[str, int]
     bytes_in: int
+    conversation: str = Field(
+        "",
+        description="The LMArena session: new (a new session), folded (a history folded into a "
+        "new session), continued, regenerated (LMArena's retry route); empty in the legacy flow",
+    )
+    api: str = Field(description="The API the request used: chat, messages, responses, images")
     has_bodies: bool
 
 
@@ -169,9 +251,38 @@ class StoreInfo(BaseModel):
     max_rows: int
 
 
+class DownloadInfo(BaseModel):
+    """The image downloads (mogai's `download_semaphore`, and more)."""
+
+    max_concurrent: int = Field(description="max_concurrent_downloads")
+    active: int = Field(description="Downloads running now")
+    available: int = Field(description="Free download slots")
+    completed: int
+    failed: int = Field(description="Downloads that failed after their retries")
+    retries: int
+    bytes: int = Field(description="Bytes downloaded")
+    avg_ms: float | None = Field(description="Mean time of a completed download")
+    slowest_ms: float | None
+
+
+class ImageCacheInfo(BaseModel):
+    """The in-memory image cache (mogai's `cache_stats`; memory_management)."""
+
+    entries: int
+    max_entries: int
+    bytes: int
+    max_bytes: int
+    ttl_seconds: float
+    hits: int
+    misses: int
+    evicted: int = Field(description="Entries dropped to stay within the bounds")
+
+
 class Performance(BaseModel):
     state: dict[str, int] = Field(description="Sizes of the per-request and per-worker state")
     store: StoreInfo
+    downloads: DownloadInfo
+    image_cache: ImageCacheInfo
     event_loop_lag_ms: float = Field(description="How late a 0 s sleep woke up just now")
 
 

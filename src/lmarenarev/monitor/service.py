@@ -7,10 +7,11 @@ import logging
 import sqlite3
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
+from ..chat.conversation import row_limits
 from ..config.settings import Settings
 from ..store.db import db_path, open_for_reading
 from ..store.tokens import load_counter
@@ -31,6 +32,15 @@ class Monitoring:
     writer: StoreWriter
     db: Path
     started_at: float  # unix time
+    _counter: list[Callable[[str], int] | None] = field(default_factory=list)  # loaded once
+
+    async def count_tokens(self, text: str) -> int | None:
+        """`text`'s tokens by the offline tokenizer (store/tokens.py), in a thread; None when
+        it cannot be loaded."""
+        if not self._counter:
+            self._counter.append(await asyncio.to_thread(load_counter))
+        count = self._counter[0]
+        return None if count is None else await asyncio.to_thread(count, text)
 
     async def read(self, query: Callable[[sqlite3.Connection], T], empty: T) -> T:
         """`query` on a read-only connection in a thread; `empty` while there is no log yet."""
@@ -54,11 +64,16 @@ class Monitoring:
 
 def build_monitoring(settings: Callable[[], Settings], home: Path, pool: WorkerPool) -> Monitoring:
     """`settings` is read when used, so a reload changes log_bodies and the retention."""
-    writer = StoreWriter(
-        db_path(home),
-        retention=lambda: Retention(settings().log_retention_days, settings().log_max_rows),
-        count_tokens=load_counter,
-    )
+    def retention() -> Retention:
+        s = settings()
+        return Retention(
+            s.log_retention_days,
+            s.log_max_rows,
+            conversation_max_age_seconds=s.conversation_max_age_hours * 3600,
+            conversation_max_rows=row_limits(s.conversation_cache_size),
+        )
+
+    writer = StoreWriter(db_path(home), retention=retention, count_tokens=load_counter)
     started_at = time.time()
     observer: RequestObserver | None = None
 

@@ -23,6 +23,7 @@ def gateway_status(gw: Gateway) -> dict[str, Any]:
         "uptime_seconds": round(time.time() - gw.started_at, 1),
         "flow": settings.arena_flow,
         "workers": [_worker(gw, worker) for worker in gw.pool.workers.values()],
+        "browser": gw.browser.snapshot() if gw.browser is not None else None,
         "capture_armed": gw.ops.capture.armed is not None,
         "ids": {
             "session_id": settings.session_id or None,
@@ -50,7 +51,15 @@ def _worker(gw: Gateway, worker: Worker) -> dict[str, Any]:
         "capacity": worker.capacity,
         "reloading": worker.reloading,
         "connected_seconds": round(gw.pool.clock() - worker.connected_at, 1),
+        "managed": worker.id in managed_workers(gw),
     }
+
+
+def managed_workers(gw: Gateway) -> set[str]:
+    """The workers that are tabs of the managed browser (each tab's userscript says which)."""
+    if gw.browser is None:
+        return set()
+    return {tab.worker for tab in gw.browser.tabs if tab.worker is not None}
 
 
 def _endpoint_map(gw: Gateway) -> dict[str, Any]:
@@ -78,6 +87,8 @@ def _models(gw: Gateway) -> dict[str, Any]:
     return {
         "configured": sorted(gw.models),
         "offered": len(gw.chat.models),
+        "automatic": sum(entry.automatic for entry in gw.chat.models.values()),
+        "catalog_refresh_minutes": gw.settings.model_catalog_refresh_minutes,
         "withdrawn": sorted(gw.chat.withdrawn),
         "expose_available_models": gw.settings.expose_available_models,
         "catalog": {

@@ -136,6 +136,7 @@ async def refresh_catalog(gw: Gateway, *, wait: float = 0.0) -> list[dict[str, A
         except GatewayError as exc:
             catalog.last_error = exc.message
             gw.ops.errors.record("catalog", exc)
+            refresh_models(gw)  # a request for a model is told why there is none
             raise
         if models != catalog.models:
             text = json.dumps(models, ensure_ascii=False, indent=2) + "\n"

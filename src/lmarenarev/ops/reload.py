@@ -21,7 +21,7 @@ from ..config.files import ConfigSource, LoadedConfig, load_config
 from ..config.jsonc import ConfigError
 from ..config.settings import Settings
 from ..gateway import Gateway, relay_config
-from ..models.catalog import effective_models
+from ..models.catalog import effective_models, no_models_hint
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +38,7 @@ RESTART_KEYS = (
     "download_timeout",
     "download_ca_bundle",
     "memory_management",
+    "browser",  # the managed browser runs with the settings it started with
 )
 
 
@@ -55,11 +56,13 @@ def config_source(gw: Gateway) -> ConfigSource:
 
 def refresh_models(gw: Gateway) -> None:
     """Recompute the models clients may use from models.json and the catalogue."""
+    catalog = gw.ops.catalog
     models, withdrawn = effective_models(
-        gw.models, gw.ops.catalog.models, gw.settings.expose_available_models
+        gw.models, catalog.models, gw.settings.expose_available_models
     )
     gw.chat.models = models
     gw.chat.withdrawn = withdrawn
+    gw.chat.no_models_hint = no_models_hint(catalog, gw.settings.model_catalog_refresh_minutes)
 
 
 def _changed(old: Settings, new: Settings) -> list[str]:
@@ -83,11 +86,13 @@ def apply_config(gw: Gateway, loaded: LoadedConfig) -> ReloadReport:
         selector=old_chat.selector,
     )
     chat.store.capacity = settings.conversation_cache_size
+    chat.store.max_age = settings.conversation_max_age_hours * 3600
     pool = gw.pool
     pool.default_capacity = settings.worker_capacity
     pool.ping_interval = settings.worker_ping_interval_seconds
     pool.ping_timeout = settings.worker_ping_timeout_seconds
     pool.max_waiting = settings.max_waiting_requests
+    pool.first_tab_wait = settings.first_tab_wait_seconds
     gw.settings, gw.models, gw.chat = settings, loaded.models, chat
     gw.relay_config = relay_config(settings)
     refresh_models(gw)

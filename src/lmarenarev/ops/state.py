@@ -22,6 +22,17 @@ from .id_capture import IdCapture
 log = logging.getLogger(__name__)
 
 RECENT_ERRORS = 50
+
+
+@dataclass
+class UpdateState:
+    """What the update check found (ops/update_check.py): set from its thread, read by the
+    dashboard (/api/monitor/stats)."""
+
+    latest: str | None = None
+    notice: str | None = None
+
+
 class RecentErrors:
     """The last failures, newest last (bounded; the request log will keep them all)."""
 
@@ -50,6 +61,7 @@ class Operations:
     catalog: Catalog = field(default_factory=Catalog)
     capture: IdCapture = field(default_factory=IdCapture)
     errors: RecentErrors = field(default_factory=RecentErrors)
+    update: UpdateState = field(default_factory=UpdateState)
     last_request_at: float = field(default_factory=time.monotonic)
     last_idle_reload_at: float = 0.0
     loop: asyncio.AbstractEventLoop | None = None

@@ -3,6 +3,9 @@
 The answer is cached in `<home>/.update_check.json` with the time of the last attempt, so a
 start asks at most daily even when offline. Every failure (offline, timeout, odd JSON, a home
 that cannot be written) is silent: the check is a courtesy. Pre-releases are never suggested.
+`serve` runs it in the background (`enable_auto_update`): the notice is logged and shown on the
+dashboard; with "apply" the release is also installed (ops/upgrade.py) and the notice says to
+restart.
 """
 
 from __future__ import annotations
@@ -100,18 +103,38 @@ def cached_newer_release(home: Path, current: str) -> str | None:
 
 
 def notice(latest: str, current: str) -> str:
-    return f"lmarenarev {latest} is available (this is {current}): pip install -U lmarenarev"
+    return f"lmarenarev {latest} is available (this is {current}): run `lmarenarev update`"
+
+
+def applied(latest: str, current: str, install: Callable[[str], str]) -> str:
+    """Install the release with `install` (it returns the version installed); what to say."""
+    try:
+        installed = install(latest)
+    except Exception as exc:  # a failed pip or git: say so, keep running what runs
+        return (f"lmarenarev {latest} is available (this is {current}) but installing it "
+                f"failed: {exc}; run `lmarenarev update` to see why")
+    return (f"lmarenarev {installed} is installed (this process still runs {current}): "
+            "restart the gateway to use it")
 
 
 def check_in_background(
-    home: Path, current: str, report: Callable[[str], None], *, url: str = PYPI_JSON_URL
+    home: Path,
+    current: str,
+    report: Callable[[str, str], None],
+    *,
+    url: str = PYPI_JSON_URL,
+    install: Callable[[str], str] | None = None,
 ) -> threading.Thread:
-    """Run the check in a daemon thread; `report(notice)` only when a newer release exists."""
+    """Run the check in a daemon thread; `report(latest, notice)` only when a newer release
+    exists. With `install` ("apply") the release is installed first and the notice says how
+    that went."""
 
     def run() -> None:
         latest = newer_release(home, current, url=url)
-        if latest is not None:
-            report(notice(latest, current))
+        if latest is None:
+            return
+        text = notice(latest, current) if install is None else applied(latest, current, install)
+        report(latest, text)
 
     thread = threading.Thread(target=run, name="lmarenarev-update-check", daemon=True)
     thread.start()

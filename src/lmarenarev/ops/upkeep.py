@@ -1,7 +1,7 @@
 """Background upkeep of a running gateway, started by the app's lifespan.
 
 - the model catalogue is read through a tab when one connects (at most once a minute) and every
-  `model_catalog_refresh_minutes`;
+  `model_catalog_refresh_minutes` (every minute while no model is offered);
 - after `idle_restart_timeout_seconds` without requests (`enable_idle_restart`), every worker tab
   is reloaded for a fresh page state (the seed restarted its whole server instead);
 - the pool's listeners route page requests to id capture and arm tabs that connect meanwhile;
@@ -77,12 +77,20 @@ async def _catalog_loop(gw: Gateway) -> None:
         if minutes <= 0:
             await asyncio.sleep(CATALOG_CHECK_MAX)
             continue
-        interval = minutes * 60
+        interval = catalog_interval(minutes, offering=bool(gw.chat.models))
         attempted = gw.ops.catalog.attempted_at
         due = attempted is None or time.monotonic() - attempted >= interval
         if due and gw.pool.workers:
             await _refresh_quietly(gw)
         await asyncio.sleep(min(CATALOG_CHECK_MAX, interval / 4))
+
+
+def catalog_interval(minutes: float, *, offering: bool) -> float:
+    """Seconds between reads of the catalogue: the setting's, or at most a minute while the
+    gateway offers no model (no models.json, and the last read failed): a new user's models
+    should not wait half an hour for a tab past Cloudflare's check."""
+    interval = minutes * 60
+    return interval if offering else min(interval, CONNECT_REFRESH_GAP)
 
 
 async def _idle_loop(gw: Gateway) -> None:

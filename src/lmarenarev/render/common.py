@@ -1,13 +1,19 @@
-"""What both renderers share: options, finish-reason mapping, and how events become content.
+"""What every renderer shares: options, finish-reason mapping, and how events become content.
 
 `Assembler` decides what the assistant says (text, images, `<think>` blocks, sources, held or live
-reasoning); the SSE and JSON renderers only decide how it is packaged. Because they share this
-one implementation, a streamed reply joins up to exactly the non-streamed one.
+reasoning, tool calls); the renderers of each API only decide how it is packaged. Because they
+share this one implementation, a streamed reply joins up to exactly the non-streamed one.
+
+With tools (docs/tools.md) the text goes through a `CallDetector` first: what it hands back is
+text, and the calls it finds are decided when the reply ends (`reply_end`). A botched reply may
+get one corrective turn (chat/completion.py runs it): its text is not shown, only its calls count;
+when they are botched again, the first reply's held text goes out as it was written.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -20,6 +26,11 @@ from lmarenarev.arena.events import (
     TextDelta,
     Usage,
 )
+from lmarenarev.arena.ids import random_hex
+from lmarenarev.messages import ToolCall
+from lmarenarev.tools.contract import assistant_text, correction
+from lmarenarev.tools.detect import CallDetector, Verdict
+from lmarenarev.tools.spec import ToolSet
 
 ReasoningMode = Literal["openai", "think_tag", "off"]
 
@@ -47,11 +58,35 @@ class RenderOptions:
     preserve_streaming: bool
     include_usage: bool
     side: str = "a"
+    choice_index: int = 0  # of n choices
+    closes_stream: bool = True  # False: one of n streamed choices, the caller ends the stream
+    tools: ToolSet | None = None  # calls are looked for in the reply (docs/tools.md)
+
+
+@dataclass(frozen=True, slots=True)
+class Correction:
+    """One corrective turn for a botched reply: the message to send, and the reply as the
+    model wrote it (the legacy flow sends the whole history again)."""
+
+    message: str
+    reply: str
+
+
+def call_id(prefix: str) -> str:
+    """A tool call's id (`call_…`, `toolu_…`): 24 random hex digits after the API's prefix."""
+    return prefix + random_hex()[:24]
 
 
 def map_finish_reason(reason: str) -> str:
     """LMArena's finish reason → OpenAI's; unknown values (e.g. "unknown", "error") → "stop"."""
     return _FINISH_REASONS.get(reason, "stop")
+
+
+def added(first: Usage | None, second: Usage | None) -> Usage | None:
+    if first is None or second is None:
+        return first or second
+    return Usage(first.prompt_tokens + second.prompt_tokens,
+                 first.completion_tokens + second.completion_tokens)
 
 
 def usage_dict(usage: Usage) -> dict[str, int]:
@@ -108,6 +143,7 @@ class Assembler(ABC):
     def __init__(self, options: RenderOptions) -> None:
         self.options = options
         self.finish_reason = "stop"
+        self.stop_sequence: str | None = None  # the client's stop sequence that ended it
         self.usage: Usage | None = None
         self._held_reasoning: list[str] = []
         self._citations: dict[str, str] = {}  # url → first title seen
@@ -115,6 +151,12 @@ class Assembler(ABC):
         self._trailing_newlines = 0  # of the content so far, to place blank lines around blocks
         self._after_block = False  # the last content was an image/sources block
         self._finished = False
+        tools = options.tools
+        self.tools = tools if tools is not None and tools.calling else None
+        self._detector = None if self.tools is None else CallDetector(self.tools)
+        self._raw: list[str] = []  # the reply's text as written (for a corrective turn)
+        self._botched: Verdict | None = None  # set while a corrective turn runs
+        self.calls: tuple[ToolCall, ...] = ()
 
     @abstractmethod
     def _emit_content(self, text: str) -> None: ...
@@ -122,12 +164,76 @@ class Assembler(ABC):
     @abstractmethod
     def _emit_reasoning(self, text: str) -> None: ...
 
+    def _emit_tool_calls(self, calls: Sequence[ToolCall]) -> None:
+        raise NotImplementedError(f"{type(self).__name__} cannot send tool calls")
+
+    def _said(self) -> str:
+        """The text content so far (each renderer keeps what it emitted)."""
+        raise NotImplementedError
+
+    def content(self) -> str:
+        """The reply as the request log and the conversation store keep it: with calls, in
+        the contract's form (what the next request's history is rewritten to)."""
+        return well_formed(assistant_text(self._said(), self.calls))
+
+    # -- tool calls ----------------------------------------------------------------------------
+
+    def reply_end(self, may_correct: bool) -> Correction | None:
+        """One LMArena reply ended: decide its calls. A corrective turn to run when the calls
+        were botched and `may_correct` (else the held text goes out as it was written)."""
+        detector, self._detector = self._detector, None
+        if detector is None or self.tools is None:
+            return None
+        rest, verdict = detector.close()
+        if self._botched is not None:  # the corrective turn's reply: only its calls count
+            first, self._botched = self._botched, None
+            if verdict.calls and not verdict.botched:
+                self.calls = verdict.calls
+            else:
+                self._release(first.held)
+            return None
+        if rest:
+            self._put_text(rest)
+        if not verdict.botched:
+            self.calls = verdict.calls
+            return None
+        if not may_correct or self.finish_reason == "length":
+            self._release(verdict.held)
+            return None
+        self._botched = verdict
+        return Correction(correction(verdict.problems), "".join(self._raw))
+
+    def begin_correction(self) -> None:
+        """The corrective turn's events follow: its text goes to a detector of its own."""
+        assert self.tools is not None and self._botched is not None
+        self._detector = CallDetector(self.tools)
+
+    @property
+    def correcting(self) -> bool:
+        """A corrective turn runs (its reply's events are coming)."""
+        return self._botched is not None
+
+    def give_up_correction(self) -> None:
+        """No corrective turn could be sent, or it failed: the botched text goes out as it was
+        written."""
+        if self._botched is not None:
+            self._detector = None
+            self._release(self._botched.held)
+            self._botched = None
+
+    def _release(self, held: str) -> None:
+        if held:
+            self._put_text(held)
+
     def _consume(self, event: Event) -> None:
         if event.side != self.options.side or self._finished:
             return
         if type(event) is TextDelta:
             if event.text:
                 self._add_text(event.text)
+        elif self._botched is not None:  # a corrective turn: only its text and end count
+            if type(event) is Finish:
+                self.usage = added(self.usage, event.usage)
         elif type(event) is ReasoningDelta:
             if event.text:
                 self._add_reasoning(event.text)
@@ -138,20 +244,37 @@ class Assembler(ABC):
             self._citations.setdefault(event.url, event.title)
         elif type(event) is Finish:
             self.finish_reason = map_finish_reason(event.reason)
-            if event.usage is not None:
-                self.usage = event.usage
+            self.stop_sequence = event.stop_sequence
+            self.usage = added(self.usage, event.usage)
         # ArenaError: the relay acts on it; it is never assistant output.
 
     def _finalize(self) -> None:
-        """Flush what waits for the end: held reasoning, then the sources list. Idempotent."""
+        """Flush what waits for the end: held reasoning, the sources list, the calls.
+        Idempotent."""
         if self._finished:
             return
+        self.reply_end(may_correct=False)
+        self.give_up_correction()
         self._flush_reasoning()
         if self._citations:
             self._block(sources_markdown(self._citations))
         self._finished = True
+        if self.calls:
+            self.finish_reason = "tool_calls"
+            self._emit_tool_calls(self.calls)
 
     def _add_text(self, text: str) -> None:
+        if self._detector is not None:
+            if self._botched is not None:
+                self._detector.feed(text)  # the corrective turn's text is never shown
+                return
+            self._raw.append(text)
+            text = self._detector.feed(text)
+            if not text:
+                return
+        self._put_text(text)
+
+    def _put_text(self, text: str) -> None:
         if self._held_reasoning:
             self._flush_reasoning()
         if self._after_block:

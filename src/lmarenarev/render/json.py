@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from lmarenarev.arena.events import Event
-from lmarenarev.render.common import Assembler, RenderOptions, usage_dict, well_formed
+from lmarenarev.messages import ToolCall
+from lmarenarev.render.common import Assembler, RenderOptions, call_id, usage_dict, well_formed
+from lmarenarev.tools.contract import arguments_json
+
+
+def openai_tool_call(call: ToolCall, id: str) -> dict[str, Any]:
+    function = {"name": call.name, "arguments": arguments_json(call.arguments)}
+    return {"id": id, "type": "function", "function": function}
 
 
 class JSONRenderer(Assembler):
@@ -15,25 +23,40 @@ class JSONRenderer(Assembler):
         super().__init__(options)
         self._content: list[str] = []
         self._reasoning: list[str] = []
+        self._tool_calls: list[dict[str, Any]] = []
 
     def feed(self, event: Event) -> None:
         self._consume(event)
 
     def content(self) -> str:
-        """The final content, exactly as in `result()`."""
+        """The final reply as the log and the conversation store keep it."""
         self._finalize()
-        return well_formed("".join(self._content))
+        return super().content()
+
+    def _said(self) -> str:
+        return "".join(self._content)
 
     def result(self) -> dict[str, Any]:
-        message: dict[str, Any] = {"role": "assistant", "content": self.content()}
+        self._finalize()
+        text = well_formed(self._said())
+        message: dict[str, Any] = {"role": "assistant", "content": text}
         if self._reasoning:
             message["reasoning_content"] = well_formed("".join(self._reasoning))
+        if self._tool_calls:
+            message["content"] = text or None  # as OpenAI answers a reply of calls only
+            message["tool_calls"] = self._tool_calls
         completion: dict[str, Any] = {
             "id": self.options.completion_id,
             "object": "chat.completion",
             "created": self.options.created,
             "model": self.options.model,
-            "choices": [{"index": 0, "message": message, "finish_reason": self.finish_reason}],
+            "choices": [
+                {
+                    "index": self.options.choice_index,
+                    "message": message,
+                    "finish_reason": self.finish_reason,
+                }
+            ],
         }
         if self.usage is not None:
             completion["usage"] = usage_dict(self.usage)
@@ -44,3 +67,6 @@ class JSONRenderer(Assembler):
 
     def _emit_reasoning(self, text: str) -> None:
         self._reasoning.append(text)
+
+    def _emit_tool_calls(self, calls: Sequence[ToolCall]) -> None:
+        self._tool_calls = [openai_tool_call(call, call_id("call_")) for call in calls]

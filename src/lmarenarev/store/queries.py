@@ -20,14 +20,15 @@ COLUMNS = (
     "id", "started_at", "model", "key_name", "stream", "flow", "call", "worker_id", "status",
     "http_status", "error_kind", "upstream_kind", "error_message", "finish_reason", "ttft_ms",
     "duration_ms", "prompt_tokens", "completion_tokens", "tokens_source", "attempts", "retries",
-    "retry_kinds", "bytes_in",
+    "retry_kinds", "bytes_in", "conversation", "api",
 )  # fmt: skip
 _SELECT = (
     "SELECT r.rowid AS seq, "
     + ", ".join(f"r.{column}" for column in COLUMNS)
     + ", EXISTS (SELECT 1 FROM request_bodies b WHERE b.id = r.id) AS has_bodies FROM requests r"
 )
-_SEARCHED = ("id", "model", "key_name", "worker_id", "error_kind", "upstream_kind", "error_message")
+_SEARCHED = ("id", "model", "key_name", "worker_id", "error_kind", "upstream_kind", "error_message",
+             "api")
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,3 +210,26 @@ def error_kinds(conn: sqlite3.Connection, since: float | None) -> list[tuple[str
         params,
     )
     return [(str(row[0]), int(row[1])) for row in rows]
+
+
+def series_rows(conn: sqlite3.Connection, since: float) -> list[tuple[Any, ...]]:
+    """What `monitor.timeseries` buckets: one short row per request started since `since`."""
+    rows = conn.execute(
+        "SELECT started_at, status, duration_ms, ttft_ms, prompt_tokens, completion_tokens "
+        "FROM requests WHERE started_at >= ? ORDER BY started_at",
+        (since,),
+    )
+    return [tuple(row) for row in rows]
+
+
+def error_kinds_by_model(
+    conn: sqlite3.Connection, since: float | None
+) -> list[tuple[str, str, int]]:
+    """(model, error kind, count) of the failed requests in the window, most frequent first."""
+    sql, params = RequestFilter(since=since, errors_only=True).where()
+    rows = conn.execute(
+        f"SELECT r.model, COALESCE(r.error_kind, '?') AS kind, COUNT(*) FROM requests r{sql} "
+        "GROUP BY r.model, kind ORDER BY COUNT(*) DESC, kind",
+        params,
+    )
+    return [(str(row[0]), str(row[1]), int(row[2])) for row in rows]

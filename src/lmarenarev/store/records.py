@@ -53,6 +53,10 @@ class RequestRecord:
     bytes_in: int = 0  # bytes of LMArena's answers, as the tab relayed them
     bodies: Bodies | None = None
     to_count: ToCount | None = None  # not stored: resolved into the token columns
+    # the LMArena session: "new", "folded" (a history folded into a new one), "continued",
+    # "regenerated"; "" in the legacy flow or when refused
+    conversation: str = ""
+    api: str = "chat"  # chat | messages (Anthropic) | responses | images
 
     @property
     def retries(self) -> int:
@@ -85,6 +89,8 @@ class RequestRow(TypedDict):
     retries: int
     retry_kinds: dict[str, int]
     bytes_in: int
+    conversation: str
+    api: str
     has_bodies: bool
 
 
@@ -92,3 +98,4 @@ class BodiesRow(TypedDict):
     prompt: str
     reply: str
     reasoning: str
+

@@ -1,12 +1,13 @@
 """The one writer of the request log: an asyncio task draining a bounded queue into SQLite.
 
-`submit()` never blocks and never touches the disk: it queues the record, or drops and counts
-it when the queue is full (logged once). `run()` takes what is queued in batches and writes
-each batch in a thread (`asyncio.to_thread`), counting tokens there too when LMArena sent no
-usage; it prunes the log to its retention now and then. A batch gathers for `linger` seconds
-after its first record: under load that is one transaction (and one thread hop) for many
-requests, not one each. On cancellation it writes what it holds and what is still queued, then
-closes the file.
+`submit()` never blocks and never touches the disk: it queues the record, or drops and counts it
+when the queue is full (logged once). `save()` does the same for a row of the state kept across
+restarts (store/state.py: the conversation map, key usage), written in the same batches. `run()`
+takes what is queued in batches and writes each batch in a thread (`asyncio.to_thread`),
+counting tokens there too when LMArena sent no usage; it prunes the log to its retention now and
+then. A batch gathers for `linger` seconds after its first record: under load that is one
+transaction (and one thread hop) for many requests, not one each. On cancellation it writes what
+it holds and what is still queued, then closes the file.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ import asyncio
 import logging
 import sqlite3
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -24,6 +25,8 @@ from . import queries
 from .db import open_for_writing
 from .migrations import migrate
 from .records import RequestRecord
+from .responses import prune_responses
+from .state import StateWrite, prune_conversations
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +41,9 @@ Counted = Callable[[RequestRecord], None]
 class Retention:
     max_age_days: float
     max_rows: int
+    conversation_max_age_seconds: float = 0.0  # 0: no age limit
+    # The most rows kept of each kind (chat.conversation.row_limits); empty: not pruned.
+    conversation_max_rows: Mapping[str, int] = field(default_factory=dict)
 
 
 class StoreWriter:
@@ -57,15 +63,16 @@ class StoreWriter:
         self._count_tokens = count_tokens  # loads the tokenizer (in the writer's thread)
         self._counter: Counter | None = None
         self._counter_loaded = False
-        self._queue: asyncio.Queue[RequestRecord] = asyncio.Queue(queue_size)
+        self._queue: asyncio.Queue[RequestRecord | StateWrite] = asyncio.Queue(queue_size)
         self.batch_size = batch_size
         self.linger = linger
-        self._held: list[RequestRecord] = []  # taken from the queue, not written yet
+        self._held: list[RequestRecord | StateWrite] = []  # taken from the queue, not written
         self.clock = clock
         self._conn: sqlite3.Connection | None = None
         self._inflight: asyncio.Future[Any] | None = None
         self._last_prune = 0.0
         self.written = 0
+        self.state_written = 0
         self.dropped = 0
         self.failed = 0
         self.error: str | None = None  # why the log is not being written, if it is not
@@ -76,8 +83,15 @@ class StoreWriter:
         return self._queue.qsize()
 
     def submit(self, record: RequestRecord) -> bool:
+        return self._put(record)
+
+    def save(self, row: StateWrite) -> bool:
+        """Queue a row of state (store/state.py) for the next batch."""
+        return self._put(row)
+
+    def _put(self, item: RequestRecord | StateWrite) -> bool:
         try:
-            self._queue.put_nowait(record)
+            self._queue.put_nowait(item)
         except asyncio.QueueFull:
             if self.dropped == 0:
                 log.warning("the request log is behind: dropping records (counted in /metrics)")
@@ -128,12 +142,14 @@ class StoreWriter:
         self._inflight = asyncio.ensure_future(asyncio.to_thread(work))
         return await asyncio.shield(self._inflight)
 
-    def _drain(self, batch: list[RequestRecord]) -> list[RequestRecord]:
+    def _drain(
+        self, batch: list[RequestRecord | StateWrite]
+    ) -> list[RequestRecord | StateWrite]:
         while len(batch) < self.batch_size and not self._queue.empty():
             batch.append(self._queue.get_nowait())
         return batch
 
-    async def _write(self, batch: list[RequestRecord]) -> None:
+    async def _write(self, batch: list[RequestRecord | StateWrite]) -> None:
         try:
             written = await self._in_thread(lambda: self._write_batch(batch))
         except asyncio.CancelledError:
@@ -147,18 +163,22 @@ class StoreWriter:
 
     # -- in the thread -------------------------------------------------------------------------
 
-    def _write_batch(self, batch: list[RequestRecord]) -> list[RequestRecord]:
+    def _write_batch(self, batch: list[RequestRecord | StateWrite]) -> list[RequestRecord]:
         conn = self._conn
         assert conn is not None
-        records = [self._counted(record) for record in batch]
+        records = [self._counted(item) for item in batch if isinstance(item, RequestRecord)]
+        rows = [item for item in batch if not isinstance(item, RequestRecord)]
         conn.execute("BEGIN IMMEDIATE")
         try:
             queries.insert(conn, records)
+            for row in rows:  # in the order they were saved: the last one of a key wins
+                row.apply(conn)
         except BaseException:
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
         self.written += len(records)
+        self.state_written += len(rows)
         now = self.clock()
         if now - self._last_prune >= PRUNE_INTERVAL_SECONDS:
             self._last_prune = now
@@ -175,6 +195,16 @@ class StoreWriter:
             deleted = queries.prune(
                 conn, now=now, max_age_days=retention.max_age_days, max_rows=retention.max_rows
             )
+            prune_responses(conn, now=now, max_age_days=retention.max_age_days)
+            if retention.conversation_max_rows:
+                forgotten = prune_conversations(
+                    conn,
+                    now=now,
+                    max_age_seconds=retention.conversation_max_age_seconds,
+                    max_rows=retention.conversation_max_rows,
+                )
+                if forgotten:
+                    log.info("conversation map: removed %d expired or surplus entries", forgotten)
         except BaseException:
             conn.execute("ROLLBACK")
             raise

@@ -9,9 +9,7 @@
 // @match        https://*.arena.ai/*
 // @grant        GM_xmlhttpRequest
 // @grant        unsafeWindow
-// @connect      __LMARENAREV_CONNECT_HOST__
-// @connect      127.0.0.1
-// @connect      localhost
+// @connect      __LMARENAREV_CONNECT_HOSTS__
 // @updateURL    __LMARENAREV_GATEWAY__/bridge.user.js?token=__LMARENAREV_TOKEN_QUERY__
 // @downloadURL  __LMARENAREV_GATEWAY__/bridge.user.js?token=__LMARENAREV_TOKEN_QUERY__
 // @run-at       document-start

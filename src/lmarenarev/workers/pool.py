@@ -39,6 +39,8 @@ from .protocol import (
 
 log = logging.getLogger(__name__)
 
+NO_TAB_RETRY_AFTER = 10  # seconds: about what opening a tab with the userscript takes
+
 
 class Link(Protocol):
     kind: str
@@ -82,6 +84,7 @@ class WorkerPool:
         ping_interval: float,
         ping_timeout: float,
         max_waiting: int = 100,
+        first_tab_wait: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.workers: dict[str, Worker] = {}
@@ -105,12 +108,21 @@ class WorkerPool:
         self.token_dropped = 0
         self.max_waiting = max_waiting
         self.waiting = 0
+        # Until a first tab connects, a request waits at most `first_tab_wait`: the user has
+        # not installed the userscript yet, and a 503 that says so beats a minute of silence.
+        self.first_tab_wait = first_tab_wait
+        self.ever_connected = False
         # Replaced (and set) on every change; waiters hold the one current when they looked.
         # An Event needs no lock, so a cancelled waiter can never leave one held.
         self._changed = asyncio.Event()
         self._order = itertools.count()
         # Called (synchronously) when a worker connects and when a page reports a request.
         self.connect_listeners: list[Callable[[Worker], None]] = []
+        # What to do when no tab is connected (the managed browser says its own).
+        self.no_worker_hint = (
+            "install the lmarenarev userscript (the URL `lmarenarev userscript` prints) and open "
+            "https://lmarena.ai/ in that browser (its title starts with ✅ when connected)"
+        )
         self.capture_listeners: list[Callable[[Worker, CapturedFrame], None]] = []
 
     # -- workers -------------------------------------------------------------------------------
@@ -130,6 +142,7 @@ class WorkerPool:
             reloading=is_challenge_title(hello.title),
         )
         self.workers[worker.id] = worker
+        self.ever_connected = True
         await link.send(welcome_frame(worker.id))
         log.info("%s connected (script %s)", worker.describe(), hello.script_version)
         if worker.reloading:
@@ -179,20 +192,24 @@ class WorkerPool:
 
     # -- jobs ----------------------------------------------------------------------------------
 
-    def pick(self) -> Worker | None:
-        """The least-loaded worker with a free slot now, if any."""
+    def pick(self, avoid: Worker | None = None) -> Worker | None:
+        """The least-loaded worker with a free slot now, if any (other than `avoid`)."""
         free = [
-            w for w in self.workers.values() if len(w.jobs) < w.capacity and not w.reloading
+            w for w in self.workers.values()
+            if len(w.jobs) < w.capacity and not w.reloading and w is not avoid
         ]
         if not free:
             return None
         return min(free, key=lambda w: (w.load, len(w.jobs), w.order))
 
     async def acquire(self, wait: float) -> Worker:
-        """The least-loaded worker with a free slot, waiting up to `wait` seconds for one."""
+        """The least-loaded worker with a free slot, waiting up to `wait` seconds for one
+        (`first_tab_wait` at most while no tab has ever connected)."""
         worker = self.pick()
         if worker is not None:
             return worker
+        if not self.ever_connected:
+            wait = min(wait, self.first_tab_wait)
         if wait > 0 and self.waiting >= self.max_waiting:
             raise QueueFull(
                 f"{self.waiting} requests are already waiting for an LMArena tab; "
@@ -208,7 +225,7 @@ class WorkerPool:
                     return worker
                 remaining = deadline - self.clock()
                 if remaining <= 0:
-                    raise NoWorker(self._no_worker_message(wait))
+                    raise self._no_worker(wait)
                 changed = self._changed
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(remaining):
@@ -216,14 +233,20 @@ class WorkerPool:
         finally:
             self.waiting -= 1
 
-    def _no_worker_message(self, waited: float) -> str:
+    def _no_worker(self, waited: float) -> NoWorker:
         after = f" (waited {waited:g} s)" if waited > 0 else ""
-        if not self.workers:
-            return (
-                f"no browser tab is connected{after}: open https://lmarena.ai/ in a browser with "
-                "the lmarenarev userscript installed (its title starts with ✅ when connected)"
+        if not self.workers:  # retrying will not help until the user opens a tab
+            never = "" if self.ever_connected else " yet"
+            return NoWorker(
+                f"no browser tab is connected{never}{after}: {self.no_worker_hint}, then send "
+                "the request again",
+                retry_after=NO_TAB_RETRY_AFTER,
+                retry=False,
             )
-        return f"every connected LMArena tab is busy{after}; try again shortly or open another tab"
+        return NoWorker(
+            f"every connected LMArena tab is busy{after}; try again shortly or open another tab",
+            retry_after=max(1, round(self.ping_interval)),
+        )
 
     def retire(self, worker: Worker, reason: str) -> None:
         """The tab is leaving (reload, navigation): schedule nothing more on it."""

@@ -1,5 +1,6 @@
 """File beds: hosts that take an attachment and give back a link LMArena can read (the mogai
-fork's `file_bed_*` settings; protocol §5.2 for the LMArenaBridge file bed).
+fork's `file_bed_*` settings; protocol §5.2 for the LMArenaBridge file bed; the presets of the
+hosts mogai lists in config/filebed_presets.py; docs/files.md).
 
 `FileBeds.upload` tries the enabled endpoints in the order the strategy gives (random,
 round_robin, failover); an endpoint that fails is cooled down for a while and tried again after
@@ -11,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -107,7 +109,9 @@ class FileBeds:
     ) -> str:
         client = self.client()
         if endpoint.upload_mode == "form":
-            fields = {endpoint.api_key_field: endpoint.api_key} if endpoint.api_key else {}
+            fields = dict(endpoint.form_fields)
+            if endpoint.api_key:
+                fields[endpoint.api_key_field] = endpoint.api_key
             files = {endpoint.form_file_field: (name, data, mime)}
             response = await client.post(
                 endpoint.url, data=fields, files=files, timeout=UPLOAD_TIMEOUT
@@ -125,17 +129,15 @@ class FileBeds:
 def link_from_response(endpoint: FileBedEndpoint, text: str) -> str:
     """The uploaded file's URL in a file bed's answer (pure)."""
     if endpoint.response_type == "text":
-        return _checked(text.strip())
+        return link_in_text(text)
     try:
         answer: Any = json.loads(text)
     except ValueError:
-        raise FileBedError("the answer is not JSON") from None
+        raise FileBedError(f"the answer is not JSON: {text[:100]!r}") from None
     if endpoint.json_url_key:
-        value: Any = answer
-        for part in endpoint.json_url_key.split("."):
-            value = value.get(part) if isinstance(value, dict) else None
+        value = value_at(answer, endpoint.json_url_key)
         if not isinstance(value, str):
-            raise FileBedError(f"the answer has no {endpoint.json_url_key!r}")
+            raise FileBedError(f"the answer has no {endpoint.json_url_key!r}: {text[:200]}")
         return _checked(value)
     if not isinstance(answer, dict) or answer.get("success") is not True:
         raise FileBedError(f"the upload was refused: {str(answer)[:200]}")
@@ -145,6 +147,38 @@ def link_from_response(endpoint: FileBedEndpoint, text: str) -> str:
     if not isinstance(filename, str) or not filename or "/" in filename:
         raise FileBedError("the answer has no filename")
     return seed_download_url(endpoint.url, filename)
+
+
+_PATH_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+
+
+def value_at(answer: Any, path: str) -> Any:
+    """What `path` names in a JSON value: keys joined by dots, list items by `[n]` or by a
+    number between dots (`data.files[0].url`, mogai's `files.0.url`); None when it names
+    nothing."""
+    value = answer
+    for match in _PATH_PART.finditer(path):
+        key, index = match.group(1), match.group(2)
+        if index is None and isinstance(value, list) and key.isdigit():
+            index = key
+        if index is not None:
+            position = int(index)
+            value = value[position] if isinstance(value, list) and position < len(value) else None
+        else:
+            value = value.get(key) if isinstance(value, dict) else None
+    return value
+
+
+_LINK = re.compile(r"https?://[^\s\"'<>`]+")
+
+
+def link_in_text(text: str) -> str:
+    """The first http(s) link anywhere in a text answer (0x0.st answers the link alone;
+    bashupload.com a few lines with `wget <link>` among them)."""
+    match = _LINK.search(text)
+    if match is None:
+        raise FileBedError(f"the answer holds no link: {text.strip()[:100]!r}")
+    return match.group(0).rstrip(".,;:!?)]}")
 
 
 def seed_download_url(upload_url: str, filename: str) -> str:
@@ -166,4 +200,8 @@ def endpoints_from_settings(
     """`file_bed_endpoints`, or the original seed's single `file_bed_upload_url`."""
     if endpoints or not upload_url:
         return list(endpoints)
-    return [FileBedEndpoint(name="file_bed_upload_url", url=upload_url, api_key=api_key)]
+    return [
+        FileBedEndpoint(
+            name="file_bed_upload_url", url=upload_url, api_key=api_key, preset="lmarenabridge"
+        )
+    ]

@@ -3,8 +3,11 @@
 `{success, filename}` and the file is served at `GET /uploads/<filename>`. Files older than the
 retention are deleted.
 
-Use it as a file bed of the gateway: `"file_bed_endpoints": [{"name": "self", "url":
-"http://127.0.0.1:5104/upload", "api_key": "<key>"}]` (or the seed's `file_bed_upload_url`).
+What it is for (docs/files.md): LMArena's servers fetch an attachment from the link a file bed
+returns, so the file bed must be reachable from the internet. Run it on a machine LMArena can
+reach (a public address, or behind a reverse proxy with TLS) and point `file_bed_endpoints` at
+its public URL; on 127.0.0.1 (the seed's example) it only serves local tests, and the gateway
+warns at start that LMArena cannot fetch from it.
 """
 
 from __future__ import annotations
@@ -123,12 +126,17 @@ def create_filebed_app(
 def add_command(commands: Any) -> None:
     parser = commands.add_parser(
         "file-bed",
-        help="run a small file bed to upload attachments to",
+        help="run a small file bed to upload attachments to (on a machine LMArena can reach)",
         description="Run a file bed compatible with LMArenaBridge's: POST /upload, "
-        "GET /uploads/<name>. Point file_bed_endpoints (or file_bed_upload_url) at "
-        "http://<host>:<port>/upload.",
+        "GET /uploads/<name>. LMArena's servers fetch attachments from the links it returns, "
+        "so run it where LMArena can reach it (a public address, or behind a reverse proxy "
+        "with TLS) and point file_bed_endpoints (or file_bed_upload_url) at its public "
+        "<url>/upload. On 127.0.0.1 it only serves local tests.",
     )
-    parser.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
+    parser.add_argument(
+        "--host", default="127.0.0.1",
+        help="address to bind (127.0.0.1: local tests only; a public or proxied address for use)",
+    )
     parser.add_argument("--port", type=int, default=5104, help="port (5104, as LMArenaBridge)")
     parser.add_argument("--key", default="", help="api_key uploads must carry (default: none)")
     parser.add_argument(
@@ -138,8 +146,9 @@ def add_command(commands: Any) -> None:
         help="delete files older than this: seconds, or 90m, 24h, 7d (default 24h)",
     )
     parser.add_argument(
-        "--dir", type=Path, default=Path.cwd() / "file_bed_uploads",
-        help="where the files go (default ./file_bed_uploads)",
+        "--dir", type=Path, default=None,
+        help="where the files go (default: file_bed_uploads in the data directory, "
+        "$LMARENAREV_HOME or ~/lmarenarev)",
     )
 
 

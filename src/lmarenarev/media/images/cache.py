@@ -21,6 +21,9 @@ class ImageCache:
         self.clock = clock
         self._items: OrderedDict[str, tuple[bytes, float]] = OrderedDict()
         self.bytes = 0
+        self.hits = 0
+        self.misses = 0
+        self.evicted = 0  # dropped to stay within the bounds (not expired ones)
 
     def __len__(self) -> int:
         return len(self._items)
@@ -28,12 +31,15 @@ class ImageCache:
     def get(self, key: str) -> bytes | None:
         item = self._items.get(key)
         if item is None:
+            self.misses += 1
             return None
         data, stored_at = item
         if self.clock() - stored_at >= self.ttl:
             self._drop(key)
+            self.misses += 1
             return None
         self._items.move_to_end(key)
+        self.hits += 1
         return data
 
     def put(self, key: str, data: bytes) -> None:
@@ -45,6 +51,7 @@ class ImageCache:
         self.bytes += len(data)
         while len(self._items) > self.max_entries or self.bytes > self.max_bytes:
             self._drop(next(iter(self._items)))
+            self.evicted += 1
 
     def _drop(self, key: str) -> None:
         data, _ = self._items.pop(key)

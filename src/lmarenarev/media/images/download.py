@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 import httpx
 
@@ -25,6 +27,24 @@ _RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504, 520, 522, 524})
 
 class DownloadFailed(Exception):
     pass
+
+
+@dataclass
+class DownloadCounts:
+    """What the downloads did, for /api/monitor/performance."""
+
+    completed: int = 0
+    failed: int = 0
+    retries: int = 0
+    bytes: int = 0
+    total_ms: float = 0.0
+    slowest_ms: float | None = None
+
+    def done(self, size: int, took_ms: float) -> None:
+        self.completed += 1
+        self.bytes += size
+        self.total_ms += took_ms
+        self.slowest_ms = took_ms if self.slowest_ms is None else max(self.slowest_ms, took_ms)
 
 
 def tls_context(ca_bundle: str) -> ssl.SSLContext:
@@ -53,6 +73,7 @@ class Downloader:
         self.transport = transport
         self.sleep = sleep
         self.active = 0
+        self.counts = DownloadCounts()
         self._semaphore = asyncio.Semaphore(max_concurrent)
         self._client: httpx.AsyncClient | None = None
 
@@ -85,6 +106,16 @@ class Downloader:
         """The body of `url`; `DownloadFailed` after the retries (4xx are not retried)."""
         if not url.startswith(("http://", "https://")):
             raise DownloadFailed(f"not an http(s) URL: {url[:100]}")
+        started = time.monotonic()
+        try:
+            data = await self._fetch_with_retries(url)
+        except DownloadFailed:
+            self.counts.failed += 1
+            raise
+        self.counts.done(len(data), (time.monotonic() - started) * 1000)
+        return data
+
+    async def _fetch_with_retries(self, url: str) -> bytes:
         attempt = 0
         while True:
             try:
@@ -102,6 +133,7 @@ class Downloader:
                     raise DownloadFailed(str(exc)) from None
                 delay = RETRY_BASE_DELAY * 2**attempt
                 attempt += 1
+                self.counts.retries += 1
                 log.info("image download retry %d in %.1fs: %s", attempt, delay, exc)
                 await self.sleep(delay)
 

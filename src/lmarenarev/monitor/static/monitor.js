@@ -1,10 +1,12 @@
 // The lmarenarev dashboard. It reads the JSON endpoints (the admin key, when one is needed, goes
 // in the X-Admin-Key header and is kept in sessionStorage), follows /api/monitor/events for
 // live changes, and puts every value in the page with textContent: data is never HTML.
+import { renderCharts, resizeCharts } from "./charts.js";
 import {
-  $, badge, clock, count, debounce, duration, el, fields, fill, percent, prettyPrompt, retryText,
-  row, seconds, shortId, tokens,
+  $, badge, clock, count, debounce, duration, el, fill, percent, row, seconds, shortId, tokens,
 } from "./dom.js";
+import { galleryPage, renderGallery } from "./gallery.js";
+import { renderDetail, renderPerformance, renderWorkers } from "./views.js";
 
 const KEY_STORE = "lmarenarev.adminKey";
 const PAGE_SIZE = 25;
@@ -20,7 +22,7 @@ const state = {
   startedAt: null,
   refreshTimer: null,
   lastRefresh: 0,
-  imageUrls: [],
+  chartMinutes: 60,
   active: [],
   activeAt: 0,
 };
@@ -67,13 +69,14 @@ function renderStats(stats) {
   $("card-p95").textContent = seconds(totals.p95_ms);
   $("card-error-rate").textContent = percent(totals.error_rate);
   $("card-tokens").textContent = `${count(totals.prompt_tokens)} / ${count(totals.completion_tokens)}`;
-  $("card-workers").textContent = count(stats.workers);
+  showWorkers(stats.workers);
   $("card-active").textContent = count(stats.active_requests);
   $("window-note").textContent = stats.window_hours ? `last ${stats.window_hours} h` : "all";
   tickUptime();
   const models = stats.models.map((m) => row([
     m.model, count(m.requests), percent(m.success_rate), seconds(m.p50_ms), seconds(m.p95_ms),
     seconds(m.ttft_p50_ms), count(m.prompt_tokens), count(m.completion_tokens), count(m.retries),
+    failures(m.error_kinds),
   ]));
   fill("models-table", models, "models-empty");
   updateModelFilter(stats.models.map((m) => m.model));
@@ -83,6 +86,20 @@ function renderStats(stats) {
     return li;
   });
   $("error-kinds").replaceChildren(...kinds);
+  const update = stats.update;
+  $("update-notice").hidden = !update;
+  $("update-notice").textContent = update ? update.notice : "";
+}
+
+function failures(kinds) {  // why a model's requests failed, the most frequent first
+  if (!kinds || !kinds.length) return "–";
+  const shown = kinds.slice(0, 3).map((k) => `${k.kind} ×${count(k.count)}`);
+  return kinds.length > 3 ? `${shown.join(", ")}, …` : shown.join(", ");
+}
+
+function showWorkers(workers) {  // the count, and a banner when no tab is connected
+  $("card-workers").textContent = count(workers);
+  $("no-tab").hidden = workers > 0;
 }
 
 function tickUptime() {
@@ -114,7 +131,8 @@ function tickActive() {  // elapsed times move between two events
   const since = Date.now() - state.activeAt;
   $("card-active").textContent = count(active.length);
   const rows = active.map((a) => row([
-    shortId(a.id), a.model, a.key_name || "–", badge(a.phase), a.worker_id || "–",
+    shortId(a.id), a.model, a.key_name || "–", a.conversation || "–", badge(a.phase),
+    a.worker_id || "–",
     count(a.attempts), seconds(a.elapsed_ms + since),
   ], a.id));
   fill("active-table", rows, "active-empty");
@@ -127,7 +145,9 @@ function statusBadge(entry) {
 function renderRequests(page) {
   state.total = page.total;
   const rows = page.requests.map((r) => row([
-    clock(r.started_at), r.model, r.key_name || "–", statusBadge(r), seconds(r.duration_ms),
+    clock(r.started_at), r.model, r.key_name || "–", r.conversation || "–", r.api,
+    statusBadge(r),
+    seconds(r.duration_ms),
     seconds(r.ttft_ms), tokens(r), count(r.retries), r.worker_id || "–", shortId(r.id),
   ], r.id));
   fill("requests-table", rows, "requests-empty");
@@ -145,86 +165,8 @@ function renderErrors(page) {
   fill("errors-table", rows, "errors-empty");
 }
 
-function renderWorkers(list) {
-  const rows = list.workers.map((w) => row([
-    w.id, badge(w.health), w.page_url, w.script_version, w.transport,
-    `${w.jobs} / ${w.capacity}`, duration(w.connected_seconds), `${w.last_seen_seconds.toFixed(1)} s ago`,
-  ]));
-  fill("workers-table", rows, "workers-empty");
-}
-
-function renderPerformance(perf) {
-  const store = perf.store;
-  fields("performance", [
-    ...Object.entries(perf.state),
-    ["event loop lag", `${perf.event_loop_lag_ms.toFixed(2)} ms`],
-    ["request log", store.path],
-    ["log size", `${count(store.size_bytes)} bytes`],
-    ["written / pending", `${count(store.written)} / ${count(store.pending)}`],
-    ["dropped / failed", `${count(store.dropped)} / ${count(store.failed)}`],
-    ["log bodies", store.log_bodies ? "on" : "off"],
-    ["retention", `${store.retention_days || "∞"} days, ${store.max_rows || "∞"} rows`],
-    ["log error", store.error],
-  ]);
-}
-
 async function showDetail(id) {
-  const detail = await api(`/api/request/${encodeURIComponent(id)}`);
-  $("detail").hidden = false;
-  $("detail-id").textContent = detail.id;
-  fields("detail-fields", [
-    ["started", clock(detail.started_at)], ["model", detail.model], ["key", detail.key_name],
-    ["status", `${detail.status} (${detail.http_status})`], ["error kind", detail.error_kind],
-    ["upstream", detail.upstream_kind], ["error", detail.error_message],
-    ["finish", detail.finish_reason], ["flow", `${detail.flow} / ${detail.call || "–"}`],
-    ["stream", detail.stream ? "yes" : "no"], ["worker", detail.worker_id],
-    ["first token", seconds(detail.ttft_ms)], ["duration", seconds(detail.duration_ms)],
-    ["tokens in / out", tokens(detail)], ["tokens from", detail.tokens_source || "unknown"],
-    ["attempts", detail.attempts], ["retries", retryText(detail.retry_kinds)],
-    ["bytes received", count(detail.bytes_in)],
-  ]);
-  const bodies = detail.bodies;
-  $("detail-bodies").hidden = !bodies;
-  $("detail-no-bodies").hidden = Boolean(bodies);
-  if (bodies) {
-    $("detail-prompt").textContent = prettyPrompt(bodies.prompt);
-    $("detail-reasoning").textContent = bodies.reasoning || "–";
-    $("detail-reply").textContent = bodies.reply || "–";
-  }
-  $("detail").scrollIntoView({ block: "nearest" });
-}
-
-async function renderGallery() {
-  for (const url of state.imageUrls) URL.revokeObjectURL(url);
-  state.imageUrls = [];
-  let list = null;
-  try {
-    const response = await call("/api/images/list?per_page=60");
-    if (response.ok) list = await response.json();
-  } catch (error) {
-    if (error instanceof AccessError) throw error;
-  }
-  const images = (list && Array.isArray(list.images)) ? list.images : [];
-  const figures = [];
-  for (const image of images) {
-    const figure = el("figure");
-    const img = el("img");
-    img.alt = image.filename;
-    figure.append(img, el("figcaption", image.filename));
-    figures.push(figure);
-    loadImage(img, image.url);
-  }
-  $("gallery").replaceChildren(...figures);
-  $("gallery-empty").hidden = figures.length > 0;
-}
-
-async function loadImage(img, url) {
-  if (typeof url !== "string" || !url.startsWith("/")) return;  // only the gateway's own
-  const response = await call(url).catch(() => null);
-  if (!response || !response.ok) return;
-  const objectUrl = URL.createObjectURL(await response.blob());
-  state.imageUrls.push(objectUrl);
-  img.src = objectUrl;
+  renderDetail(await api(`/api/request/${encodeURIComponent(id)}`));
 }
 
 // --- loading --------------------------------------------------------------------------------
@@ -242,13 +184,16 @@ function requestsQuery() {
 async function refresh() {
   state.lastRefresh = Date.now();
   const jobs = [api("/api/monitor/stats").then(renderStats)];
+  if (state.tab === "overview") {
+    jobs.push(api(`/api/monitor/timeseries?minutes=${state.chartMinutes}`).then(renderCharts));
+  }
   if (state.tab === "requests") jobs.push(loadRequests());
   if (state.tab === "errors") jobs.push(api("/api/monitor/logs/errors?limit=50").then(renderErrors));
   if (state.tab === "workers") {
     jobs.push(api("/api/monitor/workers").then(renderWorkers));
     jobs.push(api("/api/monitor/performance").then(renderPerformance));
   }
-  if (state.tab === "images") jobs.push(renderGallery());
+  if (state.tab === "images") jobs.push(renderGallery(call, (e) => e instanceof AccessError));
   try {
     await Promise.all(jobs);
   } catch (error) {
@@ -311,7 +256,7 @@ function onEvent(block) {
   if (name !== "change") return;
   const change = JSON.parse(data.join("\n"));
   renderActive(change.active);
-  $("card-workers").textContent = count(change.workers);
+  showWorkers(change.workers);
   tickUptime();
   if (change.version !== state.version) {
     state.version = change.version;
@@ -377,6 +322,7 @@ function select(tab) {
   }
   history.replaceState(null, "", `#${tab}`);
   refresh();
+  if (tab === "overview") requestAnimationFrame(resizeCharts);  // drawn while hidden: 0 wide
 }
 
 // --- wiring ---------------------------------------------------------------------------------
@@ -430,6 +376,22 @@ document.addEventListener("DOMContentLoaded", () => {
     });
   }
   $("detail-close").addEventListener("click", () => { $("detail").hidden = true; });
+  for (const button of document.querySelectorAll("[data-minutes]")) {
+    button.addEventListener("click", () => {
+      state.chartMinutes = Number(button.dataset.minutes);
+      for (const other of document.querySelectorAll("[data-minutes]")) {
+        other.classList.toggle("selected", other === button);
+      }
+      refresh();
+    });
+  }
+  for (const [id, step] of [["gallery-newer", -1], ["gallery-older", 1]]) {
+    $(id).addEventListener("click", () => {
+      galleryPage(step);
+      renderGallery(call, (e) => e instanceof AccessError).catch(handle);
+    });
+  }
+  window.addEventListener("resize", debounce(resizeCharts, 150));
   setInterval(() => {
     tickUptime();
     if (state.active.length) tickActive();
