@@ -9,10 +9,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+import openai
 import pytest
 
 from lmarenarev.cli.main import main
-from testkit.fakes.arena import ERA_2025, ERA_2026
+from testkit.fakes.arena import ERA_2025, ERA_2026, Reply
 from testkit.fakes.arena_replay import ReplayArena
 from testkit.fakes.serving import ServerThread
 
@@ -184,3 +185,24 @@ async def test_the_chat_goes_to_the_model_named_by_any_of_its_names(
     assert unknown == 1 and failed(named) == ["chat"]
     assert "'no-such-model' is not one the gateway offers" in named["chat"]["reason"]
     assert named["regenerate"]["status"] == "skipped"
+
+
+@pytest.mark.era(ERA_2026)
+async def test_replies_ending_without_their_finish_record_are_named(
+    gateway: RunningGateway, arena: Arena, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Replies cut before their `ad:` (issue 27's counter, lmarenarev_truncated_replies): the
+    chat fails, and drift says so, with the count since the start."""
+    arena.fake.enqueue(Reply(finish=None), Reply(finish=None))
+    async with gateway.worker(arena):
+        with pytest.raises(openai.APIStatusError):  # a client's reply, cut: counted
+            await gateway.client().chat.completions.create(
+                model="fake-gpt", messages=[{"role": "user", "content": "cut"}])
+        code, steps, _ = await run_doctor(gateway, capsys)
+    assert code == 1 and failed(steps) == ["chat", "drift"]
+    assert "cut off" in steps["chat"]["reason"]
+    assert "ended 1 of this check's replies without their finish record" in steps["drift"][
+        "reason"]
+    assert steps["drift"]["notes"] == [
+        "1 replies since the start ended without their finish record "
+        "(lmarenarev_truncated_replies)"]

@@ -70,6 +70,7 @@ class Doctor:
         self.bundle = Bundle(gw.version)
         self.scripts: list[str] = []
         self.unknown: dict[str, int] = {}
+        self.cut = 0  # replies of this check that ended without their finish record
 
     async def run(self) -> dict[str, Any]:
         worker = self._tabs()
@@ -286,6 +287,15 @@ class Doctor:
     def _drift(self) -> None:
         step = self._step("drift")
         drift = self.gw.site.drift
+        cut = cut_replies(self.gw)
+        if cut:
+            step.notes.append(f"{cut} replies since the start ended without their finish "
+                              "record (lmarenarev_truncated_replies)")
+        if self.cut:
+            step.fail(f"LMArena ended {self.cut} of this check's replies without their finish "
+                      "record (ad:)", "LMArena may have changed how a reply ends: update "
+                      "lmarenarev, or " + SEND_BUNDLE)
+            return
         if self.unknown:
             seen = ", ".join(f"{prefix}: ×{count}" for prefix, count in self.unknown.items())
             step.fail(f"LMArena's stream carried records this version does not know ({seen})",
@@ -336,7 +346,15 @@ class Doctor:
         finally:
             for prefix, count in relay.unknown_records.items():
                 self.unknown[prefix] = self.unknown.get(prefix, 0) + count
+            self.cut += relay.outcome().truncated
         return relay, "".join(parts), None
+
+
+def cut_replies(gw: Gateway) -> int:
+    """Replies cut off since the start, over every model (the request observer's counter)."""
+    counter = gw.monitoring.metrics.truncated
+    return round(sum(sample.value for metric in counter.collect() for sample in metric.samples
+                     if sample.name.endswith("_total")))
 
 
 def _learned(relay: Relay) -> list[str]:

@@ -27,6 +27,8 @@ _HINTS: dict[str, str] = {
     "lmarena.ai)",
     "upstream_bad_request": "LMArena changed what it accepts: " + SEND_BUNDLE,
     "empty_response": "LMArena may have changed its stream: " + SEND_BUNDLE,
+    "upstream_truncated": "run doctor again; if every reply is cut, LMArena changed how a reply "
+    "ends: " + SEND_BUNDLE,
     "arena_error": "try another model (doctor --model NAME); if every model fails, "
     + SEND_BUNDLE,
     "no_worker": f"open https://arena.ai{CHAT_PAGE} with the userscript (title starts with ✅)",
