@@ -126,6 +126,7 @@ class Bench:
         home = write_home(self.workdir / "home", DEFAULT_MODELS)
         self.gateway = start_gateway(home, {
             "worker_token": TOKEN, "worker_capacity": 128, "model_catalog_refresh_minutes": 0,
+            "account_check_minutes": 0,
         }, wait=True)
         if any(kind != "python" for kind in self.plan.workers):
             ports = [arena.port for arena in self.arenas.values()]

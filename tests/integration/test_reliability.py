@@ -254,7 +254,7 @@ async def test_a_request_that_finds_no_worker_is_a_503_that_says_what_to_do(
     assert response.headers["x-should-retry"] == "false"
     error = response.json()["error"]
     assert error["code"] == "no_worker" and "(waited 1 s)" in error["message"]
-    assert "userscript" in error["message"] and "lmarena.ai" in error["message"]
+    assert "userscript" in error["message"] and "arena.ai" in error["message"]
     await settled(gateway, arena)
 
 
