@@ -125,7 +125,7 @@ def test_a_newcomer_gets_from_serve_to_a_first_answer_following_the_readme(
         assert time.monotonic() - started < 10
         message = too_early.value.message
         assert "No model is offered yet" in message and "userscript" in message
-        assert "open https://lmarena.ai/" in message
+        assert "open https://arena.ai/text/direct" in message
 
         install = newcomer.run(COMMANDS[1]).stdout.strip()
         assert install == f"{newcomer.url}/bridge.user.js"

@@ -263,7 +263,7 @@ async def test_without_models_json_lmarenas_list_is_offered_once_a_tab_connects(
             model="fake-claude", messages=[{"role": "user", "content": "x"}]
         )
     assert "No model is offered yet" in refused.value.message
-    assert "open https://lmarena.ai/" in refused.value.message
+    assert "open https://arena.ai/text/direct" in refused.value.message
     async with gateway.worker(arena):
         await wait_until_async(lambda: len(gateway.gateway.chat.models) == len(served), 10,
                                "the list")

@@ -190,7 +190,7 @@ def test_an_automatic_model_card_is_marked_and_described() -> None:
 @pytest.mark.parametrize(
     ("minutes", "error", "says"),
     [
-        (30, None, "open https://lmarena.ai/"),
+        (30, None, "open https://arena.ai/text/direct"),
         (30, "no tab answered", "the last read failed: no tab answered"),
         (0, None, "model_catalog_refresh_minutes is 0"),
     ],

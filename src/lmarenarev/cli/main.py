@@ -35,8 +35,8 @@ log = logging.getLogger("lmarenarev")
 
 NEXT_STEP = """\
 Next: open the userscript URL in a browser with Tampermonkey or Violentmonkey and install it,
-then open https://lmarena.ai/ (or https://arena.ai/) in that browser. The tab's title starts
-with ✅ once it is connected; then point any OpenAI client at the API base URL."""
+then open https://arena.ai/text/direct (lmarena.ai moved there) in that browser. The tab's title
+starts with ✅ once it is connected; then point any OpenAI client at the API base URL."""
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -184,7 +184,7 @@ def no_models_hint(catalog: Catalog, refresh_minutes: float) -> str:
         read = f"the last read failed: {catalog.last_error}"
     else:
         read = ("it is read when a tab with the lmarenarev userscript connects: open "
-                "https://lmarena.ai/ in that browser")
+                "https://arena.ai/text/direct in that browser")
     return (
         "No model is offered yet. Without models.json the gateway offers every model of "
         f"LMArena's list under its public name; {read}. Or list the models you want in "

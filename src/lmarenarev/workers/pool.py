@@ -117,7 +117,7 @@ class WorkerPool:
         # What to do when no tab is connected (the managed browser says its own).
         self.no_worker_hint = (
             "install the lmarenarev userscript (the URL `lmarenarev userscript` prints) and open "
-            "https://lmarena.ai/ in that browser (its title starts with ✅ when connected)"
+            "https://arena.ai/text/direct in that browser (its title starts with ✅ when connected)"
         )
         self.capture_listeners: list[Callable[[Worker, CapturedFrame], None]] = []
 
