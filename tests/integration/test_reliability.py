@@ -195,7 +195,7 @@ async def test_before_any_tab_the_openai_client_gets_one_quick_503_that_says_wha
     assert response.headers["retry-after"].isdigit()
     error = response.json()["error"]
     assert error["code"] == "no_worker" and "(waited 0.5 s)" in error["message"]
-    assert "userscript" in error["message"] and "https://lmarena.ai/" in error["message"]
+    assert "userscript" in error["message"] and "https://arena.ai/text/direct" in error["message"]
     await settled(gateway, arena)
 
 
