@@ -96,7 +96,8 @@ def main() -> int:
     home = write_home(Path(tempfile.mkdtemp(prefix="lmarenarev-burst-")), [MODEL])
     gateway = start_gateway(home, {"worker_token": TOKEN, "worker_capacity": 128,
                                    "max_waiting_requests": 1000,
-                                   "model_catalog_refresh_minutes": 0}, wait=True)
+                                   "model_catalog_refresh_minutes": 0,
+                                   "account_check_minutes": 0}, wait=True)
     ready = multiprocessing.Event()
     worker = multiprocessing.Process(
         target=run_worker, daemon=True,

@@ -162,7 +162,8 @@ def main() -> int:
     home = write_home(Path(tempfile.mkdtemp(prefix="lmarenarev-hotpath-")), [MODEL])
     gateway = start_gateway(home, {"worker_token": TOKEN, "worker_capacity": 96,
                                    "max_waiting_requests": 1000,
-                                   "model_catalog_refresh_minutes": 0}, wait=True)
+                                   "model_catalog_refresh_minutes": 0,
+                                   "account_check_minutes": 0}, wait=True)
     port = gateway.port
     try:
         for i, per_chunk in enumerate(args.per_chunk):

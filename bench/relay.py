@@ -172,6 +172,7 @@ class Bench:
         home = write_home(self.workdir / "home", DEFAULT_MODELS, config={"token_pool_size": 0})
         self.gateway = start_gateway(home, {
             "worker_token": TOKEN, "worker_capacity": 128, "model_catalog_refresh_minutes": 0,
+            "account_check_minutes": 0,
         }, wait=True)
         if "raw" in self.plan.phases and any(kind != "python" for kind in self.plan.workers):
             ports = [arena.port for arena in self.arenas.values()]

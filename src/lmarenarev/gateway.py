@@ -15,6 +15,7 @@ from . import __version__
 from .api.access import AccessPolicy, policy_from_settings
 from .api.keys import KeyRing, KeyUsage
 from .arena.page import is_arena_origin
+from .arena.site import SiteState
 from .browser.keeper import BrowserKeeper, browser_config
 from .chat.conversation import ConversationStore, Remembered, SessionRef, row_limits
 from .chat.plan import ChatService
@@ -49,6 +50,7 @@ class Gateway:
     relay_config: RelayConfig
     keys: KeyRing
     access: AccessPolicy
+    site: SiteState  # what each LMArena origin takes, and the drift it showed
     poll_links: dict[str, PollLink] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)  # the config's, for `serve` to log
     started_at: float = field(default_factory=time.time)
@@ -89,6 +91,7 @@ def relay_config(settings: Settings) -> RelayConfig:
             empty_max_delay=retry.max_delay_ms / 1000,
             rate_limit_max_wait=settings.rate_limit_max_wait_seconds,
         ),
+        quota_cooldown=settings.account_quota_cooldown_seconds,
     )
 
 
@@ -150,6 +153,11 @@ def _assemble(
         relay_config=relay_config(settings),
         keys=keys,
         access=policy_from_settings(settings, keys),
+        site=SiteState(
+            settings.arena_chat_mode,
+            settings.arena_modalities,
+            learn=settings.arena_learn_values,
+        ),
     )
     gateway.media = build_media(
         lambda: gateway.settings,
@@ -158,7 +166,7 @@ def _assemble(
         gateway.ops.spawn,
         lambda: gateway.relay_config.wait_for_worker,
     )
-    gateway.monitoring = build_monitoring(lambda: gateway.settings, home, pool)
+    gateway.monitoring = build_monitoring(lambda: gateway.settings, home, pool, gateway.site)
     gateway.responses = ResponseStore(
         gateway.monitoring.writer.save,
         gateway.monitoring.read,

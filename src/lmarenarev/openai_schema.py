@@ -117,7 +117,8 @@ class ModelCard(BaseModel):
     object: Literal["model"] = "model"
     created: int
     owned_by: str = "lmarenarev"
-    type: str | None = None
+    type: str | None = None  # text, search, image; video, code, document: listed, not served yet
+    arenas: list[str] | None = None  # LMArena's arenas holding the model (its catalogue, 2026)
     capabilities: dict[str, Any] | None = None  # LMArena's, with expose_available_models
     automatic: bool | None = None  # true: offered from LMArena's list (no models.json entry)
 

@@ -1,11 +1,17 @@
 """A scriptable fake of LMArena's web API, for every test tier (protocol doc §8 is the spec).
 
     arena = FakeArena()                          # state lives on the instance, nothing global
+    arena = FakeArena(era="2026-10")             # the site as of 2026-10 (arena_era.py)
     with ServerThread(arena.app) as server:      # or httpx.ASGITransport(app=arena.app)
         arena.enqueue(Reply.rate_limited(7), Reply(text="hi", chunk_size=3))
         ...                                      # drive a client / the gateway / a browser
         arena.wait_for(lambda: arena.completed_streams == 1)
         assert arena.sessions[session_id].turns[-1].reply_text == "hi"
+
+Eras (arena_era.py, docs/fake-arena.md): "2025" (the default: the site as bridges saw it up to
+early 2026) or "2026-10" (`lmarena-2026.md` §1–§5: /text/direct, the model catalogue route,
+`direct-battle`, tokens checked per action, Cloudflare as 429, `/api/me`, …); `use_era` switches
+at any time, with changes for drifts.
 
 What it serves (details in the sibling modules):
 - the app page `GET /`, `/?mode=direct`, `/c/{session}` with `initialModels`, the JS chunk
@@ -41,17 +47,12 @@ observability property takes `self._lock` and returns copies.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import copy
 import dataclasses
-import signal
-import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
@@ -66,21 +67,33 @@ from testkit.fakes.arena_auth import (
     IssuedToken,
     make_jwt,
 )
+from testkit.fakes.arena_era import DEFAULT_ALIASES, ERA_2025, ERA_2026, Era, era_named
+from testkit.fakes.arena_http import AliasRedirect
 from testkit.fakes.arena_ids import uuid7
 from testkit.fakes.arena_images import ImageHost
-from testkit.fakes.arena_models import DEFAULT_MODELS, Model, find_model, modality, model_id
+from testkit.fakes.arena_models import (
+    DEFAULT_ARENAS,
+    DEFAULT_MODELS,
+    NEW_MODELS,
+    Model,
+    find_model,
+    modality,
+    model_id,
+)
 from testkit.fakes.arena_page import ChunkData, chunk_path
 from testkit.fakes.arena_replies import Participant, Rendered, Reply, ReplyDefaults, render
 from testkit.fakes.arena_routes import build_routes
 from testkit.fakes.arena_state import ArenaState, RecordedRequest, Session, Turn
 from testkit.fakes.arena_stream import PlannedResponse
 from testkit.fakes.arena_validate import Validation
-from testkit.fakes.tls import TLSFiles, make_self_signed
 
 __all__ = [
     "DEFAULT_MODELS",
+    "ERA_2025",
+    "ERA_2026",
     "V2_SITE_KEY",
     "V3_SITE_KEY",
+    "Era",
     "FakeArena",
     "RecordedRequest",
     "Reply",
@@ -111,8 +124,20 @@ class FakeArena:
         action_ids: Mapping[str, str] | None = None,
         auth_ttl: int = 3600,
         clock: Callable[[], float] = time.time,
+        era: str | Era = ERA_2025,
+        new_models: Iterable[Mapping[str, Any]] | None = None,
+        aliases: Mapping[str, str] | None = None,
     ) -> None:
         self.models: list[Model] = [dict(m) for m in copy.deepcopy(list(models or DEFAULT_MODELS))]
+        # Only the 2026-10 era's catalogue offers these (arena_models.NEW_MODELS).
+        self.new_models: list[Model] = [
+            dict(m) for m in copy.deepcopy(list(NEW_MODELS if new_models is None else new_models))]
+        self.model_arenas: dict[str, tuple[str, ...]] = dict(DEFAULT_ARENAS)
+        self.retired_ids: set[str] = set()
+        self.era: Era = era_named(era)
+        self.aliases = dict(DEFAULT_ALIASES if aliases is None else aliases)
+        self.prompt_quota: int | None = None  # prompts per account before `429 prompt failed`
+        self.pulse_min_interval = 10.0  # /api/me/pulse polled sooner by one account: 429
         self.site_key = site_key
         self.v2_site_key = v2_site_key
         self.validation = validation or Validation()
@@ -143,7 +168,7 @@ class FakeArena:
         self.image_host = ImageHost()
         self.image_format = "png"
         self.image_base: str | None = None
-        self.app = Starlette(routes=build_routes(self))
+        self.app = AliasRedirect(Starlette(routes=build_routes(self)), self)
 
     # ----------------------------------------------------------------- scripting
 
@@ -156,6 +181,27 @@ class FakeArena:
         """Answer the next request whose session id equals `match` or whose prompt contains it."""
         with self._lock:
             self._state.targeted.append((match, reply))
+
+    def use_era(self, era: str | Era, **changes: Any) -> Era:
+        """Play `era` ("2025", "2026-10" or an `Era`) from now on; `changes` alter some of its
+        fields (a drift: `use_era("2026-10", modes=())` refuses every mode)."""
+        chosen = era_named(era, **changes)
+        with self._lock:
+            self.era = chosen
+        return chosen
+
+    def retire(self, name: str) -> str:
+        """The model leaves the site (§4.1: models come and go): dropped from the page and the
+        catalogue; create-evaluation with its id answers the era's `gone_status`."""
+        wanted = model_id(name, self.models + self.new_models)
+        with self._lock:
+            self.retired_ids.add(wanted)
+        return wanted
+
+    def offered_models(self) -> list[Model]:
+        """The models the page / catalogue lists now (the era's, minus retired ones)."""
+        listed = self.models + (self.new_models if self.era.catalog else [])
+        return [m for m in listed if m.get("id") not in self.retired_ids]
 
     def issue_token(self, action: str = "chat_submit", site_key: str | None = None,
                     age: float = 0.0) -> str:
@@ -170,10 +216,12 @@ class FakeArena:
             return self._state.turnstile.issue(TURNSTILE_SITE_KEY, "", self.clock()).token
 
     def issue_auth_cookie(self, expires_in: int | None = None, user_id: str | None = None,
-                          base: str = "http://127.0.0.1") -> str:
-        """A valid `arena-auth-prod-v1` value (negative `expires_in` → already expired)."""
+                          base: str = "http://127.0.0.1", email: str | None = None) -> str:
+        """A valid `arena-auth-prod-v1` value (negative `expires_in` → already expired;
+        `email`: a signed-in account, else anonymous)."""
         with self._lock:
-            session = self._auth.issue(self.clock(), f"{base}/auth/v1", user_id, expires_in)
+            session = self._auth.issue(self.clock(), f"{base}/auth/v1", user_id, expires_in,
+                                       email)
         return session.cookie_value()
 
     def expire_auth_sessions(self) -> None:
@@ -310,7 +358,7 @@ class FakeArena:
     # ----------------------------------------------------------------- used by the routes
 
     def model(self, wanted_id: object) -> Model | None:
-        return find_model(self.models, wanted_id)
+        return find_model(self.offered_models(), wanted_id)
 
     def participant(self, side: str, message_id: str, model: Mapping[str, Any] | None,
                     prompt: str, text: str, base: str) -> Participant:
@@ -345,7 +393,9 @@ class FakeArena:
 
     def render(self, reply: Reply, participants: Sequence[Participant],
                prompt: str) -> Rendered:
-        return render(reply, participants, prompt, self.defaults)
+        era = self.era
+        return render(reply, participants, prompt, self.defaults,
+                      reasoning_key=era.reasoning_key, extra_records=era.extra_records)
 
     def record(self, request: Request, kind: str, body: Any, status: int,
                session_id: str | None) -> None:
@@ -387,70 +437,10 @@ class FakeArena:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """`python -m testkit.fakes.arena --host 127.0.0.1 --port 8443 [--tls [--http2]] …`.
+    """`python -m testkit.fakes.arena …`: the standalone runner (arena_main.py)."""
+    from testkit.fakes.arena_main import run
 
-    Once listening it prints one line `ready <url>` to stdout (the port is the real one, also
-    with `--port 0`) and serves until SIGTERM/SIGINT. Other messages go to stderr."""
-    from testkit.fakes.serving import ServerThread
-
-    parser = argparse.ArgumentParser(prog="python -m testkit.fakes.arena", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8443, help="0 picks a free port")
-    parser.add_argument("--tls", action="store_true", help="serve https with a self-signed cert")
-    parser.add_argument("--http2", action="store_true",
-                        help="serve with hypercorn, ALPN h2 + http/1.1 (needs --tls)")
-    parser.add_argument("--cert-dir", help="write (or reuse) cert.pem/key.pem here")
-    parser.add_argument("--stamped-records", type=int, metavar="N",
-                        help="answer N time-stamped a0: records (benchmark fast mode)")
-    parser.add_argument("--record-chars", type=int, metavar="N", help="characters per record")
-    parser.add_argument("--delay-ms", type=float, metavar="F", help="delay between records")
-    parser.add_argument("--first-token-ms", type=float, metavar="F",
-                        help="wait before a stamped reply's first record (the model's first token)")
-    parser.add_argument("--recaptcha-ms", type=float, metavar="F",
-                        help="time the reCAPTCHA stand-in takes to mint a token")
-    parser.add_argument("--challenge-pages", action="store_true")
-    parser.add_argument("--challenge-streams", action="store_true")
-    parser.add_argument("--no-recaptcha", action="store_true", help="accept any token")
-    parser.add_argument("--no-auth", action="store_true", help="accept requests without cookie")
-    args = parser.parse_args(argv)
-    if args.http2 and not args.tls:
-        parser.error("--http2 needs --tls")
-    arena = FakeArena(challenge_pages=args.challenge_pages,
-                      challenge_streams=args.challenge_streams)
-    arena.validation.recaptcha = not args.no_recaptcha
-    arena.validation.auth = not args.no_auth
-    fields = {"stamped_records": args.stamped_records, "record_chars": args.record_chars,
-              "delay": _seconds(args.delay_ms),
-              "first_token_delay": _seconds(args.first_token_ms),
-              "recaptcha_delay": _seconds(args.recaptcha_ms)}
-    try:
-        arena.set_defaults(**{name: value for name, value in fields.items() if value is not None})
-    except ValueError as error:
-        parser.error(str(error))
-    tls = _tls_files(args.cert_dir) if args.tls else None
-    if tls is not None:
-        print(f"certificate (trust it as a CA): {tls.certfile}", file=sys.stderr, flush=True)
-    stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
-    with ServerThread(arena.app, args.host, args.port, tls, http2=args.http2) as server:
-        print(f"ready {server.url}", flush=True)
-        while not stop.wait(0.5):  # a timed wait, so the main thread sees signals promptly
-            pass
-
-
-def _seconds(ms: float | None) -> float | None:
-    return None if ms is None else ms / 1000
-
-
-def _tls_files(cert_dir: str | None) -> TLSFiles:
-    """The self-signed cert in `cert_dir` (made there if missing), else in a fresh temp dir."""
-    if cert_dir is not None:
-        files = TLSFiles(Path(cert_dir) / "cert.pem", Path(cert_dir) / "key.pem")
-        if files.certfile.is_file() and files.keyfile.is_file():
-            return files
-    return make_self_signed(cert_dir or tempfile.mkdtemp(prefix="fake-arena-tls-"))
+    run(argv)
 
 
 if __name__ == "__main__":

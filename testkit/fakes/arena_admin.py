@@ -8,6 +8,10 @@
 - `POST /__fake/seed-session` `{"model_name"?, "mode"?}` → `{"session_id", "message_id"}`.
 - `POST /__fake/validation` `{"<Validation field>": value, …}` → the current settings.
 - `POST /__fake/auth-cookie` `{"expires_in"?}` → `{"name", "value"}` of a valid auth cookie.
+- `GET /__fake/era` → the era played now (arena_era.py `Era`); `POST /__fake/era`
+  `{"era": "2026-10", "<Era field>": value, …}` plays that era with those fields changed (400 on
+  an unknown era or field); `POST /__fake/retire {"name"}` retires a model; `POST
+  /__fake/quota {"prompts": n | null}` sets the prompt quota per account.
 - `GET /__fake/defaults` → the `ReplyDefaults` as JSON; `POST /__fake/defaults`
   `{"<ReplyDefaults field>": value, …}` sets them (`FakeArena.set_defaults`) and answers the new
   defaults; an unknown field, a wrong type or a negative number is a 400 and changes nothing.
@@ -95,7 +99,35 @@ def admin_routes(arena: FakeArena) -> list[Route]:
                 return JSONResponse({"error": str(error)}, 400)
         return JSONResponse(dataclasses.asdict(arena.defaults))
 
+    async def era(request: Request) -> Response:
+        if request.method == "POST":
+            body = await _json(request)
+            if not isinstance(body, dict):
+                return JSONResponse({"error": 'expected {"era": …, …changes}'}, 400)
+            changes = {k: tuple(v) if isinstance(v, list) else v for k, v in body.items()}
+            try:
+                arena.use_era(str(changes.pop("era", arena.era.name)), **changes)
+            except (KeyError, ValueError, TypeError) as error:
+                return JSONResponse({"error": str(error)}, 400)
+        return JSONResponse(arena.era.describe())
+
+    async def retire(request: Request) -> Response:
+        body = await _json(request) or {}
+        try:
+            return JSONResponse({"retired": arena.retire(str(body.get("name")))})
+        except KeyError as error:
+            return JSONResponse({"error": f"unknown model {error}"}, 400)
+
+    async def quota(request: Request) -> Response:
+        body = await _json(request) or {}
+        prompts = body.get("prompts")
+        arena.prompt_quota = prompts if isinstance(prompts, int) else None
+        return JSONResponse({"prompts": arena.prompt_quota})
+
     return [
+        Route("/__fake/era", era, methods=["GET", "POST"]),
+        Route("/__fake/retire", retire, methods=["POST"]),
+        Route("/__fake/quota", quota, methods=["POST"]),
         Route("/__fake/enqueue", enqueue, methods=["POST"]),
         Route("/__fake/state", state),
         Route("/__fake/reset", reset, methods=["POST"]),

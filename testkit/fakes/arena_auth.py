@@ -33,6 +33,7 @@ class AuthSession:
     user_id: str
     expires_at: int
     expires_in: int
+    email: str | None = None  # set: a signed-in account (§10.1); None: anonymous
 
     def as_json(self) -> dict[str, Any]:
         """The Supabase session object that the cookie carries (§1.11)."""
@@ -43,7 +44,7 @@ class AuthSession:
             "expires_at": self.expires_at,
             "refresh_token": self.refresh_token,
             "user": {"id": self.user_id, "aud": "authenticated", "role": "authenticated",
-                     "is_anonymous": True},
+                     "is_anonymous": self.email is None, "email": self.email},
         }
 
     def cookie_value(self) -> str:
@@ -96,15 +97,15 @@ class AuthRegistry:
         self._by_refresh: dict[str, AuthSession] = {}
 
     def issue(self, now: float, issuer: str, user_id: str | None = None,
-              expires_in: int | None = None) -> AuthSession:
+              expires_in: int | None = None, email: str | None = None) -> AuthSession:
         lifetime = self.ttl if expires_in is None else expires_in
         user = user_id or uuid4()
         expires_at = int(now) + lifetime
         claims = {"iss": issuer, "sub": user, "aud": "authenticated", "exp": expires_at,
-                  "iat": int(now), "role": "authenticated", "is_anonymous": True,
+                  "iat": int(now), "role": "authenticated", "is_anonymous": email is None,
                   "session_id": uuid4()}
         session = AuthSession(make_jwt(claims), secrets.token_urlsafe(9), user, expires_at,
-                              lifetime)
+                              lifetime, email)
         self._by_access[session.access_token] = session
         self._by_refresh[session.refresh_token] = session
         return session
@@ -119,15 +120,19 @@ class AuthRegistry:
 
     def known_user(self, cookie: str | None) -> str | None:
         """The user of a known (possibly expired) cookie, to rotate it on GET / (§1.9)."""
-        data = decode_cookie(cookie or "")
-        session = self._by_access.get(str((data or {}).get("access_token")))
+        session = self.known(cookie)
         return session.user_id if session else None
+
+    def known(self, cookie: str | None) -> AuthSession | None:
+        """The session a cookie names, expired or not."""
+        data = decode_cookie(cookie or "")
+        return self._by_access.get(str((data or {}).get("access_token")))
 
     def refresh(self, refresh_token: str, now: float, issuer: str) -> AuthSession | None:
         old = self._by_refresh.pop(refresh_token, None)
         if old is None:
             return None
-        return self.issue(now, issuer, user_id=old.user_id)
+        return self.issue(now, issuer, user_id=old.user_id, email=old.email)
 
     def expire_all(self, now: float) -> None:
         for token, session in list(self._by_access.items()):

@@ -45,7 +45,8 @@ def recorded(arena: FakeArena, kind: str | Callable[[Request, Any], str],
 def error_response(error: ArenaHTTPError) -> Response:
     if error.html is not None:
         return HTMLResponse(error.html, error.status, headers=error.headers)
-    return JSONResponse({"error": error.error}, error.status, headers=error.headers)
+    body = error.body if error.body is not None else {"error": error.error}
+    return JSONResponse(body, error.status, headers=error.headers)
 
 
 def base_url(request: Request) -> str:
@@ -65,3 +66,42 @@ def cookie_header(name: str, value: str, request: Request, *, http_only: bool = 
     if http_only:
         parts.append("HttpOnly")
     return "; ".join(parts)
+
+
+class AliasRedirect:
+    """ASGI wrapper: with an era whose `redirect_aliases` is on, a request addressed to an alias
+    host (lmarena.ai, `FakeArena.aliases`) gets a 301 to the same URL on the canonical host,
+    pages and API routes alike (§1.1 2026); recorded as kind "redirect". The fake's own
+    `/__fake/` routes are never redirected."""
+
+    def __init__(self, app: Any, arena: FakeArena) -> None:
+        self.app = app
+        self.arena = arena
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        target = self._target(scope) if scope["type"] == "http" else None
+        if target is None:
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope, receive)
+        response = Response(b"", 301, headers={"location": target})
+        self.arena.record(request, "redirect", None, 301, None)
+        await response(scope, receive, send)
+
+    def _target(self, scope: dict[str, Any]) -> str | None:
+        arena = self.arena
+        path: str = scope.get("path", "")
+        if not arena.era.redirect_aliases or path.startswith("/__fake/"):
+            return None
+        headers = dict(scope.get("headers") or [])
+        host = headers.get(b"host", b"").decode("latin-1")
+        if host.count(":") == 1:
+            name, colon, port = host.rpartition(":")
+        else:
+            name, colon, port = host, "", ""
+        canonical = arena.aliases.get(name.lower())
+        if canonical is None:
+            return None
+        query = scope.get("query_string", b"").decode("latin-1")
+        where = f"{scope.get('scheme', 'http')}://{canonical}{colon}{port}{path}"
+        return where + (f"?{query}" if query else "")

@@ -4,11 +4,17 @@
 Ids are fixed so tests can hard-code them; newer models carry UUIDv7-looking ids, `fake-claude`
 an older v4 id (§4.2: "v4 older, v7 newer"), and `fake-stealth` has no `organization` (§4.2:
 absent on anonymous/stealth models).
+
+The 2026-10 era (arena_era.py) also serves `GET /nextjs-api/model-catalog` (§4.1 2026): the
+models grouped by arena (`DEFAULT_ARENAS`), with the 2026 fields (`displayName`,
+`userSelectable`, `rank`; `CATALOG_NAMES` gives some models a `name` and a `displayName` that
+differ from `publicName`, §4.2), plus `NEW_MODELS` that only that era offers: a model known by
+three names (`kiteki`), a video model and a code-only model.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
 
 Model = dict[str, Any]
@@ -113,3 +119,78 @@ def modality(model: Mapping[str, Any]) -> str:
     if out.get("search"):
         return "search"
     return "chat"
+
+
+NEW_MODELS: Final[list[Model]] = [
+    _model(
+        "019a0b1c-2d3e-7f40-8a51-6b7c8d9e0a07",
+        "kiteki",
+        "alibaba",
+        "alibaba",
+        _TEXT_IMAGE_IN,
+        {"text": True},
+    ),
+    _model(
+        "019a0b1c-2d3e-7f40-8a51-6b7c8d9e0a08",
+        "fake-director",
+        "google",
+        "googleVertex",
+        {"text": True, "image": {"requiresUpload": True}},
+        {"video": True},
+    ),
+    _model(
+        "019a0b1c-2d3e-7f40-8a51-6b7c8d9e0a09",
+        "fake-coder",
+        "anthropic",
+        "anthropic",
+        _TEXT_IN,
+        {"web": True},
+    ),
+]
+
+# Arenas of the 2026 catalogue by publicName (§4.1: a model can be in several).
+DEFAULT_ARENAS: Final[dict[str, tuple[str, ...]]] = {
+    "fake-gpt": ("text", "code", "document"),
+    "fake-claude": ("text", "code"),
+    "fake-thinker": ("text",),
+    "fake-painter": ("text-to-image",),
+    "fake-searcher": ("search",),
+    "fake-stealth": ("text",),
+    "kiteki": ("text", "document"),
+    "fake-director": ("text-to-video",),
+    "fake-coder": ("code",),
+}
+ARENA_ORDER: Final = ("text", "code", "document", "text-to-video", "text-to-image", "search")
+
+# (name, displayName) where they differ from publicName (§4.2 2026: e.g. kiteki).
+CATALOG_NAMES: Final[dict[str, tuple[str, str]]] = {
+    "fake-gpt": ("fake-gpt-2026-09-01", "Fake GPT 5"),
+    "kiteki": ("fake-qwen3.5-max-preview-20261001", "fake-qwen3.5-max-preview"),
+}
+
+
+def catalog_entry(model: Mapping[str, Any], rank: int,
+                  renames: Mapping[str, str] | None = None) -> Model:
+    """A model as the 2026 catalogue lists it (`renames`: a drift, field → new name)."""
+    entry: Model = dict(model)
+    name, display = CATALOG_NAMES.get(str(model.get("publicName")), (None, None))
+    entry["name"] = name or model.get("name") or model.get("publicName")
+    entry["displayName"] = display or model.get("publicName")
+    entry["userSelectable"] = True
+    entry["rank"] = rank
+    for old, new in (renames or {}).items():
+        if old in entry:
+            entry[new] = entry.pop(old)
+    return entry
+
+
+def catalog_body(models: Iterable[Mapping[str, Any]], arenas: Mapping[str, Sequence[str]],
+                 renames: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
+    """`GET /nextjs-api/model-catalog`: `[{"arena", "complete", "models"}]` (§4.1 2026)."""
+    listed = list(models)
+    body = []
+    for arena in ARENA_ORDER:
+        members = [m for m in listed if arena in arenas.get(str(m.get("publicName")), ())]
+        entries = [catalog_entry(m, rank + 1, renames) for rank, m in enumerate(members)]
+        body.append({"arena": arena, "complete": True, "models": entries})
+    return body

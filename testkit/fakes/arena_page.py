@@ -36,7 +36,7 @@ CHUNK_MODULE_ID = 7177
 
 @dataclass(frozen=True)
 class PageData:
-    models: Sequence[Mapping[str, Any]]
+    models: Sequence[Mapping[str, Any]] | None  # None: no `initialModels` (§4.1 2026)
     initial_model_a_id: str | None
     initial_model_b_id: str | None
     site_key: str
@@ -60,11 +60,11 @@ def chunk_path(chunk: ChunkData) -> str:
 
 
 def page_html(page: PageData) -> str:
-    props = {
-        "initialModels": list(page.models),
-        "initialModelAId": page.initial_model_a_id,
-        "initialModelBId": page.initial_model_b_id,
-    }
+    props: dict[str, Any] = {}
+    if page.models is not None:
+        props["initialModels"] = list(page.models)
+    props["initialModelAId"] = page.initial_model_a_id
+    props["initialModelBId"] = page.initial_model_b_id
     rows = [
         f'1:I[{CHUNK_MODULE_ID},{_json([page.chunk_path])},"Evaluation"]\n',
         f'2:{_json(["$", "$L1", None, props])}\n',
@@ -187,10 +187,12 @@ function createServerReference(id,call,sourceMap,name){
 }
 var generateUploadUrl=createServerReference("{{upload_action}}", callServer, findSourceMapURL, "generateUploadUrl");
 var getSignedUrl=createServerReference("{{signed_action}}", callServer, findSourceMapURL, "getSignedUrl");
-function mintToken(){
+function mintToken(action){
   return new Promise(function(resolve,reject){
     window.grecaptcha.enterprise.ready(function(){
-      window.grecaptcha.enterprise.execute("{{site_key}}",{action:"chat_submit"}).then(resolve,reject);
+      var g=window.grecaptcha.enterprise;
+      (action==="chat_retry"?g.execute("{{site_key}}",{action:"chat_retry"})
+        :g.execute("{{site_key}}",{action:"chat_submit"})).then(resolve,reject);
     });
   });
 }
@@ -241,7 +243,7 @@ async function send(text){
   var model=$("fake-model").value,isNew=!state.sessionId,sessionId=state.sessionId||uuid7();
   addMessage("user",text);var answer=addMessage("assistant","");
   var assistantId=uuid7(),token=await mintToken();
-  var body={id:sessionId,mode:"direct",modelAId:model,userMessageId:uuid7(),
+  var body={id:sessionId,mode:state.mode||"direct",modelAId:model,userMessageId:uuid7(),
     modelAMessageId:assistantId,modelBMessageId:uuid7(),
     userMessage:{content:text,experimental_attachments:[],metadata:{}},
     modality:modelInfo(model).modality,recaptchaV3Token:token};
@@ -255,7 +257,7 @@ async function send(text){
 }
 async function retry(){
   if(!state.sessionId||!state.lastAssistantId)return;
-  var token=await mintToken();var target=state.lastAnswer||addMessage("assistant","");
+  var token=await mintToken(state.retryAction);var target=state.lastAnswer||addMessage("assistant","");
   var url="/nextjs-api/stream/retry-evaluation-session-message/"+state.sessionId
     +"/messages/"+state.lastAssistantId;
   await stream("PUT",url,{recaptchaV3Token:token},target);

@@ -97,15 +97,25 @@ class Reply:
         return cls._json(429, body, {"Retry-After": str(retry_after)})
 
     @classmethod
+    def prompt_failed(cls) -> Reply:
+        """`429 prompt failed` without Retry-After: this account's quota (§3.5 2026)."""
+        return cls._json(429, {"error": "prompt failed", "message": "429 prompt failed"})
+
+    @classmethod
     def recaptcha_failed(cls) -> Reply:
         return cls._json(403, {"error": RECAPTCHA_FAILED})
 
     @classmethod
-    def cloudflare(cls) -> Reply:
-        """403 Cloudflare challenge page (§3.1)."""
+    def cloudflare(cls, status: int = 403) -> Reply:
+        """Cloudflare challenge page (§3.1): 403, or 429 as in 2026 (`cf-mitigated`)."""
         headers = {"Content-Type": "text/html; charset=UTF-8", "cf-mitigated": "challenge",
                    "Server": "cloudflare"}
-        return cls(status=403, headers=headers, body=challenge_html(auto_solve=False))
+        return cls(status=status, headers=headers, body=challenge_html(auto_solve=False))
+
+    @classmethod
+    def gone(cls, status: int = 404) -> Reply:
+        """The model has left the site (§4.1 2026: 404 / 410)."""
+        return cls._json(status, {"error": "This model is no longer available"})
 
     @classmethod
     def unauthorized(cls) -> Reply:
@@ -170,7 +180,8 @@ class Reply:
 
 
 FAILURE_KINDS = (
-    "rate_limited", "recaptcha_failed", "cloudflare", "unauthorized", "too_large",
+    "rate_limited", "prompt_failed", "gone", "recaptcha_failed", "cloudflare", "unauthorized",
+    "too_large",
     "server_error", "redirect", "empty", "resource_exhausted", "arena_error", "json_error", "cut",
 )
 
@@ -224,8 +235,12 @@ class Rendered:
 
 
 def render(reply: Reply, participants: Sequence[Participant], prompt: str,
-           defaults: ReplyDefaults) -> Rendered:
-    """The plan for `reply` answering `participants` (one side, or a then b)."""
+           defaults: ReplyDefaults, *, reasoning_key: str | None = None,
+           extra_records: Sequence[str] = ()) -> Rendered:
+    """The plan for `reply` answering `participants` (one side, or a then b).
+
+    `reasoning_key` (the 2026-10 era): each `ag:` payload is `{key: text}`, not a string;
+    `extra_records` go before the finish records of a generated answer (a drift)."""
     if reply.body is not None:
         body = reply.body.encode() if isinstance(reply.body, str) else reply.body
         return Rendered(_plan(reply, defaults, [body], _error_type(reply.status)), {})
@@ -239,8 +254,11 @@ def render(reply: Reply, participants: Sequence[Participant], prompt: str,
         stamped = _stamped_count(reply, defaults)
         sides = [_resolve(reply, person, participants[0].side, stamped)
                  for person in participants]
-        records = _interleave([_message(reply, person, prompt, defaults, stamped)
-                               for person in sides])
+        records = _interleave([_message(reply, person, prompt, defaults, stamped,
+                                        reasoning_key) for person in sides])
+        if extra_records:
+            finish = sum(1 for record in records if record[1:3] == "d:")
+            records[len(records) - finish:len(records) - finish] = list(extra_records)
         texts = {person.side: person.text for person in sides}
     pieces = [(record + reply.separator).encode() for record in records]
     return Rendered(_plan(reply, defaults, pieces, STREAM_CONTENT_TYPE), texts)
@@ -281,13 +299,15 @@ def _resolve(reply: Reply, person: Participant, first_side: str,
 
 
 def _message(reply: Reply, person: Participant, prompt: str, defaults: ReplyDefaults,
-             stamped: int | None) -> tuple[list[str], list[str], list[str]]:
+             stamped: int | None, reasoning_key: str | None = None
+             ) -> tuple[list[str], list[str], list[str]]:
     """(start, content, end) records of one side."""
     side, size = person.side, _pick(reply.record_chars, defaults.record_chars)
     heartbeats = _pick(reply.heartbeats, defaults.heartbeats)
     start = [encode_record(side, "f", {"messageId": person.message_id})]
     start += [encode_record(side, "2", [{"type": "heartbeat"}])] * heartbeats
-    content = [encode_record(side, "g", part) for part in split_text(person.reasoning or "", size)]
+    content = [encode_record(side, "g", part if reasoning_key is None else {reasoning_key: part})
+               for part in split_text(person.reasoning or "", size)]
     content += [encode_record(side, "c", _citation(url, title)) for url, title in person.citations]
     content += [encode_record(side, "0", part) for part in split_text(person.text, size)]
     content += [encode_record(side, "2", [{"type": "image", "image": url}])

@@ -13,8 +13,10 @@ from typing import TYPE_CHECKING, Any
 from starlette.requests import Request
 from starlette.routing import Route
 
+from testkit.fakes.arena_accounts import account_of, account_routes, check_quota, count_prompt
 from testkit.fakes.arena_admin import admin_routes
 from testkit.fakes.arena_auth import CLEARANCE_COOKIE, auth_cookie
+from testkit.fakes.arena_era import ROUTE_NOT_ALLOWED
 from testkit.fakes.arena_http import base_url, recorded
 from testkit.fakes.arena_ids import uuid7
 from testkit.fakes.arena_page import challenge_html
@@ -46,8 +48,12 @@ STREAM_PREFIXES = ("/nextjs-api/stream", "/api/stream")  # §1.2: /api/ before 2
 def build_routes(arena: FakeArena) -> list[Route]:
     streams = StreamRoutes(arena)
     web = WebRoutes(arena)
+
+    def page_kind(request: Request, body: Any) -> str:
+        # A GET of a page route is "page" even when it answers 301 (§1.1 2026: /?mode=direct).
+        return "action" if request.method == "POST" else "page"
     routes = [
-        Route(path, recorded(arena, _page_kind, web.page), methods=["GET", "POST"])
+        Route(path, recorded(arena, page_kind, web.page), methods=["GET", "POST"])
         for path in ("/", "/c/{session_id}")
     ]
     for prefix in STREAM_PREFIXES:
@@ -63,8 +69,12 @@ def build_routes(arena: FakeArena) -> list[Route]:
         Route("/nextjs-api/sign-up", recorded(arena, "signup", web.sign_up), methods=["POST"]),
         Route("/auth/v1/token", recorded(arena, "refresh", web.refresh), methods=["POST"]),
         Route("/r2/{key:path}", recorded(arena, _r2_kind, web.r2), methods=["GET", "PUT"]),
+        Route("/nextjs-api/model-catalog", recorded(arena, "catalog", web.catalog),
+              methods=["GET"]),
     ]
-    return routes + web.static_routes() + admin_routes(arena)
+    routes += [Route(path, recorded(arena, page_kind, web.page), methods=["GET", "POST"])
+               for path in ("/text/direct", "/search/direct", "/image/direct")]
+    return routes + account_routes(arena) + web.static_routes() + admin_routes(arena)
 
 
 class StreamRoutes:
@@ -77,7 +87,7 @@ class StreamRoutes:
         arena = self.arena
         with arena.lock:
             body = self._admit(request, raw)
-            check_modern(body, arena.validation, creating=True)
+            check_modern(body, arena.validation, creating=True, era=arena.era)
             mode = str(body.get("mode") or "direct")
             model_a, model_b = self._models(body, mode)
             session = Session(str(body.get("id") or uuid7()), _id(model_a), [], mode,
@@ -95,7 +105,7 @@ class StreamRoutes:
             rules = arena.validation
             if rules.required_fields and body.get("id") != session.id:
                 raise ArenaHTTPError(400, "invalid field: id")
-            check_modern(body, rules, creating=False)
+            check_modern(body, rules, creating=False, era=arena.era)
             if rules.required_fields and session.two_sided and not body.get("modelBMessageId"):
                 raise ArenaHTTPError(400, "missing field: modelBMessageId")
             model_a = (self._known(body["modelAId"]) if body.get("modelAId")
@@ -118,8 +128,11 @@ class StreamRoutes:
         """§1.5: regenerate an assistant message; it keeps its id."""
         arena = self.arena
         session, turn, side = self._message(request)
-        if "recaptchaV3Token" in body or "recaptchaV2Token" in body:
-            self._redeem(body)
+        action = arena.era.retry_action  # 2026: the body must carry a chat_retry token (§1.5)
+        if action is not None or "recaptchaV3Token" in body or "recaptchaV2Token" in body:
+            self._redeem(body, action)
+        account = account_of(arena, request)
+        check_quota(arena, account)
         count = turn.retries + 1
         model = arena.model(session.model_id if side == "a" else session.model_b_id)
         message_id = request.path_params["message_id"]
@@ -128,6 +141,7 @@ class StreamRoutes:
                                    f"Echo (retry {count}): {text}", base_url(request))
         rendered = arena.render(arena.next_reply(session.id, text), [person], text)
         if rendered.plan.status == 200:
+            count_prompt(arena, account)
             turn.retries = count
             _set_reply(turn, side, rendered.texts.get(side, ""))
         return rendered
@@ -137,6 +151,8 @@ class StreamRoutes:
         arena = self.arena
         session, turn, found_side = self._message(request)
         check_legacy(body, arena.validation, session.id)
+        if arena.era.retry_action is not None:
+            self._redeem(body, arena.era.retry_action)
         messages = body["messages"]
         if body.get("modelId") is not None:
             model = self._known(body["modelId"])
@@ -164,9 +180,11 @@ class StreamRoutes:
         arena = self.arena
         text = user_text(body)
         check_prompt(text, arena.validation)
-        self._redeem(body)
+        self._redeem(body, arena.era.submit_action)
         ids = modern_ids(body, creating=creating)
         self._check_fresh(ids)
+        account = account_of(arena, request)
+        check_quota(arena, account)
         base = base_url(request)
         a_id = str(body.get("modelAMessageId") or uuid7())
         people = [arena.participant("a", a_id, model_a, text, f"Echo: {text}", base)]
@@ -175,6 +193,7 @@ class StreamRoutes:
             people.append(arena.participant("b", b_id, model_b, text, f"Echo (b): {text}", base))
         rendered = arena.render(arena.next_reply(session.id, text), people, text)
         if rendered.plan.status == 200:
+            count_prompt(arena, account)
             arena.state.seen_ids.update(ids)
             session.turns.append(Turn(
                 str(body.get("userMessageId") or ""), text, attachments(body), a_id,
@@ -185,11 +204,14 @@ class StreamRoutes:
     def _admit(self, request: Request, raw: bytes) -> dict[str, Any]:
         """Size, Cloudflare clearance, auth cookie, JSON — the checks every stream route shares."""
         arena, rules = self.arena, self.arena.validation
+        if request.url.path.startswith("/api/stream/") and not arena.era.legacy_routes:
+            raise ArenaHTTPError(403, ROUTE_NOT_ALLOWED)  # §1.2 2026
         check_size(raw, rules)
         if arena.challenge_streams and request.cookies.get(CLEARANCE_COOKIE) not in \
                 arena.clearances:
-            raise ArenaHTTPError(403, "cloudflare challenge", html=challenge_html(
-                auto_solve=False), headers={"cf-mitigated": "challenge"})
+            raise ArenaHTTPError(arena.era.cloudflare_status, "cloudflare challenge",
+                                 html=challenge_html(auto_solve=False),
+                                 headers={"cf-mitigated": "challenge"})
         if rules.auth and arena.auth.check(auth_cookie(request.cookies), arena.clock()) is None:
             raise ArenaHTTPError(401, "unauthorized")
         return parse_body(raw, rules)
@@ -203,13 +225,19 @@ class StreamRoutes:
         return model_a, model_b
 
     def _known(self, wanted: object) -> Model | None:
-        model = self.arena.model(wanted)
-        if model is None and self.arena.validation.known_model:
+        arena = self.arena
+        if wanted in arena.retired_ids:  # §4.1: models leave; 2026 answers 404
+            status = arena.era.gone_status
+            raise ArenaHTTPError(status, "model not found" if status == 400
+                                 else "This model is no longer available")
+        model = arena.model(wanted)
+        if model is None and arena.validation.known_model:
             raise ArenaHTTPError(400, "model not found")
         return model
 
     def _named(self, name: str) -> Model | None:
-        return next((m for m in self.arena.models if m.get("publicName") == name), None)
+        return next((m for m in self.arena.offered_models()
+                     if m.get("publicName") == name), None)
 
     def _session(self, request: Request) -> Session:
         session = self.arena.state.sessions.get(request.path_params["session_id"])
@@ -224,8 +252,9 @@ class StreamRoutes:
             raise ArenaHTTPError(404, "message not found")
         return session, found[0], found[1]
 
-    def _redeem(self, body: Mapping[str, Any]) -> None:
-        """§3.2/§3.3: a v3 token for the v3 key, or a v2 token for the v2 key; single use."""
+    def _redeem(self, body: Mapping[str, Any], action: str | None = None) -> None:
+        """§3.2/§3.3: a v3 token for the v3 key, or a v2 token for the v2 key; single use.
+        `action`: what the era wants the token minted for (§3.2 2026: per route)."""
         arena, rules = self.arena, self.arena.validation
         if not rules.recaptcha:
             return
@@ -233,7 +262,7 @@ class StreamRoutes:
         v3, v2 = body.get("recaptchaV3Token"), body.get("recaptchaV2Token")
         if v3:
             ok = registry.redeem(v3, (arena.site_key,), now, rules.recaptcha_max_age,
-                                 rules.recaptcha_action)
+                                 rules.recaptcha_action or action)
         else:
             ok = bool(v2) and registry.redeem(v2, (arena.v2_site_key,), now,
                                               rules.recaptcha_max_age)
@@ -256,10 +285,6 @@ def _set_reply(turn: Turn, side: str, text: str) -> None:
 
 def _id(model: Mapping[str, Any] | None) -> str | None:
     return str(model["id"]) if model else None
-
-
-def _page_kind(request: Request, body: Any) -> str:
-    return "action" if request.method == "POST" else "page"
 
 
 def _retry_kind(request: Request, body: Any) -> str:

@@ -116,6 +116,8 @@ class ArenaState:
     images_issued: int = 0
     uploads: dict[str, Upload] = field(default_factory=dict)
     signed_up: set[str] = field(default_factory=set)
+    prompts_by_user: dict[str, int] = field(default_factory=dict)  # for `prompt_quota`
+    pulse_polled: dict[str, float] = field(default_factory=dict)  # last /api/me/pulse per user
 
 
 def parsed_body(raw: bytes) -> Any:

@@ -13,6 +13,10 @@ Errors are raised as `ArenaHTTPError(status, error)` and rendered by the arena a
 | 403 | `recaptcha validation failed` | token empty/unknown/reused/stale/other site key (§3.2) |
 | 400 | `duplicate ids` | any id already seen (§1.3, §3.5) |
 | 404 | `evaluation session not found` / `message not found` | unknown path ids (§1.4, §1.5) |
+
+The era (arena_era.py) decides which `mode`/`modality` values pass (2025: `invalid field: mode`;
+2026-10: `Invalid mode` / `Invalid modality`, the wording users of 2026 bridges report), whether
+`modelBMessageId` is required in direct mode and `mode` on post-to-evaluation.
 """
 
 from __future__ import annotations
@@ -22,11 +26,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from testkit.fakes.arena_era import ERA_2025, ERAS, Era
 from testkit.fakes.arena_ids import is_uuid
 
-MODES = ("direct", "direct-battle", "side-by-side", "battle")
+MODES = ERAS[ERA_2025].modes
 TWO_SIDED_MODES = ("side-by-side", "battle")
-MODALITIES = ("chat", "image", "search")
+MODALITIES = ERAS[ERA_2025].modalities
 ROLES = ("system", "user", "assistant")
 
 
@@ -54,12 +59,14 @@ class ArenaHTTPError(Exception):
     """A rejection with its HTTP status; `html` replaces the JSON body when set."""
 
     def __init__(self, status: int, error: str, *, html: str | None = None,
-                 headers: Mapping[str, str] | None = None) -> None:
+                 headers: Mapping[str, str] | None = None,
+                 body: Mapping[str, Any] | None = None) -> None:
         super().__init__(f"{status} {error}")
         self.status = status
         self.error = error
         self.html = html
         self.headers = dict(headers or {})
+        self.body = dict(body) if body is not None else None  # replaces {"error": error}
 
 
 def check_size(raw: bytes, rules: Validation) -> None:
@@ -80,18 +87,22 @@ def parse_body(raw: bytes, rules: Validation) -> dict[str, Any]:
     return {}
 
 
-def check_modern(body: Mapping[str, Any], rules: Validation, *, creating: bool) -> None:
-    """create-evaluation (§1.3) or post-to-evaluation (§1.4) body."""
+def check_modern(body: Mapping[str, Any], rules: Validation, *, creating: bool,
+                 era: Era | None = None) -> None:
+    """create-evaluation (§1.3) or post-to-evaluation (§1.4) body, as `era` wants it."""
+    era = era or ERAS[ERA_2025]
     mode = body.get("mode")
     if rules.required_fields:
-        for name in _modern_required(body, creating):
+        for name in _modern_required(body, creating, era):
             _require(body, name)
         _check_user_message(body["userMessage"])
-    if rules.mode and (creating or mode is not None) and mode not in MODES:
-        raise ArenaHTTPError(400, "invalid field: mode")
+    wording = "invalid field: {}" if era.name == ERA_2025 else "Invalid {}"
+    needs_mode = creating or mode is not None or era.mode_on_post
+    if rules.mode and needs_mode and mode not in era.modes:
+        raise ArenaHTTPError(400, wording.format("mode"))
     modality = body.get("modality")
-    if rules.mode and (creating or modality is not None) and modality not in MODALITIES:
-        raise ArenaHTTPError(400, "invalid field: modality")
+    if rules.mode and (creating or modality is not None) and modality not in era.modalities:
+        raise ArenaHTTPError(400, wording.format("modality"))
     if rules.uuids:
         for name in ("id", "userMessageId", "modelAMessageId", "modelBMessageId"):
             _check_uuid(body, name, v7_only=rules.strict_uuid7)
@@ -154,17 +165,19 @@ def check_prompt(text: str, rules: Validation) -> None:
         raise ArenaHTTPError(400, "prompt too long")
 
 
-def _modern_required(body: Mapping[str, Any], creating: bool) -> list[str]:
+def _modern_required(body: Mapping[str, Any], creating: bool, era: Era) -> list[str]:
     names = ["id", "userMessageId", "modelAMessageId", "userMessage"]
+    if era.model_b_message_id_always:
+        names.append("modelBMessageId")
     if not creating:
-        return names
+        return names + (["mode"] if era.mode_on_post else [])
     names += ["mode", "modality"]
     mode = body.get("mode")
     if mode != "battle":
         names.append("modelAId")
     if mode == "side-by-side":
         names.append("modelBId")
-    if mode in TWO_SIDED_MODES:
+    if mode in TWO_SIDED_MODES and "modelBMessageId" not in names:
         names.append("modelBMessageId")
     return names
 

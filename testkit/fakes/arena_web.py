@@ -1,6 +1,7 @@
 """Browser-facing routes of the fake LMArena: the app page and its assets, server actions, R2
 uploads, sign-up, Supabase refresh, the fake reCAPTCHA/Turnstile endpoints and the Cloudflare
-challenge solver (protocol doc §1.7–§1.9, §3.1–§3.4, §4.1, §5.3)."""
+challenge solver (protocol doc §1.7–§1.9, §3.1–§3.4, §4.1, §5.3), and the 2026-10 era's model
+catalogue (§4.1 2026: anonymous callers with a browser User-Agent get it)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,13 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from starlette.responses import (
+    HTMLResponse,
+    JSONResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+)
 from starlette.routing import Route
 
 from testkit.fakes.arena_actions import RSC_CONTENT_TYPE, action_not_found, run_action
@@ -24,7 +31,7 @@ from testkit.fakes.arena_auth import (
 )
 from testkit.fakes.arena_http import base_url, cookie_header
 from testkit.fakes.arena_ids import is_uuid, uuid4
-from testkit.fakes.arena_models import modality
+from testkit.fakes.arena_models import catalog_body, modality
 from testkit.fakes.arena_page import (
     PageData,
     app_chunk_js,
@@ -66,6 +73,9 @@ class WebRoutes:
         if request.method == "POST":
             return self._action(request, raw)
         arena = self.arena
+        moved = _moved_page(request, arena.era.chat_page)
+        if moved is not None:  # §1.1 2026: /?mode=direct → 301 /text/direct
+            return RedirectResponse(moved, 301)
         if arena.challenge_pages and not self._cleared(request):
             return HTMLResponse(challenge_html(auto_solve=arena.challenge_auto_solve), 403,
                                 headers={"cf-mitigated": "challenge"})
@@ -75,7 +85,10 @@ class WebRoutes:
             data = self._page_data(request)
             fresh: AuthSession | None = None
             if arena.auth.check(current, now) is None:  # §1.9: rotate a missing/expired session
-                fresh = arena.auth.issue(now, _issuer(request), arena.auth.known_user(current))
+                known = arena.auth.known(current)
+                fresh = arena.auth.issue(now, _issuer(request),
+                                         known.user_id if known else None,
+                                         email=known.email if known else None)
         response = HTMLResponse(page_html(data))
         if fresh is not None:
             response.headers.append(
@@ -86,9 +99,10 @@ class WebRoutes:
         return response
 
     def _page_data(self, request: Request) -> PageData:
-        arena = self.arena
+        arena, era = self.arena, self.arena.era
+        models = arena.offered_models()
         session = arena.state.sessions.get(request.path_params.get("session_id", ""))
-        default_a = next((m["id"] for m in arena.models
+        default_a = next((m["id"] for m in models
                           if m.get("publicName") == arena.battle_models[0]), None)
         model_a = session.model_id if session and session.model_id else default_a
         turns = session.turns if session else []
@@ -97,10 +111,26 @@ class WebRoutes:
             "lastAssistantId": turns[-1].assistant_message_id if turns else None,
             "modelId": model_a,
             "models": [{"id": m.get("id"), "name": m.get("publicName"), "modality": modality(m)}
-                       for m in arena.models],
+                       for m in models],
             "turns": [{"user": turn.user_text, "reply": turn.reply_text} for turn in turns],
+            # What the site's own UI sends in this era (§1.3, §1.5).
+            "mode": "direct" if "direct" in era.modes else "direct-battle",
+            "retryAction": era.retry_action or "chat_submit",
         }
-        return PageData(arena.models, model_a, None, arena.site_key, arena.chunk_path, state)
+        shown = models if era.initial_models else None  # §4.1 2026: no initialModels
+        return PageData(shown, model_a, None, arena.site_key, arena.chunk_path, state)
+
+    def catalog(self, request: Request, raw: bytes) -> Response:
+        """§4.1 2026: the catalogue by arena; 404 in the 2025 era."""
+        arena = self.arena
+        if not arena.era.catalog:
+            raise ArenaHTTPError(404, "Not Found")
+        if "Mozilla/" not in request.headers.get("user-agent", ""):
+            raise ArenaHTTPError(403, "Forbidden")  # a browser User-Agent is needed (§1.10)
+        with arena.lock:
+            body = catalog_body(arena.offered_models(), arena.model_arenas,
+                                arena.era.catalog_renames)
+        return JSONResponse(body)
 
     def _action(self, request: Request, raw: bytes) -> Response:
         """§1.8: `Next-Action: <id>`, JSON array of arguments, RSC text back."""
@@ -224,6 +254,13 @@ class WebRoutes:
             valid = arena.auth.check(auth_cookie(request.cookies), arena.clock())
         if valid is None:
             raise ArenaHTTPError(401, "unauthorized")
+
+
+def _moved_page(request: Request, chat_page: str) -> str | None:
+    """Where `/?mode=direct` moved to, when the era moved the chat page (§1.1 2026)."""
+    if chat_page.startswith("/?") or request.url.path != "/":
+        return None
+    return chat_page if request.query_params.get("mode") == "direct" else None
 
 
 def _issuer(request: Request) -> str:

@@ -13,6 +13,10 @@ userscript, its hello says `batches` (`batches=False`: an older script) and it t
 holding an array of frames frame by frame; `message_sizes` has how many each message held.
 It keeps reCAPTCHA tokens when the gateway asks (`token_pool`, the userscript's rules:
 worker_token_pool.py; `token_pool=False`: an older script, whose hello does not offer it).
+A job with `redirect: "manual"` meets a 3xx as fetch does: a status 0 with response_type
+"opaqueredirect" and no headers or body; `prepare_only` answers the prepared body and fetches
+nothing; `navigate` loads another page (following its redirects) and connects again from there.
+The tab's requests carry a browser User-Agent, as a tab's do.
 """
 
 from __future__ import annotations
@@ -61,6 +65,10 @@ FORBIDDEN_REQUEST_HEADERS = frozenset(
 )  # fmt: skip
 FORBIDDEN_REQUEST_PREFIXES = ("proxy-", "sec-")
 HIDDEN_RESPONSE_HEADERS = frozenset({"set-cookie", "set-cookie2"})
+BROWSER_USER_AGENT = (
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/150.0.0.0 Safari/537.36"
+)
 
 
 class _ScriptSrcs(HTMLParser):
@@ -129,6 +137,7 @@ class FakeWorker:
         self.sent: list[Frame] = []  # every worker → gateway frame, hello included
         self.worker_id: str | None = None
         self.page_url = f"{self.arena_url}/?mode=direct"
+        self.navigations: list[str] = []  # URLs the gateway sent this tab to (`navigate`)
         self.page_status: int | None = None
         self.script_srcs: list[str] = []
         self.close_code: int | None = None
@@ -167,6 +176,7 @@ class FakeWorker:
             trust_env=False,
             follow_redirects=True,
             timeout=httpx.Timeout(None, connect=10.0),  # fetch() has no read timeout
+            headers={"User-Agent": BROWSER_USER_AGENT},
         )
         try:
             await self._load_page()
@@ -223,9 +233,9 @@ class FakeWorker:
 
     # -- page and connection ----------------------------------------------------------------
 
-    async def _load_page(self) -> None:
+    async def _load_page(self, url: str | None = None) -> None:
         assert self._arena is not None
-        response = await self._arena.get(f"{self.arena_url}/?mode=direct")
+        response = await self._arena.get(url or f"{self.arena_url}/?mode=direct")
         self.page_url = str(response.url)
         self.page_status = response.status_code
         is_html = "html" in response.headers.get("content-type", "")
@@ -242,6 +252,7 @@ class FakeWorker:
             "script_srcs": self.script_srcs,
             "batches": self.batches,
             "token_pool": self.token_pool,
+            "navigate": True,
         }
 
     def _new_transport(self) -> Transport:
@@ -318,6 +329,15 @@ class FakeWorker:
         await self._send({"type": "captured", "url": absolute, "method": method, "body": body})
         return True
 
+    async def browse(self, method: str, url: str, body: Any = None) -> httpx.Response:
+        """The person at the tab does something on the page (e.g. signs in): a request from
+        the page, with its cookies (kept for the tab's jobs)."""
+        assert self._arena is not None
+        content = None if body is None else json.dumps(body)
+        headers = self._request_headers(method, {"Content-Type": "application/json"}, content)
+        return await self._arena.request(method, urljoin(self.page_url, url), headers=headers,
+                                         content=content)
+
     async def _leave_page(self) -> None:
         """pagehide: report running jobs as failed, then close the connection."""
         self.capture_pattern = None
@@ -330,10 +350,10 @@ class FakeWorker:
         if link is not None:
             await link.close()
 
-    async def _reload(self) -> None:
+    async def _reload(self, url: str | None = None) -> None:
         await self._leave_page()
         try:
-            await self._load_page()
+            await self._load_page(url or self.page_url)
             await self._connect()
         except (OSError, WorkerRejected, TimeoutError, httpx.HTTPError) as exc:
             log.warning("fake worker %s: reconnect after reload failed: %r", self.tab, exc)
@@ -366,6 +386,9 @@ class FakeWorker:
         elif kind == "reload":
             self.reloads += 1
             self._spawn(self._reload())
+        elif kind == "navigate" and isinstance(frame.get("url"), str):
+            self.navigations.append(frame["url"])
+            self._spawn(self._reload(urljoin(self.page_url, frame["url"])))
         elif kind == "capture_ids":
             self.capture_pattern = re.compile(str(frame.get("match") or ""))
         elif kind == "capture_cancel":
@@ -451,7 +474,13 @@ class FakeWorker:
                 message = f"reCAPTCHA could not be minted: {exc}"
                 await self._send({"type": "error", "job": job, "message": message, **said})
                 return
+        if frame.get("prepare_only"):  # the body the request would carry; nothing fetched
+            await self._send({"type": "status", "job": job, "http_status": 200, "headers": {}})
+            seq = await self._chunk(job, 0, body if isinstance(body, str) else "")
+            await self._send({"type": "done", "job": job, "seq": seq})
+            return
         method = str(frame.get("method") or "GET")
+        manual = frame.get("redirect") == "manual"
         http_status: int | None = None
         try:
             async with self._arena.stream(
@@ -459,8 +488,14 @@ class FakeWorker:
                 urljoin(self.page_url, str(frame.get("url"))),
                 headers=self._request_headers(method, frame.get("headers"), body),
                 content=body,
+                follow_redirects=not manual,
             ) as response:
                 http_status = response.status_code
+                if manual and response.is_redirect:  # fetch's opaque redirect: nothing readable
+                    opaque = {"type": "status", "job": job, "http_status": 0, "headers": {}}
+                    await self._send({**opaque, "response_type": "opaqueredirect"})
+                    await self._send({"type": "done", "job": job, "seq": 0})
+                    return
                 headers = _visible_headers(response.headers)
                 status = {"type": "status", "job": job, "http_status": http_status, **said}
                 await self._send({**status, "headers": headers})

@@ -4,6 +4,10 @@ the fake LMArena page (reached as https://lmarena.ai:<port>, a public origin), a
 
 The fake arena and Chromium are shared by the session (the fake is reset for every test); each
 test opens its own tab, so its worker connects afresh.
+
+The fake plays today's site, the "2026-10" era (docs/fake-arena.md), unless a test says
+`@pytest.mark.era("2025")`: the tab then opens https://lmarena.ai:<port>/?mode=direct, the
+older site's home, instead of https://arena.ai:<port>/text/direct.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ import openai
 import pytest
 
 from testkit.browser import Browser, Tab
-from testkit.fakes.arena import FakeArena
+from testkit.fakes.arena import ERA_2025, ERA_2026, FakeArena
 from testkit.fakes.serving import ServerThread
 from testkit.fakes.tls import make_self_signed
 from testkit.support import free_port, stop_process, wait_until, write_home
@@ -37,6 +41,11 @@ ARTIFACTS = Path(
     os.environ.get("LMARENAREV_TEST_ARTIFACTS")
     or Path(tempfile.gettempdir()) / "lmarenarev-test-artifacts"
 )
+DEFAULT_ERA = ERA_2026
+BOTH_ERAS = pytest.mark.parametrize("era", [ERA_2025, ERA_2026], indirect=True)
+# Where each era's tab opens (the browser maps both hosts to the fake): 2026's canonical
+# origin and its chat page, or the older site's home (§1.1).
+ERA_PAGES = {ERA_2025: ("lmarena.ai", "/?mode=direct"), ERA_2026: ("arena.ai", "/text/direct")}
 
 
 def lmarenarev_command() -> list[str]:
@@ -90,8 +99,10 @@ def start_gateway_process(
 ) -> GatewayProcess:
     port = port or free_port()
     environment = {k: v for k, v in os.environ.items() if not k.startswith("LMARENAREV_")}
-    # No catalogue read when a tab connects (an extra job per tab) unless a test passes --set.
+    # No catalogue read or account check when a tab connects (extra jobs per tab) unless a
+    # test passes --set.
     environment["LMARENAREV_MODEL_CATALOG_REFRESH_MINUTES"] = "0"
+    environment["LMARENAREV_ACCOUNT_CHECK_MINUTES"] = "0"
     # No test asks PyPI for a release (a test of the update check points it at a fake).
     environment["LMARENAREV_ENABLE_AUTO_UPDATE"] = "false"
     environment.update(env or {})
@@ -137,9 +148,20 @@ def arena(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Arena]:
         yield Arena(fake, server)
 
 
+@pytest.fixture
+def era(request: pytest.FixtureRequest) -> str:
+    """This test's era: a parameter (`BOTH_ERAS`), else its `era` mark, else today's."""
+    if hasattr(request, "param"):
+        return str(request.param)
+    mark = request.node.get_closest_marker("era")
+    return str(mark.args[0]) if mark is not None else DEFAULT_ERA
+
+
 @pytest.fixture(autouse=True)
-def _fresh_arena(arena: Arena) -> None:
+def _fresh_arena(arena: Arena, era: str) -> None:
     arena.fake.reset()
+    arena.fake.use_era(era)
+    arena.fake.prompt_quota = None
 
 
 @pytest.fixture(scope="session")
@@ -183,8 +205,14 @@ def gateway(start_gateway: StartGateway) -> GatewayProcess:
 OpenTab = Callable[..., Tab]
 
 
+def era_url(browser: Browser, era: str, path: str | None = None) -> str:
+    """The page a tab opens in `era` (its chat page, or `path` on the era's host)."""
+    host, page = ERA_PAGES[era]
+    return browser.arena_url(path or page, host=host)
+
+
 @pytest.fixture
-def open_tab(browser: Browser, gateway: GatewayProcess) -> Iterator[OpenTab]:
+def open_tab(browser: Browser, gateway: GatewayProcess, era: str) -> Iterator[OpenTab]:
     """Open the fake arena in a tab with the served userscript; wait for ✅ (connected)."""
     tabs: list[Tab] = []
 
@@ -192,11 +220,12 @@ def open_tab(browser: Browser, gateway: GatewayProcess) -> Iterator[OpenTab]:
         target: GatewayProcess | None = None,
         *,
         grant_local_network: bool = True,
-        path: str = "/?mode=direct",
+        path: str | None = None,
     ) -> Tab:
         served = (target or gateway).userscript()
         tab = browser.open_tab(
-            browser.arena_url(path), userscript=served, grant_local_network=grant_local_network
+            era_url(browser, era, path), userscript=served,
+            grant_local_network=grant_local_network,
         )
         tabs.append(tab)
         tab.wait_for_title_prefix("✅", timeout=20)

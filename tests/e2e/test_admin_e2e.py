@@ -15,7 +15,7 @@ import pytest
 
 from lmarenarev import __version__
 from lmarenarev.config.jsonc import loads
-from testkit.fakes.arena import model_id
+from testkit.fakes.arena import ERA_2025, model_id
 from testkit.support import wait_until, write_home
 
 from .conftest import Arena, GatewayProcess, OpenTab, free_port, lmarenarev_command
@@ -111,6 +111,7 @@ def test_capture_ids_with_no_tab_exits_non_zero(legacy_gateway: GatewayProcess) 
     assert "no LMArena tab is connected" in result.stderr
 
 
+@pytest.mark.era(ERA_2025)  # the older site: the list is the page's initialModels
 def test_update_models_merge_all_against_the_page(
     legacy_gateway: GatewayProcess, open_tab: OpenTab, arena: Arena
 ) -> None:
@@ -141,7 +142,7 @@ def test_status_json_reload_and_sighup(legacy_gateway: GatewayProcess, open_tab:
     assert status["up"] and status["flow"] == "legacy" and status["ids"]["session_id"] is None
     (tab,) = status["workers"]
     assert (tab["script_version"], tab["transport"]) == (__version__, "websocket")
-    assert tab["page_url"].startswith("https://lmarena.ai:")
+    assert tab["page_url"].startswith("https://arena.ai:")
     human = cli("status", "--home", home).stdout
     assert "Workers   1 connected" in human and "flow legacy" in human
 

@@ -50,7 +50,8 @@ def display() -> Iterator[str]:
 
 
 def page_loads(arena: Arena) -> list[dict[str, str]]:
-    return [dict(r.cookies) for r in arena.fake.requests if r.kind == "page"]
+    # Pages served, not the 301 of /?mode=direct to /text/direct (the fake's 2026-10 era).
+    return [dict(r.cookies) for r in arena.fake.requests if r.kind == "page" and r.status == 200]
 
 
 def start_login(home: Path, display: str) -> subprocess.Popen[str]:

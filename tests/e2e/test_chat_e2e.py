@@ -23,6 +23,7 @@ from testkit.fakes.tls import make_self_signed
 from testkit.support import wait_until
 
 from .conftest import (
+    BOTH_ERAS,
     Arena,
     GatewayProcess,
     OpenTab,
@@ -34,18 +35,20 @@ from .conftest import (
 pytestmark = pytest.mark.e2e
 
 
-def test_stream(gateway: GatewayProcess, open_tab: OpenTab, arena: Arena) -> None:
+@BOTH_ERAS
+def test_stream(gateway: GatewayProcess, open_tab: OpenTab, arena: Arena, era: str) -> None:
     open_tab()
+    prompt = f"streaming through a browser ({era})"  # each era's run: a new conversation
     stream = gateway.client().chat.completions.create(
         model="fake-gpt",
-        messages=[{"role": "user", "content": "streaming through a browser"}],
+        messages=[{"role": "user", "content": prompt}],
         stream=True,
         stream_options={"include_usage": True},
     )
     chunks = list(stream)
     assert chunks[0].choices[0].delta.role == "assistant"
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
-    assert text == "Echo: streaming through a browser"
+    assert text == f"Echo: {prompt}"
     assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
     assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens > 0
     (request,) = [r for r in arena.fake.requests if r.kind == "create"]
@@ -106,13 +109,15 @@ def test_an_image_model_returns_a_markdown_image(
     assert request.body["modality"] == "image"
 
 
+@BOTH_ERAS
 def test_three_turns_stay_in_one_lmarena_session(
-    gateway: GatewayProcess, open_tab: OpenTab, arena: Arena
+    gateway: GatewayProcess, open_tab: OpenTab, arena: Arena, era: str
 ) -> None:
     open_tab()
     client = gateway.client()
     messages: list[dict[str, str]] = []
-    for turn in ("first question", "second question", "third question"):
+    turns = [f"{which} question ({era})" for which in ("first", "second", "third")]
+    for turn in turns:
         messages.append({"role": "user", "content": turn})
         reply = client.chat.completions.create(model="fake-gpt", messages=messages)  # type: ignore[arg-type]
         content = reply.choices[0].message.content or ""
@@ -120,11 +125,7 @@ def test_three_turns_stay_in_one_lmarena_session(
         messages.append({"role": "assistant", "content": content})
     assert [r.kind for r in arena.fake.requests if r.kind != "page"] == ["create", "post", "post"]
     (session,) = arena.fake.sessions.values()
-    assert [t.user_text for t in session.turns] == [
-        "first question",
-        "second question",
-        "third question",
-    ]
+    assert [t.user_text for t in session.turns] == turns
 
 
 def test_six_concurrent_streams_each_get_exactly_their_own_reply(
@@ -151,6 +152,7 @@ def test_six_concurrent_streams_each_get_exactly_their_own_reply(
     assert arena.fake.max_concurrent_streams >= 2
 
 
+@BOTH_ERAS
 def test_legacy_flow(start_gateway: StartGateway, open_tab: OpenTab, arena: Arena) -> None:
     session_id, message_id = arena.fake.seed_session("fake-gpt")
     legacy = start_gateway(

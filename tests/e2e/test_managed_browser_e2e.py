@@ -27,25 +27,27 @@ from testkit.fakes.arena import Reply
 from testkit.fakes.tls import spki_sha256
 from testkit.support import wait_until, write_home
 
-from .conftest import Arena, GatewayProcess, lmarenarev_command, start_gateway_process
+from .conftest import ERA_PAGES, Arena, GatewayProcess, lmarenarev_command, start_gateway_process
 
 pytestmark = [
     pytest.mark.e2e,
     pytest.mark.skipif(chromium_executable() is None, reason="no Chromium"),
 ]
 
-#: The fake's page of the LMArena era it serves (add the 2026 era's /text/direct once the fake
-#: has it, issue 20).
-PAGE_PATHS = ("/?mode=direct",)
+#: The pages a managed tab may be told to open: the older site's home (in 2026 it 301s to
+#: /text/direct) and the 2026 chat page (protocol §1.1).
+PAGE_PATHS = ("/?mode=direct", "/text/direct")
 
 
-def browser_block(arena: Arena, path: str = PAGE_PATHS[0], **more: Any) -> dict[str, Any]:
-    """The `browser` block of a data directory whose managed browser opens the fake."""
+def browser_block(arena: Arena, path: str | None = None, **more: Any) -> dict[str, Any]:
+    """The `browser` block of a data directory whose managed browser opens the fake (by
+    default at the page of the era it plays, on that era's host)."""
     port = arena.server.port
     assert arena.server.ssl is not None
+    host, page = ERA_PAGES[arena.fake.era.name]
     return {
         "executable": chromium_executable(),
-        "page_url": f"https://lmarena.ai:{port}{path}",
+        "page_url": f"https://{host}:{port}{path or page}",
         "args": managed_browser_args(port, spki_sha256(arena.server.ssl.certfile)),
         **more,
     }

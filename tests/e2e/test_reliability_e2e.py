@@ -16,10 +16,17 @@ from typing import Any
 import openai
 import pytest
 
-from testkit.fakes.arena import RecordedRequest, Reply, ReplyDefaults
+from testkit.fakes.arena import ERA_2025, RecordedRequest, Reply, ReplyDefaults
 from testkit.support import wait_until
 
-from .conftest import Arena, GatewayProcess, OpenTab, SentFrames, record_sent_frames
+from .conftest import (
+    BOTH_ERAS,
+    Arena,
+    GatewayProcess,
+    OpenTab,
+    SentFrames,
+    record_sent_frames,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -105,9 +112,11 @@ def test_a_client_that_goes_away_aborts_the_upstream_fetch(
     tab.wait_for("window.__lmarenarev.status().jobs.length === 0", timeout=5)
 
 
+@BOTH_ERAS
 def test_a_cloudflare_challenge_is_cleared_by_reloading_the_tab(
-    gateway: GatewayProcess, open_tab: OpenTab, arena: Arena
+    gateway: GatewayProcess, open_tab: OpenTab, arena: Arena, era: str
 ) -> None:
+    """A 403 challenge (2025), a 429 with cf-mitigated: challenge (2026, §3.1): the same."""
     tab = open_tab()
     navigations: list[str] = []
 
@@ -121,11 +130,12 @@ def test_a_cloudflare_challenge_is_cleared_by_reloading_the_tab(
     mark, before = len(gateway.lines), len(arena.fake.requests)
     arena.fake.challenge_pages = True
     arena.fake.challenge_streams = True
-    prompt = "behind a challenge"
+    prompt = f"behind a challenge ({era})"  # a new conversation in each era's run
     assert stream_text(gateway.client(), prompt) == f"Echo: {prompt}"
     after = arena.fake.requests[before:]
     seen = [(r.kind, r.status) for r in after if r.kind in ("create", "page")]
-    assert seen == [("create", 403), ("page", 403), ("page", 200), ("create", 200)]
+    challenged = 403 if era == ERA_2025 else 429
+    assert seen == [("create", challenged), ("page", 403), ("page", 200), ("create", 200)]
     assert creates(arena)[-1].cookies.get("cf_clearance")
     wait_until(lambda: logged(gateway, mark, "Cloudflare challenge"), 5, "the reload log line")
     # The reload the gateway asked for, then the one of the solved challenge page.

@@ -23,7 +23,7 @@ def test_the_gateway_logs_workers_as_they_come_and_go(
     tab = open_tab()
     wait_until(lambda: "connected (script" in gateway.output(), 10, "a connect log line")
     (worker,) = gateway.health()["workers"]
-    assert worker["page_url"].startswith("https://lmarena.ai:")
+    assert worker["page_url"].startswith("https://arena.ai:")
     tab.close()
     wait_until(lambda: "disconnected" in gateway.output(), 10, "a disconnect log line")
 

@@ -1,5 +1,8 @@
 """Integration tier: the real app on a real socket, the Python fake worker over the real
-WebSocket (or long-poll), and the fake LMArena. Every test gets its own data directory."""
+WebSocket (or long-poll), and the fake LMArena. Every test gets its own data directory.
+
+The fake plays today's site, the "2026-10" era, unless a test names another with
+`@pytest.mark.era("2025")`; `BOTH_ERAS` runs a test on both (docs/fake-arena.md)."""
 
 from __future__ import annotations
 
@@ -14,12 +17,14 @@ import pytest
 
 from lmarenarev.app import create_app
 from lmarenarev.gateway import Gateway, build_gateway
-from testkit.fakes.arena import FakeArena
+from testkit.fakes.arena import ERA_2025, ERA_2026, FakeArena
 from testkit.fakes.serving import ServerThread
 from testkit.fakes.worker import FakeWorker
 from testkit.support import write_home
 
 TOKEN = "integration-worker-token"
+DEFAULT_ERA = ERA_2026
+BOTH_ERAS = pytest.mark.parametrize("era", [ERA_2025, ERA_2026], indirect=True)
 
 
 @dataclass
@@ -55,8 +60,17 @@ class RunningGateway:
 
 
 @pytest.fixture
-def arena() -> Iterator[Arena]:
-    fake = FakeArena()
+def era(request: pytest.FixtureRequest) -> str:
+    """The era of this test: a parameter (`BOTH_ERAS`), else its `era` mark, else the default."""
+    if hasattr(request, "param"):
+        return str(request.param)
+    mark = request.node.get_closest_marker("era")
+    return str(mark.args[0]) if mark is not None else DEFAULT_ERA
+
+
+@pytest.fixture
+def arena(era: str) -> Iterator[Arena]:
+    fake = FakeArena(era=era)
     with ServerThread(fake.app) as server:
         yield Arena(fake, server.url)
 
@@ -83,8 +97,10 @@ def start_gateway(tmp_path: Path, arena: Arena) -> Iterator[StartGateway]:
                 arena.fake.models if models is None else models,
                 endpoint_map=endpoint_map,
             )
-        # No catalogue read on connect unless a test asks: it would be a job of its own.
-        overrides = {"worker_token": TOKEN, "model_catalog_refresh_minutes": 0, **overrides}
+        # No catalogue read or account check on connect unless a test asks: each would be a
+        # job of its own.
+        overrides = {"worker_token": TOKEN, "model_catalog_refresh_minutes": 0,
+                     "account_check_minutes": 0, **overrides}
         gateway = build_gateway(home, overrides=overrides)
         server = ServerThread(create_app(gateway)).start()
         servers.append(server)

@@ -11,13 +11,14 @@ import httpx
 import openai
 import pytest
 
+from lmarenarev.arena.catalog import model_type
 from lmarenarev.cli import render
 from lmarenarev.config.jsonc import loads
-from testkit.fakes.arena import DEFAULT_MODELS, model_id
+from testkit.fakes.arena import DEFAULT_MODELS, ERA_2025, ERA_2026, model_id
 from testkit.fakes.worker import FakeWorker
 from testkit.support import wait_until_async
 
-from .conftest import Arena, RunningGateway, StartGateway
+from .conftest import BOTH_ERAS, Arena, RunningGateway, StartGateway
 
 RETRY = "/nextjs-api/stream/retry-evaluation-session-message/{}/messages/{}"
 SESSION = "0199a1ce-70b8-70a1-bcc3-3f04b155b850"
@@ -153,6 +154,7 @@ async def test_a_tab_that_connects_while_armed_is_armed_too(
 # --- the catalogue -------------------------------------------------------------------------------
 
 
+@pytest.mark.era(ERA_2025)  # the older site: the list is the page's, whole objects
 async def test_update_models_writes_available_models_and_merges(
     start_gateway: StartGateway, arena: Arena
 ) -> None:
@@ -193,13 +195,22 @@ async def test_update_models_without_a_tab_is_503(gateway: RunningGateway) -> No
     assert response.status_code == 503 and "no browser tab is connected" in message(response)
 
 
+@BOTH_ERAS
 async def test_the_catalogue_is_read_when_a_tab_connects(
-    start_gateway: StartGateway, arena: Arena
+    start_gateway: StartGateway, arena: Arena, era: str
 ) -> None:
+    """The catalogue route first (§4.1 2026); the page only where the route has nothing."""
     gateway = start_gateway(model_catalog_refresh_minutes=30)
+    offered = len(arena.fake.offered_models())
     async with gateway.worker(arena) as worker:
-        await worker.wait_until(lambda: len(gateway.gateway.ops.catalog.models) == 6)
-        assert [job["url"] for job in worker.jobs_seen] == ["/?mode=direct"]
+        await worker.wait_until(lambda: len(gateway.gateway.ops.catalog.models) == offered)
+        urls = [job["url"] for job in worker.jobs_seen]
+    if era == ERA_2026:
+        assert urls == ["/nextjs-api/model-catalog"] and offered == 9
+        assert gateway.gateway.ops.catalog.source == "catalogue"
+    else:
+        assert urls == ["/nextjs-api/model-catalog", "/?mode=direct"] and offered == 6
+        assert gateway.gateway.ops.catalog.source == "page"
     assert (gateway.gateway.home / "available_models.json").exists()
 
 
@@ -232,10 +243,16 @@ async def test_exposed_catalogue_models_are_listed_and_usable(
     assert refused.value.code == "model_not_available"
 
 
+@BOTH_ERAS
 @pytest.mark.parametrize("models_json", ["{}", None])
 async def test_without_models_json_lmarenas_list_is_offered_once_a_tab_connects(
     start_gateway: StartGateway, arena: Arena, models_json: str | None
 ) -> None:
+    """The page's list (2025) or the catalogue (2026, typed by its arenas): every model the
+    gateway can serve."""
+    arenas = arena.fake.model_arenas if arena.fake.era.catalog else {}
+    served = {m["publicName"] for m in arena.fake.offered_models()
+              if model_type({**m, "arenas": list(arenas.get(m["publicName"], ()))})}
     gateway = start_gateway(models=[], model_catalog_refresh_minutes=30)
     home = gateway.gateway.home
     if models_json is None:
@@ -246,22 +263,24 @@ async def test_without_models_json_lmarenas_list_is_offered_once_a_tab_connects(
             model="fake-claude", messages=[{"role": "user", "content": "x"}]
         )
     assert "No model is offered yet" in refused.value.message
-    assert "open https://lmarena.ai/" in refused.value.message
+    assert "open https://arena.ai/text/direct" in refused.value.message
     async with gateway.worker(arena):
-        await wait_until_async(lambda: len(gateway.gateway.chat.models) == 6, 10, "the list")
+        await wait_until_async(lambda: len(gateway.gateway.chat.models) == len(served), 10,
+                               "the list")
         listed = {m.id: m.model_dump() for m in (await client.models.list()).data}
         reply = await client.chat.completions.create(
             model="fake-claude", messages=[{"role": "user", "content": "automatic"}]
         )
         answer = (await get(gateway, "/api/admin/status")).json()
     assert reply.choices[0].message.content == "Echo: automatic"
-    assert set(listed) == {m["publicName"] for m in DEFAULT_MODELS}
+    assert set(listed) == served
     assert all(card["automatic"] is True for card in listed.values())
     assert listed["fake-painter"]["type"] == "image"
     status = answer["models"]
-    assert (status["configured"], status["offered"], status["automatic"]) == ([], 6, 6)
+    count = len(served)
+    assert (status["configured"], status["offered"], status["automatic"]) == ([], count, count)
     lines = render.status(answer, gateway.url)
-    assert any(line.startswith("Models    6 offered automatically") for line in lines)
+    assert any(line.startswith(f"Models    {count} offered automatically") for line in lines)
     # models.json overrides: once it names a model, it is the list again
     (home / "models.json").write_text(json.dumps({"mine": model_id("fake-gpt")}))
     assert (await post(gateway, "/api/admin/reload")).status_code == 200
@@ -296,7 +315,7 @@ async def test_status_describes_the_gateway(gateway: RunningGateway, worker: Fak
     status = (await get(gateway, "/api/admin/status")).json()
     assert status["up"] and status["flow"] == "modern"
     (tab,) = status["workers"]
-    assert tab["transport"] == "websocket" and tab["page_url"].endswith("/?mode=direct")
+    assert tab["transport"] == "websocket" and tab["page_url"].endswith("/text/direct")
     assert tab["capacity"] == 6 and tab["script_outdated"] is False
     assert status["models"]["configured"] == sorted(m["publicName"] for m in worker_models())
     assert status["ids"]["session_id"] is None

@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 from lmarenarev.cli.main import main
+from testkit.fakes.arena import ERA_2025
 from testkit.fakes.worker import FakeWorker
 
-from .conftest import Arena, RunningGateway
+from .conftest import BOTH_ERAS, Arena, RunningGateway
 
 RETRY = (
     "/nextjs-api/stream/retry-evaluation-session-message/"
@@ -86,14 +87,22 @@ async def test_reload_reports_a_rejected_config(
     assert gateway.gateway.settings.arena_flow == "legacy"
 
 
+@BOTH_ERAS
 async def test_update_models_lists_and_merges(
-    gateway: RunningGateway, arena: Arena, worker: FakeWorker, capsys: pytest.CaptureFixture[str]
+    gateway: RunningGateway, arena: Arena, worker: FakeWorker, capsys: pytest.CaptureFixture[str],
+    era: str,
 ) -> None:
     (gateway.gateway.home / "models.json").write_text("{}")
     code = await asyncio.to_thread(run, gateway, "update-models", "--merge", "fake-searcher")
     assert code == 0
     out = capsys.readouterr().out
-    assert "LMArena offers 6 models (1 image, 1 search, 4 text)" in out
+    if era == ERA_2025:
+        assert "LMArena offers 6 models (1 image, 1 search, 4 text), read from its page" in out
+    else:
+        assert "LMArena offers 9 models (1 code, 1 image, 1 search, 5 text, 1 video), read " \
+            "from its model catalogue" in out
+        assert "fake-gpt       text      -               openai        fake-gpt-2026-09-01, " \
+            "Fake GPT 5" in out
     assert "Added to models.json: fake-searcher (search)" in out
 
 

@@ -195,7 +195,7 @@ async def test_before_any_tab_the_openai_client_gets_one_quick_503_that_says_wha
     assert response.headers["retry-after"].isdigit()
     error = response.json()["error"]
     assert error["code"] == "no_worker" and "(waited 0.5 s)" in error["message"]
-    assert "userscript" in error["message"] and "https://lmarena.ai/" in error["message"]
+    assert "userscript" in error["message"] and "https://arena.ai/text/direct" in error["message"]
     await settled(gateway, arena)
 
 
@@ -254,7 +254,7 @@ async def test_a_request_that_finds_no_worker_is_a_503_that_says_what_to_do(
     assert response.headers["x-should-retry"] == "false"
     error = response.json()["error"]
     assert error["code"] == "no_worker" and "(waited 1 s)" in error["message"]
-    assert "userscript" in error["message"] and "lmarena.ai" in error["message"]
+    assert "userscript" in error["message"] and "arena.ai" in error["message"]
     await settled(gateway, arena)
 
 

@@ -54,10 +54,14 @@ test('a data part is output once it can no longer be a heartbeat', () => {
   assert.deepEqual(verdicts(['a2:[{"type":"heartbeat"}]\r', 'x']), [false, true]);
 });
 
-test('other lines are not output: unknown codes and sides, RSC rows, a bare 0:, blank lines', () => {
+test('other lines are not output: unknown codes and sides, RSC rows, blank lines', () => {
   assert.deepEqual(verdicts([
-    'ae:{"finishReason":"stop"}\n', 'c0:"x"\n', '1d:["$","div"]\n', '0:"legacy"\n', '\n\n', 'a\n',
+    'ae:{"finishReason":"stop"}\n', 'c0:"x"\n', '1d:["$","div"]\n', '0:["$@1"]\n', '\n\n', 'a\n',
   ]), [false, false, false, false, false, false]);
+});
+
+test('the un-prefixed 0: text channel of 2026 is output', () => {
+  assert.deepEqual(verdicts(['af:{}\n', '0:"legacy"\n']), [false, true]);
 });
 
 test('a long line that is not output is skipped to its end, however many chunks it takes', () => {

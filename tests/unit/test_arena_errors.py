@@ -70,10 +70,51 @@ MENTIONS_CLOUDFLARE = (
 def test_cloudflare_wording_outside_a_challenge_status_is_not_a_challenge(
     status: int, kind: Kind
 ) -> None:
-    """Only a 403 or 503 can be Cloudflare's challenge: a 429 stays a rate limit (with its
-    Retry-After), not a tab reload, whatever its body says."""
+    """Only a 403 or 503 can be Cloudflare's challenge by its body: a 429 stays a rate limit
+    (with its Retry-After), not a tab reload, whatever its body says, unless it carries
+    `cf-mitigated: challenge` (§3.1 2026)."""
     problem = classify_http(status, {"retry-after": "3"}, MENTIONS_CLOUDFLARE)
     assert problem is not None and problem.kind is kind
     for challenge_status in (403, 503):  # the same body with a challenge's status is one
         challenge = classify_http(challenge_status, {}, MENTIONS_CLOUDFLARE)
         assert challenge is not None and challenge.kind is Kind.CLOUDFLARE
+# --- 2026 (docs/lmarena-protocol.md §3.1, §3.5 "Since 2026") --------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "headers", "body", "kind", "code"),
+    [
+        (429, {"cf-mitigated": "challenge"}, CLOUDFLARE, Kind.CLOUDFLARE, "cloudflare_challenge"),
+        (403, {"cf-mitigated": "challenge"}, "", Kind.CLOUDFLARE, "cloudflare_challenge"),
+        (429, {}, '{"error":"prompt failed","message":"429 prompt failed"}', Kind.QUOTA,
+         "account_quota_exhausted"),
+        (429, {"retry-after": "9"}, '{"error":"Too Many Requests"}', Kind.RATE_LIMIT,
+         "rate_limited"),
+        (404, {}, '{"error":"This model is no longer available"}', Kind.MODEL_GONE,
+         "model_gone"),
+        (410, {}, "", Kind.MODEL_GONE, "model_gone"),
+        (400, {}, '{"error":"model not found"}', Kind.MODEL_GONE, "model_gone"),
+        (404, {}, '{"error":"evaluation session not found"}', Kind.NOT_FOUND,
+         "upstream_not_found"),
+        (405, {}, "Method Not Allowed", Kind.REDIRECT, "upstream_redirect"),
+        (400, {}, '{"error":"Invalid mode"}', Kind.BAD_REQUEST, "upstream_bad_request"),
+    ],
+)
+def test_each_2026_failure_has_its_kind_and_code(
+    status: int, headers: dict[str, str], body: str, kind: Kind, code: str
+) -> None:
+    problem = classify_http(status, headers, body)
+    assert problem is not None and problem.kind is kind
+    assert problem.to_error().code == code
+
+
+def test_an_opaque_redirect_is_a_redirect_whatever_its_status() -> None:
+    """A stream job never follows a redirect (§1.1): the tab reports status 0, opaque."""
+    problem = classify_http(0, {}, "", "opaqueredirect")
+    assert problem is not None and problem.kind is Kind.REDIRECT
+    assert "405" in problem.message
+
+
+def test_only_the_ip_limit_carries_retry_after_and_the_quota_says_whose() -> None:
+    quota = classify_http(429, {"retry-after": "9"}, '{"error":"prompt failed"}')
+    assert quota is not None and quota.retry_after is None and "account" in quota.message

@@ -8,6 +8,7 @@ import uuid
 
 from lmarenarev.arena.ids import uuid7
 from lmarenarev.arena.requests import CreateCall, Injection, LegacyCall, Recaptcha, RegenerateCall
+from lmarenarev.arena.site import DEFAULT_MODALITIES, Choices
 from lmarenarev.messages import Attachment, Message
 
 RC = Recaptcha("site-key-0123456789abc", "chat_submit")
@@ -27,8 +28,8 @@ def test_uuid7_is_time_ordered_version_7() -> None:
 
 def test_create_evaluation_body() -> None:
     attachment = Attachment("a.png", "image/png", "data:image/png;base64,AAAA", 3)
-    call = CreateCall("model-1", "image", "draw", (attachment,), RC, chat_mode="direct")
-    request = call.build()
+    call = CreateCall("model-1", "image", "draw", (attachment,), RC)
+    request = call.build(Choices("direct", DEFAULT_MODALITIES))
     body = json.loads(request.body_text())
     assert (request.method, request.url) == ("POST", "/nextjs-api/stream/create-evaluation")
     assert body["mode"] == "direct" and body["modelAId"] == "model-1"
@@ -53,20 +54,40 @@ def test_every_build_uses_fresh_ids() -> None:
     assert call.build().body["id"] != call.build().body["id"]
 
 
-def test_post_to_evaluation_keeps_the_session_and_has_no_mode() -> None:
+def test_the_2026_defaults_direct_battle_and_model_b_message_id_in_direct_chat() -> None:
+    """§1.3 2026: direct-battle for one model, and modelBMessageId always."""
+    request = CreateCall("m", "text", "p", (), RC).build()
+    assert request.body["mode"] == "direct-battle" and request.body["modality"] == "chat"
+    assert version(request.body["modelBMessageId"]) == 7
+    assert request.sent == {"mode": "direct-battle", "modality:text": "chat"}
+
+
+def test_post_to_evaluation_keeps_the_session_and_carries_the_mode() -> None:
+    """§1.4 2026: post-to-evaluation carries `mode` too."""
     request = CreateCall("m", "search", "next", (), RC, session_id="sess").build()
     assert request.url == "/nextjs-api/stream/post-to-evaluation/sess"
-    assert request.body["id"] == "sess" and "mode" not in request.body
+    assert request.body["id"] == "sess" and request.body["mode"] == "direct-battle"
     assert request.body["modality"] == "search"
 
 
-def test_retry_route() -> None:
-    request = RegenerateCall("sess", "msg", RC).build()
+def test_a_site_choice_changes_mode_and_modality_per_model_type() -> None:
+    choices = Choices("direct", {**DEFAULT_MODALITIES, "text": "text"})
+    text = CreateCall("m", "text", "p", (), RC).build(choices).body
+    image = CreateCall("m", "image", "p", (), RC).build(choices).body
+    assert (text["mode"], text["modality"]) == ("direct", "text")
+    assert image["modality"] == "image"
+
+
+def test_retry_route_mints_its_token_for_the_retry_action() -> None:
+    """§1.5 2026: the body is the token, minted with the retry's own action."""
+    retry = Recaptcha("site-key-0123456789abc", "chat_retry")
+    request = RegenerateCall("sess", "msg", retry).build()
     assert (request.method, request.url) == (
         "PUT",
         "/nextjs-api/stream/retry-evaluation-session-message/sess/messages/msg",
     )
-    assert request.body == {}
+    assert request.body == {}  # the tab adds {"recaptchaV3Token": …} when it mints
+    assert request.recaptcha == retry and retry.wire()["body_field"] == "recaptchaV3Token"
 
 
 def history() -> tuple[Message, ...]:

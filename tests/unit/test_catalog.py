@@ -7,12 +7,21 @@ from typing import Any
 
 import pytest
 
-from lmarenarev.arena.catalog import extract_models, model_type, models_json_value
+from lmarenarev.arena.catalog import (
+    extract_models,
+    model_kind,
+    model_name,
+    model_type,
+    models_json_value,
+)
+from lmarenarev.arena.catalog_route import read_catalog
 from lmarenarev.chat.plan import resolve_model
 from lmarenarev.errors import InvalidRequest, ModelNotFound
 from lmarenarev.models.catalog import (
     Catalog,
     effective_models,
+    gone_error,
+    model_aliases,
     model_cards,
     no_models_hint,
     plan_merge,
@@ -181,7 +190,7 @@ def test_an_automatic_model_card_is_marked_and_described() -> None:
 @pytest.mark.parametrize(
     ("minutes", "error", "says"),
     [
-        (30, None, "open https://lmarena.ai/"),
+        (30, None, "open https://arena.ai/text/direct"),
         (30, "no tab answered", "the last read failed: no tab answered"),
         (0, None, "model_catalog_refresh_minutes is 0"),
     ],
@@ -225,3 +234,64 @@ def test_while_no_model_is_offered_the_catalogue_is_read_again_within_a_minute()
     assert catalog_interval(30, offering=True) == 1800
     assert catalog_interval(30, offering=False) == 60
     assert catalog_interval(0.5, offering=False) == 30
+# --- the 2026 catalogue route (§4.1, §4.2 "Since 2026") ----------------------------------------
+
+
+def catalogue(era_changes: dict[str, Any] | None = None) -> str:
+    from testkit.fakes.arena_models import DEFAULT_ARENAS, NEW_MODELS, catalog_body
+
+    renames = (era_changes or {}).get("renames")
+    return json.dumps(catalog_body([*DEFAULT_MODELS, *NEW_MODELS], DEFAULT_ARENAS, renames))
+
+
+def test_the_catalogue_is_merged_by_model_with_its_arenas() -> None:
+    read = read_catalog(catalogue())
+    assert read is not None and read.nameless == 0 and read.unknown_fields == []
+    by_name = {model_name(m): m for m in read.models}
+    assert len(by_name) == 9
+    assert by_name["fake-gpt"]["arenas"] == ["text", "code", "document"]
+    assert read.arenas == {"text": 5, "code": 3, "document": 2, "text-to-video": 1,
+                           "text-to-image": 1, "search": 1}
+    kinds = {name: model_kind(model) for name, model in by_name.items()}
+    assert (kinds["fake-painter"], kinds["fake-searcher"], kinds["fake-director"],
+            kinds["fake-coder"], kinds["kiteki"]) == ("image", "search", "video", "code", "text")
+    assert model_type(by_name["fake-coder"]) is None  # listed as what it is, not served
+
+
+def test_a_renamed_field_is_reported_and_its_models_counted() -> None:
+    read = read_catalog(catalogue({"renames": {"id": "modelId"}}))
+    assert read is not None and read.models == []
+    assert read.nameless == 13  # entries, over every arena
+    assert read.unknown_fields == ["modelId"]
+
+
+@pytest.mark.parametrize("text", ["", "{}", '{"arena": "text"}', "[1, 2]", "<html>"])
+def test_what_is_not_a_catalogue_is_none(text: str) -> None:
+    assert read_catalog(text) is None
+
+
+def test_unknown_arenas_keep_their_models_listed() -> None:
+    body = json.dumps([{"arena": "text-to-audio", "models": [
+        {"id": "a1", "publicName": "speaker", "capabilities": {}}]}])
+    read = read_catalog(body)
+    assert read is not None and read.unknown_arenas == ["text-to-audio"]
+    assert [model_kind(m) for m in read.models] == ["text"]
+
+
+def test_a_model_answers_to_its_id_and_all_three_names() -> None:
+    read = read_catalog(catalogue())
+    assert read is not None
+    configured = {"fake-gpt": ModelEntry("fake-gpt", GPT["id"], "text")}
+    aliases = model_aliases(configured, read.models)
+    for alias in (GPT["id"], "fake-gpt-2026-09-01", "Fake GPT 5"):
+        assert aliases[alias] == "fake-gpt"
+    assert "fake-gpt" not in aliases
+
+
+def test_a_gone_model_is_withdrawn_whatever_the_catalogue_says() -> None:
+    models, withdrawn = effective_models(CONFIGURED, DEFAULT_MODELS, expose=False,
+                                         gone={GPT["id"]})
+    assert "gpt" not in models and withdrawn == {"gpt": GPT["id"]}
+    error = gone_error("gpt", GPT["id"], ["gpt-4", "claude"])
+    assert error.status == 404 and error.code == "model_not_available"
+    assert "Close alternatives: gpt-4" in error.message

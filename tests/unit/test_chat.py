@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from lmarenarev.arena.requests import Injection, Recaptcha, UpstreamRequest
+from lmarenarev.arena.site import SiteState
 from lmarenarev.chat.conversation import CONTINUE_FOLDED, ConversationStore, SessionRef
 from lmarenarev.chat.plan import (
     ChatPlan,
@@ -411,8 +412,10 @@ def test_legacy_model_id_is_the_arena_id_or_null(model: str, model_id: str | Non
     assert upstream(service(**LEGACY), model, msg("user", "hi")).body["modelId"] == model_id
 
 
-def test_legacy_has_no_recaptcha() -> None:
-    assert upstream(service(**LEGACY), "gpt-4o", msg("user", "hi")).recaptcha is None
+def test_legacy_carries_a_token_minted_for_the_retry_action() -> None:
+    """The legacy flow uses the retry route, which wants a chat_retry token since 2026 (§1.5)."""
+    recaptcha = upstream(service(**LEGACY), "gpt-4o", msg("user", "hi")).recaptcha
+    assert recaptcha is not None and recaptcha.action == "chat_retry"
 
 
 def test_an_image_mapping_makes_a_text_model_send_every_message_as_success() -> None:
@@ -455,8 +458,15 @@ def test_a_first_request_creates_an_evaluation() -> None:
 
 @pytest.mark.parametrize("chat_mode", ["direct", "direct-battle"])
 def test_create_evaluation_mode_is_the_arena_chat_mode(chat_mode: str) -> None:
-    svc = service(arena_chat_mode=chat_mode)
-    assert upstream(svc, "gpt-4o", msg("user", "hi")).body["mode"] == chat_mode
+    settings = Settings.model_validate({"arena_chat_mode": chat_mode})
+    site = SiteState(settings.arena_chat_mode, settings.arena_modalities)
+    call = plan(service(), "gpt-4o", msg("user", "hi")).call
+    assert call.build(site.choices("https://arena.ai")).body["mode"] == chat_mode
+
+
+def test_the_default_mode_is_direct_battle() -> None:
+    """§1.3 "Today": LMArena's own pages send direct-battle for one model since 2026-07."""
+    assert upstream(service(), "gpt-4o", msg("user", "hi")).body["mode"] == "direct-battle"
 
 
 @pytest.mark.parametrize(
@@ -501,13 +511,14 @@ def test_a_follow_up_posts_only_the_new_message_to_the_evaluation() -> None:
     assert (request_.body["id"], request_.body["userMessage"]["content"]) == ("S", "and then?")
 
 
-def test_a_follow_up_has_no_mode() -> None:
+def test_a_follow_up_carries_the_mode() -> None:
+    """§1.4 2026: post-to-evaluation carries `mode` like create-evaluation."""
     svc = service()
     _, reply = answered(svc, msg("user", "hi"))
     body = upstream(
         svc, "gpt-4o", msg("user", "hi"), msg("assistant", reply), msg("user", "x")
     ).body
-    assert "mode" not in body
+    assert body["mode"] == "direct-battle"
 
 
 def test_the_same_request_again_takes_the_retry_route() -> None:
@@ -591,11 +602,12 @@ def test_the_recaptcha_spec_comes_from_settings(
     assert upstream(service(**overrides), "gpt-4o", msg("user", "hi")).recaptcha == expected
 
 
-def test_the_retry_route_carries_the_recaptcha_spec_too() -> None:
+def test_the_retry_route_carries_a_token_minted_for_chat_retry() -> None:
+    """§1.5 2026: the retry's token is minted for its own action, not chat_submit."""
     svc = service(recaptcha_site_key="6Lsite")
     answered(svc, msg("user", "hi"))
     assert upstream(svc, "gpt-4o", msg("user", "hi")).recaptcha == Recaptcha(
-        "6Lsite", "chat_submit"
+        "6Lsite", "chat_retry"
     )
 
 

@@ -26,7 +26,8 @@ Message = dict[str, Any]
 
 def gateway(home: Path) -> Gateway:
     write_home(home, DEFAULT_MODELS)
-    overrides = {"worker_token": "t" * 24, "model_catalog_refresh_minutes": 0}
+    overrides = {"worker_token": "t" * 24, "model_catalog_refresh_minutes": 0,
+                                   "account_check_minutes": 0}
     return build_gateway(home, overrides=overrides)
 
 

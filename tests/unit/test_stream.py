@@ -415,3 +415,31 @@ def test_text_events_keep_value_semantics() -> None:
     assert events[0] == events[1] and events[2] == events[3]
     assert len(set(events)) == 2
     assert TextDelta("hi") != ReasoningDelta("hi") and TextDelta("hi") != TextDelta("hi", "b")
+
+
+# --- 2026 (docs/lmarena-protocol.md §2.1, §2.2 "Since 2026") -------------------------------------
+
+RULES_2026: list[tuple[str, str, list[Event]]] = [
+    ("reasoning as an object", 'ag:{"thinking":"hmm"}\n', [ReasoningDelta("hmm")]),
+    ("each reasoning key", 'bg:{"reasoning":"r"}\nag:{"text":"t"}\nag:{"content":"c"}\n'
+     'ag:{"delta":"d"}\n', [ReasoningDelta("r", "b"), ReasoningDelta("t"), ReasoningDelta("c"),
+                            ReasoningDelta("d")]),
+    ("reasoning object without text", 'ag:{"signature":"x"}\n', []),
+    ("the bare 0: text channel", '0:"legacy"\n', [TextDelta("legacy")]),
+    ("rsc rows are skipped", '1:I[7177,["a.js"],"Evaluation"]\n0:["$@1",null]\n1d:"x"\n', []),
+]
+
+
+@pytest.mark.parametrize(("body", "expected"), [r[1:] for r in RULES_2026],
+                         ids=[r[0] for r in RULES_2026])
+def test_rule_2026(body: str, expected: list[Event]) -> None:
+    assert parse_all(body) == expected
+
+
+def test_unknown_prefixes_are_counted_by_prefix_but_known_ones_and_rsc_rows_are_not() -> None:
+    """Drift (arena/site.py): a prefix this version does not know is LMArena changing its
+    stream; `af:`/`ae:` (known, ignored), a malformed known record and RSC rows are not."""
+    parser = StreamParser()
+    parser.feed('af:{"messageId":"1"}\nae:{}\nax:{"new":1}\nax:[]\na8:[1]\nc0:"x"\n'
+                'a0:42\n1:I[1,["x"],"y"]\nad:{}\n')
+    assert parser.unknown == {"ax": 2, "a8": 1, "c0": 1}

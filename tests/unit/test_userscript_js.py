@@ -71,13 +71,15 @@ OUTPUT_LINES = [  # docs/lmarena-protocol.md §2.2 and §2.5: the parser makes a
     'a3:"Resource exhausted. Please try again later."',
     'ad:{"finishReason":"stop","usage":{"promptTokens":12,"completionTokens":3}}',
     'bd:{"finishReason":"stop"}',
+    '0:"legacy"',  # §2.1 2026: the un-prefixed text channel
+    'ag:{"thinking":"hmm"}',  # §2.2 2026: reasoning as an object
 ]
 NOT_OUTPUT_LINES = [  # what LMArena sends before the first token, and lines the parser skips
     'af:{"messageId":"019"}',
     'a2:[{"type":"heartbeat"}]',
     'b2:[{"type":"heartbeat"}]',
     'ae:{"finishReason":"stop"}',
-    '0:"legacy"',
+    '0:["$@1",["x",null]]',
     '1d:["$","div",null]',
     "",
 ]

@@ -18,6 +18,7 @@ from ..errors import GatewayError, InvalidRequest
 from ..gateway import Gateway
 from ..monitor.status import gateway_status
 from ..ops.actions import CaptureOrder, capture_ids, update_models
+from ..ops.doctor import run_doctor
 from ..ops.reload import reload_gateway
 from .disconnect import race_client
 
@@ -66,6 +67,13 @@ class CaptureBody(BaseModel):
         return value.upper() if isinstance(value, str) else value
 
 
+class DoctorBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    model: str | None = Field(None, min_length=1, max_length=200)
+    bundle: bool = False
+
+
 class UpdateModelsBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -93,6 +101,15 @@ async def capture(request: Request, body: CaptureBody) -> Response:
 @router.post("/update-models")
 async def models(request: Request, body: UpdateModelsBody) -> dict[str, Any]:
     return await update_models(_gateway(request), body.merge, body.merge_all)
+
+
+@router.post("/doctor")
+async def doctor(request: Request, body: DoctorBody) -> dict[str, Any]:
+    """`lmarenarev doctor`: the self-check's steps (and, asked for, the redacted bundle)."""
+    answer = await run_doctor(_gateway(request), body.model)
+    if not body.bundle:
+        answer.pop("bundle", None)
+    return answer
 
 
 @router.get("/status")

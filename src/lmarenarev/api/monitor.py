@@ -21,6 +21,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from fastapi.templating import Jinja2Templates
 
+from ..arena.account import state_name
 from ..errors import GatewayError
 from ..gateway import Gateway
 from ..monitor import page
@@ -214,8 +215,11 @@ def workers(gateway: Gateway) -> list[WorkerInfo]:
             load=w.load,
             health="reloading" if w.reloading
             else "silent" if now - w.last_seen > silent_after
+            else "resting" if w.cooled_until > now
             else "ready",
             managed=w.id in managed,
+            account=state_name(w.account.logged_in),
+            pulse=w.account.pulse,
         )
         for w in list(pool.workers.values())
     ]

@@ -1,11 +1,18 @@
 """LMArena's model catalogue: `initialModels` in the app page, and what each model is (§4).
 
+Since 2026 the list is `GET /nextjs-api/model-catalog` (catalog_route.py); the page is the
+older era's source and the fallback (§4.1 "Today").
+
 The page (`CATALOG_PAGE`) carries the list as a JSON array under `initialModels` inside the
 React Server Components payload, `self.__next_f.push([1,"…"])` scripts whose string is escaped
 JSON, so the raw HTML holds `{\\"initialModels\\":[…]` (§4.1). `extract_models` tries, in order:
 the decoded push payloads, the raw text (an unescaped JSON, e.g. `__NEXT_DATA__`), and the
 escaped text unescaped on the fly; each finds the array by bracket matching, not by a regex over
 its contents.
+
+A model's kind comes from the catalogue's arenas when it has them (text, search, image, video,
+code, document; `arena_kind`), else from its capabilities (§4.3); the gateway serves text,
+search and image models (`model_type`), and lists the others as what they are.
 """
 
 from __future__ import annotations
@@ -17,8 +24,12 @@ from typing import Any, Literal
 
 __all__ = [
     "CATALOG_PAGE",
+    "KINDS",
+    "arena_kind",
     "extract_models",
+    "model_kind",
     "model_name",
+    "model_names",
     "model_type",
     "models_json_value",
 ]
@@ -26,6 +37,24 @@ __all__ = [
 CATALOG_PAGE = "/?mode=direct"  # the page every bridge uses as the browser's home (§1.1)
 
 ModelType = Literal["text", "image", "search"]
+SERVED: tuple[ModelType, ...] = ("text", "image", "search")
+KINDS = ("text", "search", "image", "video", "code", "document")
+# The catalogue's arenas (§4.1 2026) and what kind of model each holds.
+ARENA_KINDS = {
+    "text": "text",
+    "search": "search",
+    "text-to-image": "image",
+    "image-edit": "image",
+    "text-to-video": "video",
+    "image-to-video": "video",
+    "code": "code",
+    "webdev": "code",
+    "document": "document",
+}
+# When a model is in several arenas, the first kind here wins: an image model in `text` too is
+# asked for images, a search model for search.
+_KIND_ORDER = ("image", "search", "text", "document", "code", "video")
+NAME_FIELDS = ("publicName", "name", "displayName")  # §4.2 2026: any of them may differ
 
 _KEY = '"initialModels"'
 _ESCAPED_KEY = '\\"initialModels\\"'
@@ -45,12 +74,41 @@ def extract_models(page: str) -> list[dict[str, Any]]:
 
 
 def model_name(model: Mapping[str, Any]) -> str:
-    """The name clients use: `publicName`, as every bridge does (§4.2), else `name`."""
-    return str(model.get("publicName") or model.get("name") or "")
+    """The name clients use: `publicName`, as every bridge does (§4.2), else `name`, else
+    `displayName`."""
+    for key in NAME_FIELDS:
+        value = model.get(key)
+        if isinstance(value, str) and value:
+            return value
+    return ""
 
 
-def model_type(model: Mapping[str, Any]) -> ModelType | None:
-    """image output → image, search → search, else text (§4.3); None for video-only models."""
+def model_names(model: Mapping[str, Any]) -> list[str]:
+    """Every name a client may use for the model: its id and its three names (§4.2 2026)."""
+    names = [model.get("id"), *(model.get(key) for key in NAME_FIELDS)]
+    return list(dict.fromkeys(n for n in names if isinstance(n, str) and n))
+
+
+def arena_kind(arena: str) -> str:
+    """The kind of model an arena holds; an arena this version does not know by name is read
+    from its words (it stays listed, never dropped)."""
+    known = ARENA_KINDS.get(arena)
+    if known is not None:
+        return known
+    for word, kind in (("video", "video"), ("image", "image"), ("search", "search"),
+                       ("code", "code"), ("web", "code"), ("doc", "document")):
+        if word in arena:
+            return kind
+    return "text"
+
+
+def model_kind(model: Mapping[str, Any]) -> str:
+    """text, search, image, video, code or document: from the arenas the catalogue put the
+    model in, else from its capabilities (§4.3)."""
+    arenas = model.get("arenas")
+    if isinstance(arenas, list) and arenas:
+        kinds = {arena_kind(str(arena)) for arena in arenas}
+        return next(kind for kind in _KIND_ORDER if kind in kinds)
     capabilities = model.get("capabilities")
     outputs = capabilities.get("outputCapabilities") if isinstance(capabilities, dict) else None
     if not isinstance(outputs, dict) or not outputs:
@@ -60,8 +118,15 @@ def model_type(model: Mapping[str, Any]) -> ModelType | None:
     if outputs.get("search"):
         return "search"
     if outputs.get("video") and not (outputs.get("text") or outputs.get("web")):
-        return None
+        return "video"
     return "text"
+
+
+def model_type(model: Mapping[str, Any]) -> ModelType | None:
+    """The type the gateway serves the model as (text, image, search); None for the kinds it
+    cannot serve yet (video, code, document-only)."""
+    kind = model_kind(model)
+    return next((served for served in SERVED if served == kind), None)
 
 
 def models_json_value(model: Mapping[str, Any]) -> str | None:

@@ -7,10 +7,10 @@ and the script applies it to the starts of the body's lines until the job's firs
 
 Output is what `arena.stream.StreamParser` makes an event of (docs/lmarena-protocol.md §2.2):
 text (`a0:`), reasoning (`ag:`), data parts (`a2:`: images), citations (`ac:`), errors (`a3:`)
-and the finish record (`ad:`), for both sides. Not output: the message id `af:` and the
-heartbeat `a2:[{"type":"heartbeat"}]`, which LMArena sends before the model's first token, so
-a reply's first token no longer waited behind them; nor `ae:`, the legacy un-prefixed `0:` and
-RSC rows, which the parser skips.
+and the finish record (`ad:`), for both sides, and since 2026 the un-prefixed text channel
+`0:"…"` (§2.1 2026). Not output: the message id `af:` and the heartbeat
+`a2:[{"type":"heartbeat"}]`, which LMArena sends before the model's first token, so a reply's
+first token no longer waited behind them; nor `ae:` and RSC rows, which the parser skips.
 """
 
 from __future__ import annotations
@@ -21,7 +21,11 @@ _SIDES: Final = "ab"  # the sides `StreamParser` reads
 _OUTPUT_CODES: Final = "0g2c3d"
 HEARTBEAT: Final = '[{"type":"heartbeat"}]'  # exactly this, §2.2: "a keep-alive is exactly …"
 
-STARTS: Final = tuple(f"{side}{code}:" for side in _SIDES for code in _OUTPUT_CODES)
+LEGACY_TEXT: Final = '0:"'  # §2.1 2026: text without a side letter (an RSC row `0:[…]` is not)
+STARTS: Final = (
+    *(f"{side}{code}:" for side in _SIDES for code in _OUTPUT_CODES),
+    LEGACY_TEXT,
+)
 EXCEPT: Final = tuple(f"{side}2:{HEARTBEAT}" for side in _SIDES)
 
 

@@ -2,6 +2,11 @@
 
 Each `*Call` is a plan; `build()` makes a fresh `UpstreamRequest` with new ids, so a retry after
 an empty reply never re-sends ids LMArena has already seen (§1.3 "Observed constraints").
+`build(choices)` takes the `mode`/`modality` the site the request goes to takes (`site.Choices`:
+configured, or learned after a refusal).
+
+Since 2026 (§1.3–§1.5): `modelBMessageId` in every body, `mode` on post-to-evaluation too, and
+the retry route's body `{"recaptchaV3Token"}` minted for its own action (`chat_retry`).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from typing import Any, Literal
 
 from ..messages import Attachment, Message
 from .ids import uuid4, uuid7
+from .site import DEFAULT_CHOICES, Choices
 
 STREAM_BASE = "/nextjs-api/stream"  # since 2025-08-27 (§0 timeline); same-origin path (§1.1)
 # L sends text/plain like the site itself (§1.2, §1.10).
@@ -43,14 +49,11 @@ class UpstreamRequest:
     session_id: str
     assistant_message_id: str
     headers: dict[str, str] = field(default_factory=lambda: dict(HEADERS))
+    # The site-dependent values this request carries: {"mode": …, "modality:<type>": …}.
+    sent: dict[str, str] = field(default_factory=dict)
 
     def body_text(self) -> str:
         return json.dumps(self.body, ensure_ascii=False, separators=(",", ":"))
-
-
-def modality_for(model_type: ModelType) -> str:
-    # G: image if the model outputs images, else search if it outputs search, else chat (§1.3).
-    return {"image": "image", "search": "search", "text": "chat"}[model_type]
 
 
 def _user_message(prompt: str, attachments: tuple[Attachment, ...]) -> dict[str, Any]:
@@ -70,41 +73,45 @@ class CreateCall:
     prompt: str
     attachments: tuple[Attachment, ...]
     recaptcha: Recaptcha
-    chat_mode: str = "direct"
     session_id: str | None = None  # set → post-to-evaluation
 
     side = "a"
 
-    def build(self) -> UpstreamRequest:
+    def build(self, choices: Choices = DEFAULT_CHOICES) -> UpstreamRequest:
         session_id = self.session_id or uuid7()
         assistant_id = uuid7()
+        modality = choices.modality(self.model_type)
         body: dict[str, Any] = {
             "id": session_id,
+            "mode": choices.mode,  # on post-to-evaluation too (§1.4 2026)
             "modelAId": self.model_id,
             "userMessageId": uuid7(),
             "modelAMessageId": assistant_id,
-            "modelBMessageId": uuid7(),  # G always sends it (§1.3); harmless in direct mode
+            "modelBMessageId": uuid7(),  # always, direct chat included (§1.3 2026)
             "userMessage": _user_message(self.prompt, self.attachments),
-            "modality": modality_for(self.model_type),
+            "modality": modality,
         }
         if self.session_id is None:
-            body["mode"] = self.chat_mode
             url = f"{STREAM_BASE}/create-evaluation"
         else:
             url = f"{STREAM_BASE}/post-to-evaluation/{session_id}"
-        return UpstreamRequest("POST", url, body, self.recaptcha, "a", session_id, assistant_id)
+        sent = {"mode": choices.mode, f"modality:{self.model_type}": modality}
+        return UpstreamRequest(
+            "POST", url, body, self.recaptcha, "a", session_id, assistant_id, sent=sent
+        )
 
 
 @dataclass(frozen=True, slots=True)
 class RegenerateCall:
-    """Regenerate an answer we delivered: `PUT /retry-evaluation-session-message` (§1.5)."""
+    """Regenerate an answer we delivered: `PUT /retry-evaluation-session-message` (§1.5); the
+    body is the token, minted for the retry's own action (`chat_retry`, §1.5 2026)."""
 
     session_id: str
     assistant_message_id: str
     recaptcha: Recaptcha
     side = "a"
 
-    def build(self) -> UpstreamRequest:
+    def build(self, choices: Choices = DEFAULT_CHOICES) -> UpstreamRequest:
         url = (
             f"{STREAM_BASE}/retry-evaluation-session-message/{self.session_id}"
             f"/messages/{self.assistant_message_id}"
@@ -133,6 +140,8 @@ class LegacyCall:
     battle_target: Literal["A", "B"]
     messages: tuple[Message, ...]
     injection: Injection | None = None
+    # The 2026 retry route wants a `chat_retry` token (§1.5); the 2025 one ignores it.
+    recaptcha: Recaptcha | None = None
 
     @property
     def side(self) -> str:
@@ -149,7 +158,7 @@ class LegacyCall:
             return self.battle_target.lower()
         return "b" if role == "system" else "a"
 
-    def build(self) -> UpstreamRequest:
+    def build(self, choices: Choices = DEFAULT_CHOICES) -> UpstreamRequest:
         now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
         items: list[tuple[str, str, tuple[Attachment, ...], str]] = [
             (m.role, m.text, m.attachments, self._position(m.role)) for m in self.messages
@@ -186,7 +195,9 @@ class LegacyCall:
             f"/messages/{self.message_id}"
         )
         body = {"messages": wire, "modelId": self.model_id}
-        return UpstreamRequest("PUT", url, body, None, self.side, self.session_id, self.message_id)
+        return UpstreamRequest(
+            "PUT", url, body, self.recaptcha, self.side, self.session_id, self.message_id
+        )
 
 
 ArenaCall = CreateCall | RegenerateCall | LegacyCall

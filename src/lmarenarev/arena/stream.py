@@ -3,7 +3,12 @@
 The body is newline-separated records `<side><code>:<JSON>` (`a0:"Hi"`, `ad:{...}`). Text arrives
 already decoded by the browser in arbitrary pieces; `StreamParser.feed` keeps only the unfinished
 last line and parses every complete line exactly once. Nothing here raises on bad input: records
-it does not understand are counted in `ignored`.
+it does not understand are counted in `ignored`, and those whose prefix it does not know at all
+(a new record type: LMArena changed its stream) also in `unknown`, by prefix.
+
+Since 2026 (§2.1, §2.2): a reasoning payload may be an object carrying its text under one of
+`thinking`, `reasoning`, `text`, `content`, `delta`; a bare `0:` record is text of side a;
+lines starting with a hex id are React Server Components rows, skipped (not unknown).
 """
 
 from __future__ import annotations
@@ -30,6 +35,10 @@ _SIDE_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz")
 _CODE_CHARS = frozenset("0123456789abcdefghijklmnopqrstuvwxyz")
 _SIDES = frozenset("ab")
 _BLANKS = " \t"
+_HEX_DIGITS = frozenset("0123456789")  # an RSC row id starts with a digit (`1:I[…]`, `7:[…]`)
+# Codes understood, or known and deliberately ignored (`f` start step, `e` finish step, §2.2).
+KNOWN_CODES = frozenset("023cdefg")
+REASONING_KEYS = ("thinking", "reasoning", "text", "content", "delta")  # §2.2 2026
 _decode = json.JSONDecoder().raw_decode
 # What `_decode` does after a `"`, in C (public in `json.decoder`, missing from its stubs).
 _scanstring: Callable[[str, int, bool], tuple[str, int]] = json.decoder.scanstring  # type: ignore[attr-defined]
@@ -58,12 +67,21 @@ def _is_count(value: object) -> TypeGuard[int]:
 class StreamParser:
     """Feed decoded text in any pieces; get the events of every line completed so far."""
 
-    __slots__ = ("_dropping", "_partial", "_partial_len", "ignored", "max_line_chars", "records")
+    __slots__ = (
+        "_dropping",
+        "_partial",
+        "_partial_len",
+        "ignored",
+        "max_line_chars",
+        "records",
+        "unknown",
+    )
 
     def __init__(self, max_line_chars: int = DEFAULT_MAX_LINE_CHARS) -> None:
         self.max_line_chars = max_line_chars
         self.records = 0
         self.ignored = 0
+        self.unknown: dict[str, int] = {}  # records of a prefix not known, e.g. {"ax": 2}
         self._partial: list[str] = []
         self._partial_len = 0
         self._dropping = False  # inside a line already known to be too long
@@ -162,7 +180,8 @@ class StreamParser:
             self.records += 1
             is_record = _is_prefix(line, pos)
             if not is_record and line[pos] != "{":
-                self.ignored += 1
+                if line[pos] not in _HEX_DIGITS or not self._row(line, pos, events):
+                    self.ignored += 1
                 return
             start = pos + 3 if is_record else pos
             if start < size and line[start] in _BLANKS:
@@ -185,6 +204,9 @@ class StreamParser:
                 understood = self._record(line[pos], line[pos + 1], value, events)
             if not understood:
                 self.ignored += 1
+                if is_record and (line[pos] not in _SIDES or line[pos + 1] not in KNOWN_CODES):
+                    prefix = line[pos : pos + 2]
+                    self.unknown[prefix] = self.unknown.get(prefix, 0) + 1
             if end < size and line[end] in _BLANKS:
                 end = _skip_blanks(line, end)
             if end >= size:
@@ -197,9 +219,10 @@ class StreamParser:
         if code == "0":  # a well-formed text delta was handled inline by `_records`
             return False
         if code == "g":
-            if type(value) is not str:
+            text = value if type(value) is str else _reasoning_text(value)
+            if text is None:
                 return False
-            events.append(ReasoningDelta(value, side))
+            events.append(ReasoningDelta(text, side))
             return True
         if code == "2":
             return _data_parts(value, side, events)
@@ -211,10 +234,36 @@ class StreamParser:
             return _finish(value, side, events)
         return False
 
+    def _row(self, line: str, pos: int, events: list[Event]) -> bool:
+        """A line starting with a digit: the bare `0:"…"` text channel (side a), else an RSC
+        row to skip (§2.1 2026). True when it was one of those (neither is unknown)."""
+        colon = line.find(":", pos)
+        if colon == -1 or not line[pos:colon].isalnum():
+            return False
+        if line[pos:colon] == "0":
+            try:
+                value, end = _decode(line, _skip_blanks(line, colon + 1))
+            except (ValueError, RecursionError):
+                return True
+            if type(value) is str and end >= len(line.rstrip(_BLANKS)):
+                events.append(TextDelta(value, "a"))
+        return True
+
     def _error_object(self, value: Any, events: list[Event]) -> bool:
         if type(value) is not dict or "error" not in value:
             return False
         return _arena_error(value["error"], "a", events)
+
+
+def _reasoning_text(value: Any) -> str | None:
+    """The text of an object reasoning payload (`{"thinking": "…"}` etc., §2.2 2026)."""
+    if type(value) is not dict:
+        return None
+    for key in REASONING_KEYS:
+        text = value.get(key)
+        if type(text) is str:
+            return text
+    return None
 
 
 def _data_parts(value: Any, side: str, events: list[Event]) -> bool:

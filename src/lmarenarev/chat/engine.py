@@ -14,9 +14,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ..arena.errors import UpstreamProblem
 from ..arena.requests import LegacyCall
 from ..errors import GatewayError
 from ..gateway import Gateway
+from ..models.catalog import gone_error
+from ..models.files import ModelEntry
 from ..monitor.observe import RequestStart, call_name
 from ..render.common import RenderOptions
 from .completion import Completion, Renderers
@@ -84,7 +87,14 @@ def start_completion(
     if settings.log_prompts:
         log.info("[%s] messages=%r", info.id, [m.text for m in plan.messages])
     watch = gw.monitoring.observer.started(request_start(gw, info, plan))
-    relay = Relay(gw.pool, gw.relay_config, request_id=info.id, on_attempt=watch.attempt)
+    relay = Relay(
+        gw.pool,
+        gw.relay_config,
+        request_id=info.id,
+        on_attempt=watch.attempt,
+        site=gw.site,
+        on_gone=functools.partial(model_gone, gw, plan.model),
+    )
     modern = remember and settings.arena_flow == "modern"
     shaping = ReplyShaping(plan.extends, reply_limits(gw, info, plan), plan.call.side)
     return Completion(
@@ -154,6 +164,18 @@ def request_start(gw: Gateway, info: RequestInfo, plan: ChatPlan | None = None) 
         known_model=info.model in gw.chat.models,
         api=info.source,
     )
+
+
+def model_gone(gw: Gateway, model: ModelEntry, problem: UpstreamProblem) -> GatewayError:
+    """LMArena answered 404/410 for the model: it is gone (§4.1 2026). Refuse it from now on
+    (until a catalogue read lists it again) and tell the client what is close."""
+    if model.arena_id is not None:
+        gw.ops.catalog.gone.add(model.arena_id)  # ops.reload.refresh_models keeps it out
+        if gw.chat.models.get(model.name) == model:
+            gw.chat.models = {n: e for n, e in gw.chat.models.items() if n != model.name}
+            gw.chat.withdrawn = {**gw.chat.withdrawn, model.name: model.arena_id}
+    log.warning("model %s (%s) is gone: %s", model.name, model.arena_id, problem.message)
+    return gone_error(model.name, model.arena_id, list(gw.chat.models))
 
 
 def refused(gw: Gateway, info: RequestInfo, error: GatewayError) -> None:

@@ -86,7 +86,7 @@ async def generate_images(
 
 def _plan(gw: Gateway, body: ImageGenerationRequest) -> list[ChatPlan]:
     """One plan per image, each a new LMArena session (a pool's mapping picked for each)."""
-    entry = resolve_model(gw.chat.models, body.model, gw.chat.no_models_hint)
+    entry = resolve_model(gw.chat.models, body.model, gw.chat.no_models_hint, gw.chat.aliases)
     if entry.type != "image":
         raise InvalidRequest(
             f"{body.model!r} is a {entry.type} model; /v1/images/generations needs an image "

@@ -17,6 +17,7 @@ from ..arena.requests import ArenaCall, CreateCall, Injection, LegacyCall, Recap
 from ..config.settings import Settings
 from ..errors import InvalidRequest, ModelNotFound, UpstreamFailure
 from ..messages import Message, merge_system_messages
+from ..models.catalog import gone_error
 from ..models.files import EndpointMapping, ModelEntry, ModelType
 from ..openai_schema import ChatCompletionRequest
 from ..store.tokens import load_counter
@@ -61,11 +62,17 @@ class ChatPlan:
 
 
 def resolve_model(
-    models: dict[str, ModelEntry], name: str, none_known: str = "Known models: none."
+    models: dict[str, ModelEntry],
+    name: str,
+    none_known: str = "Known models: none.",
+    aliases: dict[str, str] | None = None,
 ) -> ModelEntry:
-    """The entry of `name`; a 404 that lists close names, or says `none_known` (how to get
-    models) when none is offered at all."""
+    """The model a client names: by its name, else by any other name LMArena gives it (its
+    id, publicName, name or displayName: `models.catalog.model_aliases`); a 404 that lists
+    close names, or says `none_known` (how to get models) when none is offered at all."""
     entry = models.get(name)
+    if entry is None and aliases:
+        entry = models.get(aliases.get(name, ""))
     if entry is not None:
         return entry
     if not models:
@@ -135,9 +142,13 @@ class ChatService:
             settings.endpoint_failure_threshold,
             settings.endpoint_cooldown_seconds,
         )
-        # Models of models.json LMArena's page no longer lists (name → id); see model_catalog.
+        # Models LMArena no longer offers (name → id): dropped by its catalogue or answering
+        # 404/410; other names of usable models (→ name); listed models of kinds the gateway
+        # cannot serve yet (name → kind). All set by ops.reload.refresh_models.
         self.withdrawn: dict[str, str] = {}
         self.no_models_hint = "Known models: none."  # how to get some (ops/reload.py sets it)
+        self.aliases: dict[str, str] = {}
+        self.unservable: dict[str, str] = {}
         self.limits = Limits(
             settings.max_messages, settings.max_attachment_bytes, settings.max_prompt_chars
         )
@@ -167,14 +178,16 @@ class ChatService:
         settings = self.settings
         self.limits.check_message_count(len(request.entries))
         if request.model in self.withdrawn:
-            raise ModelNotFound(
-                f"LMArena no longer offers the model {request.model!r} (id "
-                f"{self.withdrawn[request.model]}): it is not in the page's model list. Run "
-                "`lmarenarev update-models` to see what it offers, then update models.json.",
-                code="model_not_available",
+            raise gone_error(request.model, self.withdrawn[request.model], list(self.models))
+        if request.model in self.unservable:
+            kind = self.unservable[request.model]
+            raise InvalidRequest(
+                f"{request.model!r} is a {kind} model of LMArena's catalogue; the gateway "
+                f"cannot serve LMArena's {kind} models yet",
+                code="model_type_not_supported",
                 param="model",
             )
-        entry = resolve_model(self.models, request.model, self.no_models_hint)
+        entry = resolve_model(self.models, request.model, self.no_models_hint, self.aliases)
         messages = rewrite(request.entries, request.tools)
         if settings.tavern_mode_enabled:
             messages = merge_system_messages(messages)
@@ -209,16 +222,20 @@ class ChatService:
             model_type=plan.model.type,
             prompt=text,
             attachments=(),
-            recaptcha=self._recaptcha(),
-            chat_mode=self.settings.arena_chat_mode,
+            recaptcha=self.submit_recaptcha(),
             session_id=session.session_id,
         )
         return ChatPlan(plan.model, [*plan.messages, *added], follow, "continued",
                         tools=plan.tools)
 
-    def _recaptcha(self) -> Recaptcha:
+    def submit_recaptcha(self, action: str | None = None) -> Recaptcha:
         # An empty site key is filled per worker: discovered from its page, else the default.
-        return Recaptcha(self.settings.recaptcha_site_key, self.settings.recaptcha_action)
+        settings = self.settings
+        return Recaptcha(settings.recaptcha_site_key, action or settings.recaptcha_action)
+
+    def retry_recaptcha(self) -> Recaptcha:
+        """The retry route's token is minted for its own action (§1.5, §3.2 2026)."""
+        return self.submit_recaptcha(self.settings.recaptcha_retry_action)
 
     def _modern(
         self,
@@ -242,7 +259,7 @@ class ChatService:
         if isinstance(turn, Regenerate):
             session = turn.session
             again = RegenerateCall(
-                session.session_id, session.assistant_message_id, self._recaptcha()
+                session.session_id, session.assistant_message_id, self.retry_recaptcha()
             )
             return ChatPlan(entry, messages, again, turn.kind)
         injection = bypass_injection(self.settings, entry.type)
@@ -265,8 +282,7 @@ class ChatService:
             model_type=entry.type,
             prompt=prompt,
             attachments=turn.attachments,
-            recaptcha=self._recaptcha(),
-            chat_mode=self.settings.arena_chat_mode,
+            recaptcha=self.submit_recaptcha(),
             session_id=session,
         )
 
@@ -298,6 +314,7 @@ class ChatService:
             battle_target=mapping.battle_target or settings.id_updater_battle_target,
             messages=tuple(messages),
             injection=bypass_injection(settings, model_type),
+            recaptcha=self.retry_recaptcha(),
         )
 
 

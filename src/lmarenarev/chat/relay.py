@@ -2,7 +2,11 @@
 
 One `Relay` per client request. `events()` yields the parsed events of the side the call
 expects; a failure before any output is retried per `RetryPolicy` with a freshly built request
-(new ids); a failure after output ends the iteration with a `GatewayError`.
+(new ids); a failure after output ends the iteration with a `GatewayError`. What LMArena's
+answer asks for besides a retry (another value, another tab, another origin) is `recovery.py`'s.
+
+A stream job never follows a redirect (`redirect: "manual"`, protocol §1.1: the 405 trap); the
+request is built once a tab is chosen, with the `mode`/`modality` that tab's site takes.
 """
 
 from __future__ import annotations
@@ -13,7 +17,6 @@ import logging
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import NoReturn
 
 from ..arena.errors import (
     Kind,
@@ -24,17 +27,17 @@ from ..arena.errors import (
     truncated_reply,
 )
 from ..arena.events import ArenaError, Event, Finish, join_text
-from ..arena.first_output import first_output_rule
-from ..arena.page import recaptcha_site_key
 from ..arena.requests import ArenaCall, UpstreamRequest
+from ..arena.site import SiteState
 from ..arena.stream import StreamParser
-from ..errors import GatewayError, Timeout, UpstreamFailure, WorkerLost
-from ..workers.jobs import Data, End, Failed, Job, Lost, Signal, Status
+from ..errors import GatewayError, Timeout
+from ..workers.jobs import Data, End, Job, Signal, Status
 from ..workers.mailbox import Mailbox
 from ..workers.pool import Worker, WorkerPool
-from ..workers.protocol import fetch_frame
+from .attempt import Retryable, server_error, stream_job, utf8_size, worker_failure
 from .conversation import SessionRef
 from .outcome import RelayOutcome
+from .recovery import DEFAULT_QUOTA_COOLDOWN, Move, Recovery, quota_used_up
 from .retry import RetryPolicy
 
 log = logging.getLogger(__name__)
@@ -50,22 +53,12 @@ class RelayConfig:
     total_timeout: float = 600.0
     recaptcha_site_key: str = ""
     policy: RetryPolicy = field(default_factory=RetryPolicy)
+    quota_cooldown: float = DEFAULT_QUOTA_COOLDOWN
 
 
-def _utf8_size(text: str) -> int:
-    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
-
-
-class _Retryable(Exception):
-    def __init__(self, problem: UpstreamProblem | None, final: GatewayError) -> None:
-        super().__init__(final.message)
-        self.problem = problem  # None: the worker failed, not LMArena
-        self.final = final
-        self.worker: Worker | None = None
-
-
-def _server_error(failure: _Retryable) -> bool:
-    return failure.problem is not None and failure.problem.kind is Kind.SERVER_ERROR
+# Sees each attempt's request and every signal of its answer, as they come (the doctor's
+# bug-report bundle records the start of each body).
+Tap = Callable[[UpstreamRequest, Signal], None]
 
 
 class Relay:
@@ -79,9 +72,16 @@ class Relay:
         clock: Callable[[], float] = time.monotonic,
         on_retry: Callable[[str], None] | None = None,
         on_attempt: Callable[[str, int], None] | None = None,
+        site: SiteState | None = None,
+        on_gone: Callable[[UpstreamProblem], GatewayError] | None = None,
+        tap: Tap | None = None,
     ) -> None:
         self.pool = pool
         self.config = config
+        self.site = site
+        self.recovery = Recovery(pool, site, config.quota_cooldown, on_gone)
+        self.tap = tap
+        self.unknown_records: dict[str, int] = {}  # record prefixes the parser did not know
         self.request_id = request_id
         self.sleep = sleep
         self.clock = clock
@@ -129,11 +129,14 @@ class Relay:
         while True:
             begun, self._begun = self._begun, None
             if begun is None:
-                self._request = call.build()
                 self._attempts += 1
+                resting = self.pool.resting_for()
+                if resting is not None:  # every tab's account used its quota: no use waiting
+                    raise quota_used_up(resting)
                 avoid, self._avoid = self._avoid, None
                 worker = None if avoid is None else self.pool.pick(avoid)
                 worker = worker or await self.pool.acquire(self._wait_for_worker())
+                self._request = call.build(self.recovery.choices(worker))
                 begun = await self._dispatch(worker, self._request)
             assert self._request is not None
             try:
@@ -142,17 +145,20 @@ class Relay:
                 async with contextlib.aclosing(self._attempt(*begun, self._request)) as attempt:
                     async for batch in attempt:
                         yield batch
+                self.recovery.succeeded(begun[0], self._request)
                 return
-            except _Retryable as failure:
+            except Retryable as failure:
                 self._last_failure = failure.problem.kind.value if failure.problem else "worker"
                 if self._output_started:
                     log.warning("[%s] failed after output: %s", self.request_id,
                                 failure.final.message)
                     raise failure.final from None
-                if _server_error(failure):  # one more try, on another tab when one is free
+                if server_error(failure):  # one more try, on another tab when one is free
                     if self.pool.pick(failure.worker) is None:
                         raise failure.final from None
                     self._avoid = failure.worker
+                if await self._recovered(failure):
+                    continue
                 delay = self._retry_delay(failure)
                 problem = failure.problem
                 rate_limited = problem is not None and problem.kind is Kind.RATE_LIMIT
@@ -163,7 +169,24 @@ class Relay:
                     raise self._over_budget(last) from None
                 await self._before_retry(failure, delay)
 
-    async def _before_retry(self, failure: _Retryable, delay: float) -> None:
+    async def _recovered(self, failure: Retryable) -> bool:
+        """True when recovery changed something worth trying again at once (raises the final
+        error when nothing is left to try)."""
+        problem = failure.problem
+        if problem is None:
+            return False
+        move = await self.recovery.handle(problem, failure.worker, self._request)
+        if move is not Move.RETRY_NOW:
+            return False
+        key = problem.kind.value
+        self._retries[key] = self._retries.get(key, 0) + 1
+        reason = failure.final.message
+        log.info("[%s] retry %d now: %s", self.request_id, self._attempts, reason)
+        if self.on_retry is not None:
+            self.on_retry(f"retry {self._attempts} now: {reason}")
+        return True
+
+    async def _before_retry(self, failure: Retryable, delay: float) -> None:
         reason = failure.final.message
         log.info("[%s] retry %d in %.1fs: %s", self.request_id, self._attempts, delay, reason)
         if self.on_retry is not None:
@@ -173,7 +196,7 @@ class Relay:
             await self.pool.reload(failure.worker, "Cloudflare challenge")
         await self.sleep(delay)
 
-    def _retry_delay(self, failure: _Retryable) -> float | None:
+    def _retry_delay(self, failure: Retryable) -> float | None:
         key = failure.problem.kind.value if failure.problem else "worker"
         previous = self._retries.get(key, 0)
         self._retries[key] = previous + 1
@@ -181,23 +204,6 @@ class Relay:
         if failure.problem is None:
             return policy.worker_delay(previous)
         return policy.delay(failure.problem, previous)
-
-    def _fetch(self, job: Job, worker: Worker, request: UpstreamRequest) -> dict[str, object]:
-        recaptcha = None
-        if request.recaptcha is not None:
-            recaptcha = request.recaptcha.wire()
-            recaptcha["site_key"] = recaptcha_site_key(
-                self.config.recaptcha_site_key, worker.recaptcha_site_key
-            )
-        return fetch_frame(
-            job.id,
-            url=request.url,
-            method=request.method,
-            headers=request.headers,
-            body=request.body_text(),
-            recaptcha=recaptcha,
-            first_output=first_output_rule(),
-        )
 
     def _wait_for_worker(self) -> float:
         return min(self.config.wait_for_worker, max(0.0, self.deadline - self.clock()))
@@ -212,7 +218,7 @@ class Relay:
         worker = self.pool.pick()
         if worker is None or self._attempts:
             return  # `batches` waits for a slot, as ever
-        self._request = call.build()
+        self._request = call.build(self.recovery.choices(worker))
         self._attempts = 1
         self._begun = await self._dispatch(worker, self._request)
 
@@ -238,7 +244,8 @@ class Relay:
             request.url,
         )
         try:
-            if not await self.pool.send(worker, self._fetch(job, worker, request)):
+            frame = stream_job(job.id, worker, request, self.config.recaptcha_site_key)
+            if not await self.pool.send(worker, frame):
                 job.lose("the worker's connection failed")
         except BaseException:  # cancelled while sending: nothing else will free the slot
             job.signals.close()
@@ -250,18 +257,24 @@ class Relay:
         self, worker: Worker, job: Job, request: UpstreamRequest
     ) -> AsyncGenerator[list[Event], None]:
         signals = job.signals
+        tap = self.tap
         try:
             first = await self._next(signals, self.config.first_byte_timeout)
+            if tap is not None:
+                tap(request, first)
             if not isinstance(first, Status):
-                self._raise_for(first)
-            if not 200 <= first.http_status < 300:
-                body = await self._collect_body(signals)
-                problem = classify_http(first.http_status, first.headers, body)
-                assert problem is not None
-                raise _Retryable(problem, problem.to_error())
-            async for batch in self._stream(signals, request.side):
+                worker_failure(first)
+            if not 200 <= first.http_status < 300 or first.response_type != "basic":
+                body = await self._collect_body(signals, request)
+                problem = classify_http(
+                    first.http_status, first.headers, body, first.response_type
+                )
+                if problem is None:  # a 2xx of another response type: nothing to read
+                    problem = empty_reply()
+                raise Retryable(problem, problem.to_error())
+            async for batch in self._stream(signals, request):
                 yield batch
-        except _Retryable as failure:
+        except Retryable as failure:
             failure.worker = worker
             if failure.problem is not None and failure.problem.kind is Kind.RECAPTCHA:
                 await self.pool.drop_tokens(worker)  # its pooled tokens are suspect too
@@ -270,49 +283,67 @@ class Relay:
             signals.close()
             await self.pool.release(job, abort=not job.finished)
 
-    async def _stream(self, signals: Mailbox[Signal], side: str) -> AsyncIterator[list[Event]]:
+    async def _stream(
+        self, signals: Mailbox[Signal], request: UpstreamRequest
+    ) -> AsyncIterator[list[Event]]:
         """A batch per wake-up: the events of every signal already queued (never waits for
         more), its text records joined (`join_text`); whatever ends the stream comes after the
-        events before it."""
+        events before it. Record prefixes the parser did not know are reported at the end."""
         parser = StreamParser()
+        side, tap = request.side, self.tap
         produced = False
         finished = False  # the side's finish record came: the reply is whole
-        while True:
-            signal: Signal | None = await self._next(signals, self.config.chunk_timeout)
-            batch: list[Event] = []
-            while signal is not None:
-                if type(signal) is Data:
-                    text = signal.text
-                    self._bytes_received += _utf8_size(text)
-                    events = parser.feed(text)
-                elif type(signal) is End:
-                    events = parser.close()
-                else:
-                    if batch:
-                        yield join_text(batch)
-                    self._raise_for(signal)
-                for event in events:
-                    if type(event) is ArenaError:  # a JSON error line has no side of its own
+        try:
+            while True:
+                signal: Signal | None = await self._next(signals, self.config.chunk_timeout)
+                batch: list[Event] = []
+                while signal is not None:
+                    if tap is not None:
+                        tap(request, signal)
+                    if type(signal) is Data:
+                        text = signal.text
+                        self._bytes_received += utf8_size(text)
+                        events = parser.feed(text)
+                    elif type(signal) is End:
+                        events = parser.close()
+                    else:
                         if batch:
                             yield join_text(batch)
-                        problem = classify_in_band(event.message)
-                        raise _Retryable(problem, problem.to_error())
-                    if event.side != side:
-                        continue
-                    if type(event) is Finish:
-                        finished = True
-                    else:
-                        produced = True
-                        self._output_started = True
-                    batch.append(event)
-                if type(signal) is End:
-                    if batch:
-                        yield join_text(batch)
-                    self._check_whole(produced, finished, parser.records)
-                    return
-                signal = signals.ready()
-            if batch:
-                yield join_text(batch)
+                        worker_failure(signal)
+                    for event in events:
+                        if type(event) is ArenaError:  # a JSON error line has no side of its own
+                            if batch:
+                                yield join_text(batch)
+                            problem = classify_in_band(event.message)
+                            raise Retryable(problem, problem.to_error())
+                        if event.side != side:
+                            continue
+                        if type(event) is Finish:
+                            finished = True
+                        else:
+                            produced = True
+                            self._output_started = True
+                        batch.append(event)
+                    if type(signal) is End:
+                        if batch:
+                            yield join_text(batch)
+                        self._check_whole(produced, finished, parser.records)
+                        return
+                    signal = signals.ready()
+                if batch:
+                    yield join_text(batch)
+        finally:
+            if parser.unknown:
+                self._unknown(parser.unknown)
+
+    def _unknown(self, unknown: dict[str, int]) -> None:
+        """Record prefixes LMArena sent that this version does not know: drift (arena/site)."""
+        for prefix, count in unknown.items():
+            self.unknown_records[prefix] = self.unknown_records.get(prefix, 0) + count
+        if self.site is not None:
+            self.site.drift.records(unknown)
+        log.warning("[%s] LMArena sent records this version does not know: %s",
+                    self.request_id, ", ".join(f"{p}: ×{n}" for p, n in unknown.items()))
 
     def _check_whole(self, produced: bool, finished: bool, records: int) -> None:
         """At the body's clean end: a reply without its finish record was cut off, however
@@ -325,7 +356,7 @@ class Relay:
         else:
             self._truncated += 1
             problem = truncated_reply(produced)
-        raise _Retryable(problem, problem.to_error())
+        raise Retryable(problem, problem.to_error())
 
     async def _next(self, signals: Mailbox[Signal], timeout: float) -> Signal:
         # Not asyncio.wait_for: on 3.11 it can swallow a cancellation that arrives together
@@ -343,13 +374,15 @@ class Relay:
         budget = self.config.total_timeout
         return Timeout(f"the request took longer than its {budget:g} s budget{detail}")
 
-    async def _collect_body(self, signals: Mailbox[Signal]) -> str:
+    async def _collect_body(self, signals: Mailbox[Signal], request: UpstreamRequest) -> str:
         parts: list[str] = []
         size = 0
         while True:
             signal = await self._next(signals, self.config.chunk_timeout)
+            if self.tap is not None:
+                self.tap(request, signal)
             if isinstance(signal, Data):
-                self._bytes_received += _utf8_size(signal.text)
+                self._bytes_received += utf8_size(signal.text)
                 if size < ERROR_BODY_LIMIT:
                     parts.append(signal.text)
                     size += len(signal.text)
@@ -357,12 +390,3 @@ class Relay:
                 return "".join(parts)[:ERROR_BODY_LIMIT]
             else:
                 return "".join(parts)
-
-    def _raise_for(self, signal: Signal) -> NoReturn:
-        if isinstance(signal, Lost):
-            raise _Retryable(None, WorkerLost(f"the LMArena tab went away: {signal.reason}"))
-        if isinstance(signal, Failed):
-            raise _Retryable(
-                None, UpstreamFailure(f"the LMArena tab could not fetch: {signal.message}")
-            )
-        raise _Retryable(None, UpstreamFailure(f"unexpected reply from the worker: {signal!r}"))

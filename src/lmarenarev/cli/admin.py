@@ -239,8 +239,9 @@ def _print(args: argparse.Namespace, answer: dict[str, Any], lines: list[str]) -
 def _capture(client: GatewayClient, args: argparse.Namespace, status: dict[str, Any]) -> int:
     tabs = status["workers"]
     if not tabs:
-        raise AdminError(503, "no_worker", "no LMArena tab is connected: open https://lmarena.ai/ "
-                         "with the lmarenarev userscript (title starts with ✅), then try again")
+        raise AdminError(503, "no_worker", "no LMArena tab is connected: open "
+                         "https://arena.ai/text/direct with the lmarenarev userscript (title "
+                         "starts with ✅), then try again")
     mode = args.mode or status["ids"]["mode"]
     target = args.target or status["ids"]["battle_target"]
     if not args.json:

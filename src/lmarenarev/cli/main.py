@@ -24,6 +24,7 @@ from ..media.files import filebed_server
 from ..ops.update_check import PYPI_JSON_URL, check_in_background
 from . import admin as admin_client
 from . import browser as browser_command
+from . import doctor as doctor_command
 from . import logs as logs_command
 from . import update as update_command
 
@@ -34,8 +35,8 @@ log = logging.getLogger("lmarenarev")
 
 NEXT_STEP = """\
 Next: open the userscript URL in a browser with Tampermonkey or Violentmonkey and install it,
-then open https://lmarena.ai/ (or https://arena.ai/) in that browser. The tab's title starts
-with ✅ once it is connected; then point any OpenAI client at the API base URL."""
+then open https://arena.ai/text/direct (lmarena.ai moved there) in that browser. The tab's title
+starts with ✅ once it is connected; then point any OpenAI client at the API base URL."""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -80,6 +81,7 @@ def _parser() -> argparse.ArgumentParser:
     script.add_argument("--print", action="store_true", help="print the script's source")
     browser_command.add_login_command(commands, _add_home)
     admin_client.add_commands(commands, _add_home)
+    doctor_command.add_command(commands, _add_home)
     logs_command.add_command(commands, _add_home)
     update_command.add_command(commands, _add_home)
     filebed_server.add_command(commands)
@@ -295,6 +297,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return serve(args)
         if args.command == "logs":
             return logs_command.run(args)
+        if args.command == "doctor":
+            return doctor_command.run(args)
         if args.command in admin_client.COMMANDS:
             return admin_client.run(args)
         if args.command == "file-bed":

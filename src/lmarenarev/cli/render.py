@@ -59,13 +59,20 @@ def models(answer: dict[str, Any]) -> list[str]:
     for row in rows:
         counts[row["type"]] = counts.get(row["type"], 0) + 1
     summary = ", ".join(f"{count} {kind}" for kind, count in sorted(counts.items()))
-    lines = [f"LMArena offers {len(rows)} models ({summary}); written to {answer['file']}"]
+    source = {"catalogue": "its model catalogue", "page": "its page (initialModels)"}.get(
+        answer.get("source") or "", "LMArena")
+    lines = [f"LMArena offers {len(rows)} models ({summary}), read from {source}; written to "
+             f"{answer['file']}"]
+    arenas = answer.get("arenas") or {}
+    if arenas:
+        lines.append("Arenas: " + ", ".join(f"{name} {count}" for name, count in arenas.items()))
     width = max((len(row["name"]) for row in rows), default=4)
-    lines.append(f"  {'name':<{width}}  type    in models.json  organization")
+    lines.append(f"  {'name':<{width}}  type      in models.json  organization  also known as")
     for row in rows:
         mark = "yes" if row["in_models_json"] else "-"
         org = row["organization"] or "(anonymous)"
-        lines.append(f"  {row['name']:<{width}}  {row['type']:<6}  {mark:<14}  {org}")
+        aka = ", ".join(row.get("names") or []) or "-"
+        lines.append(f"  {row['name']:<{width}}  {row['type']:<8}  {mark:<14}  {org:<12}  {aka}")
     merged = answer["merged"]
     if merged["added"]:
         added = ", ".join(f"{name} ({_kind(value)})" for name, value in merged["added"].items())
@@ -93,7 +100,38 @@ def status(data: dict[str, Any], url: str, now: float | None = None) -> list[str
     lines += _browser(data.get("browser"))
     lines += _ids(data)
     lines += _models(data, now)
+    lines += _site(data)
     lines += _errors(data, now)
+    return lines
+
+
+def _account(account: dict[str, Any]) -> str:
+    state = {"logged_in": "logged in", "anonymous": "anonymous"}.get(account["state"], "account ?")
+    pulse = f", pulse {account['pulse']}" if account.get("pulse") is not None else ""
+    return state + pulse
+
+
+def _site(data: dict[str, Any]) -> list[str]:
+    """What was learned per site, and the drift LMArena showed (arena/site.py)."""
+    site = data.get("site")
+    if not site:
+        return []
+    chosen = site["configured"]
+    learned = "; ".join(
+        f"{origin}: " + ", ".join(f"{k}={v}" for k, v in values.items())
+        for origin, values in site["learned"].items()
+    )
+    lines = [f"Requests  mode {chosen['mode']}, modality text {chosen['modality']['text']}"
+             + (f"; learned {learned}" if learned else "")]
+    drift = site["drift"]
+    found = [
+        f"{label}: " + ", ".join(f"{key} ×{count}" for key, count in drift[name].items())
+        for name, label in (("unknown_record_prefixes", "unknown record prefixes"),
+                            ("unknown_catalog_fields", "unknown catalogue fields"),
+                            ("refused_values", "refused values"))
+        if drift[name]
+    ]
+    lines.append("Drift     " + ("; ".join(found) if found else "none seen"))
     return lines
 
 
@@ -102,16 +140,19 @@ def _workers(data: dict[str, Any]) -> list[str]:
     if not workers and data.get("browser"):
         return ["Workers   none connected yet (the managed browser's tabs connect by themselves)"]
     if not workers:
-        return ["Workers   none connected: open https://lmarena.ai/ with the userscript installed"]
+        return ["Workers   none connected: open https://arena.ai/ with the userscript installed"]
     armed = ", capture armed 🎯" if data["capture_armed"] else ""
     lines = [f"Workers   {len(workers)} connected{armed}"]
     for w in workers:
         flags = " (older script: it updates itself, or reload)" if w["script_outdated"] else ""
         flags += " (reloading)" if w["reloading"] else ""
         flags += " (managed)" if w.get("managed") else ""
+        if w.get("resting_seconds"):
+            flags += f" (resting {duration(w['resting_seconds'])}: {w['resting_reason']})"
+        account = f"  {_account(w['account'])}" if w.get("account") else ""
         lines.append(
             f"  {w['id']}  {w['transport']:<9}  jobs {w['jobs']}/{w['capacity']}  "
-            f"script {w['script_version']}  {w['page_url']}{flags}"
+            f"script {w['script_version']}  {w['page_url']}{account}{flags}"
         )
     return lines
 
@@ -174,8 +215,11 @@ def _models(data: dict[str, Any], now: float) -> list[str]:
     read = _ago(catalog["updated_at"], now)
     lines = [
         _offered(models, exposed),
-        f"Catalogue {catalog['count']} models on LMArena's page, read {read}{failed}",
+        f"Catalogue {catalog['count']} models from LMArena's {catalog.get('source') or 'site'}"
+        f", read {read}{failed}",
     ]
+    if catalog.get("arenas"):
+        lines.append("  arenas: " + ", ".join(f"{a} {n}" for a, n in catalog["arenas"].items()))
     if models["withdrawn"]:
         lines.append(f"  no longer offered by LMArena: {', '.join(models['withdrawn'])}")
     return lines

@@ -36,9 +36,10 @@ class GatewaySettings(BaseModel):
         "route.",
     )
     arena_chat_mode: Literal["direct", "direct-battle"] = Field(
-        "direct",
+        "direct-battle",
         description='The "mode" sent to LMArena for a single-model chat in the modern flow: '
-        '"direct", or "direct-battle" as newer LMArena pages send.',
+        '"direct-battle" as LMArena\'s pages send since mid-2026, or the older "direct". When '
+        "LMArena refuses it, the other is tried once and remembered (arena_learn_values).",
     )
     recaptcha_site_key: str = Field(
         "",

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from .arena_settings import ArenaSettings
 from .browser_settings import BrowserSettings
 from .chat_settings import ChatSettings
 from .gateway_settings import GatewaySettings
@@ -59,10 +60,16 @@ KNOWN_SEED_KEYS_NOT_SUPPORTED: dict[str, str] = {
 }
 
 
-# Fields in the order GatewaySettings', ChatSettings', StateSettings', TokenPoolSettings',
-# SeedSettings', BrowserSettings' (the template's order).
+# Fields in the order GatewaySettings', ArenaSettings', ChatSettings', StateSettings',
+# TokenPoolSettings', SeedSettings', BrowserSettings' (the template's order).
 class Settings(
-    BrowserSettings, SeedSettings, TokenPoolSettings, StateSettings, ChatSettings, GatewaySettings
+    BrowserSettings,
+    SeedSettings,
+    TokenPoolSettings,
+    StateSettings,
+    ChatSettings,
+    ArenaSettings,
+    GatewaySettings,
 ):
     model_config = ConfigDict(extra="forbid", frozen=True)
 

@@ -6,6 +6,10 @@ which models clients may use (`effective_models`: models.json, plus with
 any models.json entry, every catalogue model, "automatic"), how `/v1/models` describes them,
 what a request for an unknown model is told, and what `update-models --merge` adds to
 models.json.
+
+Since 2026 a model has three names that may all differ (§4.2); `model_aliases` lets a client use
+any of them, or the id, for a usable model. A model LMArena dropped from the catalogue, or that
+answered 404/410 (`Catalog.gone`), is refused with a 404 naming close alternatives.
 """
 
 from __future__ import annotations
@@ -16,8 +20,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ..arena.catalog import model_name, model_type, models_json_value
-from ..errors import InvalidRequest
+from ..arena.catalog import (
+    KINDS,
+    model_kind,
+    model_name,
+    model_names,
+    model_type,
+    models_json_value,
+)
+from ..errors import InvalidRequest, ModelNotFound
 from ..openai_schema import ModelCard
 from .files import ModelEntry
 
@@ -31,6 +42,10 @@ class Catalog:
     refreshed_at: float | None = None  # monotonic clock of the same
     attempted_at: float | None = None  # monotonic clock of the last attempt, for scheduling
     last_error: str | None = None
+    source: str | None = None  # where the last read found the list: the catalogue or the page
+    # Model ids LMArena answered 404/410 for (§4.1 2026): refused until the next successful
+    # catalogue read (which starts afresh).
+    gone: set[str] = field(default_factory=set)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def by_id(self) -> dict[str, Model]:
@@ -38,15 +53,24 @@ class Catalog:
 
 
 def effective_models(
-    configured: dict[str, ModelEntry], catalog: list[Model], expose: bool
+    configured: dict[str, ModelEntry],
+    catalog: list[Model],
+    expose: bool,
+    gone: set[str] | frozenset[str] = frozenset(),
 ) -> tuple[dict[str, ModelEntry], dict[str, str]]:
-    """(the models clients may use, models.json entries LMArena no longer lists: name → id).
+    """(the models clients may use, models LMArena no longer offers: name → id).
 
     Without any models.json entry, every model of the catalogue is offered under its public
     name, marked automatic: a new user gets models without editing a file, and the first
     models.json entry makes models.json the list again. A models.json entry whose id the page
     no longer lists but whose name it does (LMArena gave the model a new id) uses the page's id.
+    `gone`: ids that answered 404/410, whatever the catalogue says.
     """
+    if gone:
+        present, dropped = _without(configured, gone)
+        usable, refused = effective_models(present, catalog, expose)
+        kept, also = _without(usable, gone)
+        return kept, {**refused, **dropped, **also}
     listed = {
         model_name(model): ModelEntry(model_name(model), str(model["id"]), kind, automatic=True)
         for model in catalog
@@ -71,30 +95,84 @@ def effective_models(
     return models, withdrawn
 
 
+def _without(
+    models: dict[str, ModelEntry], ids: set[str] | frozenset[str]
+) -> tuple[dict[str, ModelEntry], dict[str, str]]:
+    kept = {n: e for n, e in models.items() if e.arena_id is None or e.arena_id not in ids}
+    return kept, {n: str(e.arena_id) for n, e in models.items() if n not in kept}
+
+
+def model_aliases(models: dict[str, ModelEntry], catalog: list[Model]) -> dict[str, str]:
+    """Every other name of a usable model → its name: the catalogue's id, publicName, name and
+    displayName (§4.2 2026), and the id of models the catalogue does not know."""
+    by_id = {entry.arena_id: name for name, entry in models.items() if entry.arena_id}
+    aliases: dict[str, str] = {arena_id: name for arena_id, name in by_id.items()}
+    for model in catalog:
+        name = by_id.get(str(model.get("id")))
+        if name is None:
+            continue
+        for alias in model_names(model):
+            aliases.setdefault(alias, name)
+    return {alias: name for alias, name in aliases.items() if alias not in models}
+
+
+def gone_error(name: str, arena_id: str | None, usable: list[str]) -> ModelNotFound:
+    """A 404 for a model LMArena no longer offers, naming the closest usable models."""
+    close = difflib.get_close_matches(name, usable, n=3, cutoff=0.3)
+    hint = f" Close alternatives: {', '.join(close)}." if close else ""
+    which = f" (id {arena_id})" if arena_id else ""
+    return ModelNotFound(
+        f"LMArena no longer offers the model {name!r}{which}: it left LMArena's model list.{hint}"
+        " Run `lmarenarev update-models` to see what LMArena offers now.",
+        code="model_not_available",
+        param="model",
+    )
+
+
 def model_cards(
     models: dict[str, ModelEntry], catalog: list[Model], expose: bool, created: int
 ) -> list[ModelCard]:
-    """`/v1/models`: every usable model; with `expose`, and for a model offered automatically,
-    its capabilities and organization (an automatic one is marked `automatic: true`)."""
+    """`/v1/models`: every usable model with its type and, where the catalogue knows it, its
+    arenas; with `expose`, and for a model offered automatically, its capabilities and
+    organization (an automatic one is marked `automatic: true`), and the catalogue's models
+    the gateway cannot serve yet (video, code), typed as what they are."""
     known = {str(model["id"]): model for model in catalog}
     cards: list[ModelCard] = []
     for name, entry in models.items():
         automatic = True if entry.automatic else None
-        model = known.get(entry.arena_id or "") if expose or entry.automatic else None
-        if model is None:
-            cards.append(ModelCard(id=name, created=created, type=entry.type, automatic=automatic))
+        model = known.get(entry.arena_id or "")
+        if model is None or not (expose or entry.automatic):
+            cards.append(ModelCard(id=name, created=created, type=entry.type,
+                                   arenas=_arenas(model), automatic=automatic))
             continue
-        cards.append(
-            ModelCard(
-                id=name,
-                created=created,
-                type=entry.type,
-                owned_by=str(model.get("organization") or "lmarena"),
-                capabilities=model.get("capabilities"),
-                automatic=automatic,
-            )
-        )
+        cards.append(_exposed_card(name, model, created, entry.type, automatic))
+    if expose:
+        ids = {entry.arena_id for entry in models.values()}
+        cards += [
+            _exposed_card(model_name(model), model, created, model_kind(model), None)
+            for model in catalog
+            if model_type(model) is None and model.get("id") not in ids
+        ]
     return cards
+
+
+def _arenas(model: Model | None) -> list[str] | None:
+    arenas = model.get("arenas") if model is not None else None
+    return [str(arena) for arena in arenas] if isinstance(arenas, list) else None
+
+
+def _exposed_card(
+    name: str, model: Model, created: int, kind: str, automatic: bool | None
+) -> ModelCard:
+    return ModelCard(
+        id=name,
+        created=created,
+        type=kind,
+        arenas=_arenas(model),
+        owned_by=str(model.get("organization") or "lmarena"),
+        capabilities=model.get("capabilities"),
+        automatic=automatic,
+    )
 
 
 def no_models_hint(catalog: Catalog, refresh_minutes: float) -> str:
@@ -106,7 +184,7 @@ def no_models_hint(catalog: Catalog, refresh_minutes: float) -> str:
         read = f"the last read failed: {catalog.last_error}"
     else:
         read = ("it is read when a tab with the lmarenarev userscript connects: open "
-                "https://lmarena.ai/ in that browser")
+                "https://arena.ai/text/direct in that browser")
     return (
         "No model is offered yet. Without models.json the gateway offers every model of "
         f"LMArena's list under its public name; {read}. Or list the models you want in "
@@ -139,10 +217,16 @@ def plan_merge(
         if name in configured:
             present.append(name)
         elif value is None:
-            skipped[name] = "video-only model (the gateway has no video output)"
+            skipped[name] = _unservable(model_kind(by_name[name]))
         else:
             add[name] = value
     return MergePlan(add, present, skipped)
+
+
+def _unservable(kind: str) -> str:
+    if kind == "video":
+        return "video-only model (the gateway has no video output)"
+    return f"{kind} model (the gateway cannot serve LMArena's {kind} arena yet)"
 
 
 def _unknown_message(unknown: list[str], names: list[str]) -> str:
@@ -154,7 +238,17 @@ def _unknown_message(unknown: list[str], names: list[str]) -> str:
 
 
 def type_counts(catalog: list[Model]) -> dict[str, int]:
-    counts = {"text": 0, "image": 0, "search": 0, "video": 0}
+    counts = dict.fromkeys(KINDS, 0)
     for model in catalog:
-        counts[model_type(model) or "video"] += 1
+        kind = model_kind(model)
+        counts[kind] = counts.get(kind, 0) + 1
+    return counts
+
+
+def arena_counts(catalog: list[Model]) -> dict[str, int]:
+    """Models per arena of the catalogue (empty for a list read from the page)."""
+    counts: dict[str, int] = {}
+    for model in catalog:
+        for arena in _arenas(model) or []:
+            counts[arena] = counts.get(arena, 0) + 1
     return counts

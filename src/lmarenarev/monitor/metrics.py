@@ -7,8 +7,8 @@ scraped, by `LiveCollector`. One `Metrics` per gateway: no default registry, no 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
@@ -44,6 +44,13 @@ class Live:
     token_misses: int = 0
     token_expired: int = 0
     token_dropped: int = 0
+    accounts: Mapping[str, int] = field(default_factory=dict)  # logged_in/anonymous/unknown
+    pulses: Mapping[str, int] = field(default_factory=dict)  # worker id → LMArena's pulse
+    cooling_down: int = 0  # tabs resting after "429 prompt failed"
+    # Drift (arena/site.py): what LMArena sent that this version does not know.
+    unknown_records: Mapping[str, int] = field(default_factory=dict)
+    unknown_catalog_fields: Mapping[str, int] = field(default_factory=dict)
+    refused_values: Mapping[str, int] = field(default_factory=dict)  # "mode=direct" → count
 
 
 class LiveCollector(Collector):
@@ -95,6 +102,62 @@ class LiveCollector(Collector):
             "Records the log writer could not write",
             value=live.log_failed,
         )
+        yield from _accounts(live)
+        yield from _drift(live)
+
+
+def _accounts(live: Live) -> Iterator[Metric]:
+    accounts = GaugeMetricFamily(
+        "lmarenarev_worker_accounts",
+        "Connected tabs by their LMArena account: logged_in, anonymous, unknown (/api/me)",
+        labels=["state"],
+    )
+    for state in ("logged_in", "anonymous", "unknown"):
+        accounts.add_metric([state], live.accounts.get(state, 0))
+    yield accounts
+    pulses = GaugeMetricFamily(
+        "lmarenarev_worker_account_pulse",
+        "LMArena's quota pulse (0..100) of each tab's account, where readable (/api/me/pulse)",
+        labels=["worker"],
+    )
+    for worker, pulse in live.pulses.items():
+        pulses.add_metric([worker], pulse)
+    yield pulses
+    yield GaugeMetricFamily(
+        "lmarenarev_workers_cooling_down",
+        "Tabs getting no jobs after LMArena said their account's quota is used up",
+        value=live.cooling_down,
+    )
+
+
+def _drift(live: Live) -> Iterator[Metric]:
+    """What LMArena sent that this version does not know (arena/site.py `Drift`)."""
+    records = CounterMetricFamily(
+        "lmarenarev_drift_unknown_records",
+        "Stream records with a prefix this version does not know, by prefix",
+        labels=["prefix"],
+    )
+    for prefix, count in live.unknown_records.items():
+        records.add_metric([prefix], count)
+    yield records
+    fields = CounterMetricFamily(
+        "lmarenarev_drift_unknown_catalog_fields",
+        "Catalogue reads that held a model field (or arena, 'arena:<name>') this version "
+        "does not know",
+        labels=["field"],
+    )
+    for name, count in live.unknown_catalog_fields.items():
+        fields.add_metric([name], count)
+    yield fields
+    refused = CounterMetricFamily(
+        "lmarenarev_drift_refused_values",
+        "Requests where LMArena refused our mode or modality value",
+        labels=["field", "value"],
+    )
+    for key, count in live.refused_values.items():
+        name, _, value = key.partition("=")
+        refused.add_metric([name, value], count)
+    yield refused
 
 
 def _token_pool(live: Live) -> Iterator[Metric]:

@@ -140,10 +140,15 @@ class WorkerInfo(BaseModel):
     jobs: int
     capacity: int
     load: float
-    health: Literal["ready", "reloading", "silent"] = Field(
-        description="ready; reloading (or on a Cloudflare challenge); silent (no pong lately)"
+    health: Literal["ready", "reloading", "silent", "resting"] = Field(
+        description="ready; reloading (or on a Cloudflare challenge); silent (no pong lately); "
+        "resting (its LMArena account's quota is used up: no jobs for a while)"
     )
     managed: bool = Field(False, description="A tab of the managed browser (serve --browser)")
+    account: Literal["logged_in", "anonymous", "unknown"] = Field(
+        "unknown", description="the tab's LMArena account, from /api/me"
+    )
+    pulse: int | None = Field(None, description="LMArena's quota pulse (0..100), if readable")
 
 
 class ManagedTabInfo(BaseModel):

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
+from ..arena.account import state_name
+from ..arena.site import SiteState
 from ..chat.conversation import row_limits
 from ..config.settings import Settings
 from ..store.db import db_path, open_for_reading
@@ -62,7 +64,9 @@ class Monitoring:
         await self.observer.run()
 
 
-def build_monitoring(settings: Callable[[], Settings], home: Path, pool: WorkerPool) -> Monitoring:
+def build_monitoring(
+    settings: Callable[[], Settings], home: Path, pool: WorkerPool, site: SiteState | None = None
+) -> Monitoring:
     """`settings` is read when used, so a reload changes log_bodies and the retention."""
     def retention() -> Retention:
         s = settings()
@@ -78,6 +82,13 @@ def build_monitoring(settings: Callable[[], Settings], home: Path, pool: WorkerP
     observer: RequestObserver | None = None
 
     def live() -> Live:
+        workers = list(pool.workers.values())
+        accounts: dict[str, int] = {}
+        for worker in workers:
+            state = state_name(worker.account.logged_in)
+            accounts[state] = accounts.get(state, 0) + 1
+        now = pool.clock()
+        drift = site.drift if site is not None else None
         return Live(
             active_requests=0 if observer is None else len(observer.active),
             jobs=len(pool.jobs),
@@ -97,6 +108,12 @@ def build_monitoring(settings: Callable[[], Settings], home: Path, pool: WorkerP
             token_misses=pool.token_misses,
             token_expired=pool.token_expired,
             token_dropped=pool.token_dropped,
+            accounts=accounts,
+            pulses={w.id: w.account.pulse for w in workers if w.account.pulse is not None},
+            cooling_down=sum(1 for w in workers if w.cooled_until > now),
+            unknown_records=dict(drift.unknown_records) if drift else {},
+            unknown_catalog_fields=dict(drift.unknown_catalog_fields) if drift else {},
+            refused_values=dict(drift.refused) if drift else {},
         )
 
     metrics = Metrics(live)

@@ -8,7 +8,7 @@ from typing import Any
 
 from ..chat.endpoint_pools import mapping_key
 from ..gateway import Gateway
-from ..models.catalog import type_counts
+from ..models.catalog import arena_counts, type_counts
 from ..workers.pool import Worker
 
 
@@ -33,6 +33,7 @@ def gateway_status(gw: Gateway) -> dict[str, Any]:
         },
         "endpoint_map": _endpoint_map(gw),
         "models": _models(gw),
+        "site": gw.site.describe(),
         "load": gw.sizes(),
         "errors": gw.ops.errors.latest(),
     }
@@ -52,6 +53,10 @@ def _worker(gw: Gateway, worker: Worker) -> dict[str, Any]:
         "reloading": worker.reloading,
         "connected_seconds": round(gw.pool.clock() - worker.connected_at, 1),
         "managed": worker.id in managed_workers(gw),
+        "origin": worker.origin,
+        "account": worker.account.describe(),
+        "resting_seconds": round(max(0.0, worker.cooled_until - gw.pool.clock()), 1),
+        "resting_reason": worker.cooled_reason if worker.cooled_until > gw.pool.clock() else "",
     }
 
 
@@ -90,10 +95,14 @@ def _models(gw: Gateway) -> dict[str, Any]:
         "automatic": sum(entry.automatic for entry in gw.chat.models.values()),
         "catalog_refresh_minutes": gw.settings.model_catalog_refresh_minutes,
         "withdrawn": sorted(gw.chat.withdrawn),
+        "unservable": dict(sorted(gw.chat.unservable.items())),
         "expose_available_models": gw.settings.expose_available_models,
         "catalog": {
             "count": len(catalog.models),
             "types": type_counts(catalog.models),
+            "arenas": arena_counts(catalog.models),
+            "source": catalog.source,
+            "gone": sorted(catalog.gone),
             "updated_at": catalog.updated_at,
             "last_error": catalog.last_error,
         },

@@ -14,27 +14,21 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..arena.capture import Mode, Target
-from ..arena.catalog import CATALOG_PAGE, extract_models, model_name, model_type
+from ..arena.catalog import model_kind, model_name
 from ..config.files import AVAILABLE_MODELS_FILE, ENDPOINT_MAP_FILE, MODELS_FILE
 from ..config.jsonc import ConfigError
 from ..config.settings import CONFIG_FILE_NAME
 from ..config.writer import atomic_write, write_config_keys, write_endpoint_mapping, write_models
-from ..errors import GatewayError, InvalidRequest, UpstreamFailure
+from ..errors import GatewayError, InvalidRequest
 from ..gateway import Gateway
-from ..models.catalog import MergePlan, plan_merge
+from ..models.catalog import MergePlan, arena_counts, plan_merge
 from ..models.files import load_models
-from ..workers.page_fetch import fetch_through_worker
+from .catalog_read import read_model_list
 from .reload import refresh_models, reload_gateway
 
 log = logging.getLogger(__name__)
 
 CAPTURED_KEYS = ("session_id", "message_id", "id_updater_last_mode", "id_updater_battle_target")
-CATALOG_FETCH_TIMEOUT = 60.0
-
-
-class CatalogNotFound(UpstreamFailure):
-    """The page came back but holds no model list."""
-
 
 # --- id capture ----------------------------------------------------------------------------------
 
@@ -114,38 +108,32 @@ def _shadowed(sources: dict[str, str]) -> list[str]:
 
 
 async def refresh_catalog(gw: Gateway, *, wait: float = 0.0) -> list[dict[str, Any]]:
-    """Read the page's models through a tab, keep them and write available_models.json."""
+    """Read LMArena's models through a tab (the catalogue route, else the page), keep them and
+    write available_models.json."""
     catalog = gw.ops.catalog
     async with catalog.lock:
         catalog.attempted_at = time.monotonic()
         try:
-            page = await fetch_through_worker(
-                gw.pool,
-                CATALOG_PAGE,
-                headers={"Accept": "text/html"},
-                wait=wait,
-                timeout=CATALOG_FETCH_TIMEOUT,
-            )
-            models = extract_models(page.body)
-            if not models:
-                raise CatalogNotFound(
-                    f"LMArena's page ({CATALOG_PAGE}) holds no model list (initialModels): is "
-                    "the tab past Cloudflare's check, and has LMArena changed its page?",
-                    code="model_list_not_found",
-                )
+            read = await read_model_list(gw.pool, wait=wait)
         except GatewayError as exc:
             catalog.last_error = exc.message
             gw.ops.errors.record("catalog", exc)
             refresh_models(gw)  # a request for a model is told why there is none
             raise
+        models = read.models
+        if read.unknown_fields:
+            gw.site.drift.catalog_fields(read.unknown_fields)
+            log.warning("LMArena's catalogue has fields this version does not know: %s",
+                        ", ".join(read.unknown_fields))
         if models != catalog.models:
             text = json.dumps(models, ensure_ascii=False, indent=2) + "\n"
             await asyncio.to_thread(atomic_write, gw.home / AVAILABLE_MODELS_FILE, text)
-        catalog.models = models
+        catalog.models, catalog.source = models, read.source
         catalog.updated_at, catalog.refreshed_at = time.time(), time.monotonic()
         catalog.last_error = None
+        catalog.gone.clear()  # a fresh list: what answered 404 before is judged anew
         refresh_models(gw)
-    log.info("model catalogue: %d models on LMArena's page", len(models))
+    log.info("model catalogue: %d models (from LMArena's %s)", len(models), read.source)
     return models
 
 
@@ -166,6 +154,8 @@ async def update_models(gw: Gateway, names: list[str], merge_all: bool) -> dict[
         log.info("models.json: added %s", ", ".join(plan.add))
     return {
         "file": str(gw.home / AVAILABLE_MODELS_FILE),
+        "source": gw.ops.catalog.source,
+        "arenas": arena_counts(models),
         "models": [_summary(gw, model) for model in models],
         "merged": _merge_answer(plan),
     }
@@ -173,10 +163,14 @@ async def update_models(gw: Gateway, names: list[str], merge_all: bool) -> dict[
 
 def _summary(gw: Gateway, model: dict[str, Any]) -> dict[str, Any]:
     name = model_name(model)
+    arenas = model.get("arenas")
     return {
         "name": name,
         "id": model["id"],
-        "type": model_type(model) or "video",
+        "type": model_kind(model),
+        "arenas": arenas if isinstance(arenas, list) else [],
+        "names": [n for n in (model.get(k) for k in ("name", "displayName"))
+                  if isinstance(n, str) and n and n != name],
         "organization": model.get("organization"),
         "in_models_json": name in gw.models,
     }

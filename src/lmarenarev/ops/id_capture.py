@@ -62,8 +62,9 @@ class IdCapture:
         workers = [w for w in pool.workers.values() if not w.reloading]
         if not workers:
             raise NoWorker(
-                "no LMArena tab is connected: open https://lmarena.ai/ in the browser with the "
-                "lmarenarev userscript (its title starts with ✅), then run capture-ids again"
+                "no LMArena tab is connected: open https://arena.ai/text/direct in the browser "
+                "with the lmarenarev userscript (its title starts with ✅), then run capture-ids "
+                "again"
             )
         if self.armed is not None:
             raise CaptureBusy("another capture-ids is already waiting; let it finish first")

@@ -15,13 +15,14 @@ import contextlib
 import logging
 from dataclasses import dataclass
 
+from ..arena.catalog import model_kind, model_name, model_type
 from ..chat.plan import ChatService
 from ..chat.token_pool import POOL_KEYS, configure_tabs
 from ..config.files import ConfigSource, LoadedConfig, load_config
 from ..config.jsonc import ConfigError
 from ..config.settings import Settings
 from ..gateway import Gateway, relay_config
-from ..models.catalog import effective_models, no_models_hint
+from ..models.catalog import effective_models, model_aliases, no_models_hint
 
 log = logging.getLogger(__name__)
 
@@ -55,14 +56,29 @@ def config_source(gw: Gateway) -> ConfigSource:
 
 
 def refresh_models(gw: Gateway) -> None:
-    """Recompute the models clients may use from models.json and the catalogue."""
+    """Recompute the models clients may use from models.json and the catalogue, the other
+    names they go by, and the catalogue's models of kinds the gateway cannot serve yet."""
     catalog = gw.ops.catalog
     models, withdrawn = effective_models(
-        gw.models, catalog.models, gw.settings.expose_available_models
+        gw.models, catalog.models, gw.settings.expose_available_models, catalog.gone
     )
     gw.chat.models = models
     gw.chat.withdrawn = withdrawn
     gw.chat.no_models_hint = no_models_hint(catalog, gw.settings.model_catalog_refresh_minutes)
+    gw.chat.aliases = model_aliases(models, catalog.models)
+    gw.chat.unservable = {
+        model_name(model): model_kind(model)
+        for model in catalog.models
+        if model_type(model) is None and model_name(model) not in models
+    }
+
+
+def configure_site(gw: Gateway) -> None:
+    """The configured `mode`/`modality` values (what was learned per site stays)."""
+    settings = gw.settings
+    gw.site.configure(
+        settings.arena_chat_mode, settings.arena_modalities, learn=settings.arena_learn_values
+    )
 
 
 def _changed(old: Settings, new: Settings) -> list[str]:
@@ -95,6 +111,7 @@ def apply_config(gw: Gateway, loaded: LoadedConfig) -> ReloadReport:
     pool.first_tab_wait = settings.first_tab_wait_seconds
     gw.settings, gw.models, gw.chat = settings, loaded.models, chat
     gw.relay_config = relay_config(settings)
+    configure_site(gw)
     refresh_models(gw)
     restart = [key for key in changed if key in RESTART_KEYS]
     return ReloadReport(changed, restart, loaded.warnings, loaded.sources)

@@ -2,6 +2,8 @@
 
 - the model catalogue is read through a tab when one connects (at most once a minute) and every
   `model_catalog_refresh_minutes` (every minute while no model is offered);
+- each tab's LMArena account (logged in? its quota) is asked when it connects and every
+  `account_check_minutes` (accounts.py);
 - after `idle_restart_timeout_seconds` without requests (`enable_idle_restart`), every worker tab
   is reloaded for a fresh page state (the seed restarted its whole server instead);
 - the pool's listeners route page requests to id capture and arm tabs that connect meanwhile;
@@ -20,6 +22,7 @@ from ..config.jsonc import ConfigError
 from ..errors import GatewayError
 from ..gateway import Gateway
 from ..workers.pool import Worker
+from . import accounts
 from .actions import refresh_catalog
 from .reload import refresh_models
 
@@ -43,11 +46,12 @@ async def run_upkeep(gw: Gateway) -> None:
         due = attempted is None or time.monotonic() - attempted > CONNECT_REFRESH_GAP
         if gw.settings.model_catalog_refresh_minutes > 0 and due:
             ops.spawn(_refresh_quietly(gw))
+        accounts.on_connect(gw, worker)
 
     gw.pool.connect_listeners.append(on_connect)
     gw.pool.capture_listeners.append(ops.capture.on_captured)
     try:
-        await asyncio.gather(_catalog_loop(gw), _idle_loop(gw))
+        await asyncio.gather(_catalog_loop(gw), _idle_loop(gw), accounts.accounts_loop(gw))
     finally:
         gw.pool.connect_listeners.remove(on_connect)
         gw.pool.capture_listeners.remove(ops.capture.on_captured)

@@ -196,6 +196,7 @@
       tab: TAB_ID,
       capacity: CAPACITY,
       batches: !batchesOff(), // takes an array of frames as one message
+      navigate: true, // follows `navigate` frames
       token_pool: true, // keeps reCAPTCHA tokens when the gateway asks (`token_pool`)
       script_srcs: scriptSrcs(),
       title: String(document.title || '').replace(/^(✅ |🎯 )+/u, '').slice(0, 200),
@@ -601,6 +602,9 @@
           log('reload requested by the gateway');
           W.location.reload();
           break;
+        case 'navigate':
+          navigateTo(frame.url);
+          break;
         case 'capture_ids':
           armCapture(frame.match);
           break;
@@ -619,6 +623,18 @@
     } catch (e) {
       warn('frame handling failed', e);
     }
+  }
+
+  // The gateway moves a tab whose site moved (another origin of the same site). Only to a page
+  // this script would run on: never anywhere else.
+  function navigateTo(url) {
+    let target;
+    try { target = new W.URL(String(url || ''), W.location.href); } catch (_) { return; }
+    const allowed = PAGE_ORIGINS.indexOf(target.origin) !== -1 || (target.protocol === 'https:'
+      && PAGE_HOSTS.some((h) => target.hostname === h || target.hostname.endsWith('.' + h)));
+    if (!allowed) { warn('navigation refused:', target.origin); return; }
+    log('moving to', target.href, '(requested by the gateway)');
+    W.location.assign(target.href);
   }
 
   // ---------------------------------------------------------------- jobs
@@ -731,17 +747,27 @@
         return;
       }
       if (job.aborted) return;
+      if (frame.prepare_only) { // the body the request would carry; nothing is fetched
+        send({ type: 'status', job: id, http_status: 200, headers: {} });
+        job.chunks.emit(typeof body === 'string' ? body : '');
+        job.chunks.flush();
+        send({ type: 'done', job: id, seq: job.chunks.seq });
+        return;
+      }
       const init = {
         method: frame.method || 'GET',
         headers: frame.headers || {},
         body,
         credentials: frame.credentials || 'include',
+        redirect: frame.redirect || 'follow',
         signal: job.controller.signal,
       };
       const response = await ownFetch(frame.url, init);
       job.httpStatus = response.status;
       if (job.aborted) return;
-      send(withPool(job, { type: 'status', job: id, http_status: response.status, headers: headersObject(response.headers) }));
+      const statusFrame = { type: 'status', job: id, http_status: response.status, headers: headersObject(response.headers) };
+      if (response.type === 'opaqueredirect') statusFrame.response_type = response.type; // a 3xx not followed
+      send(withPool(job, statusFrame));
       const decoder = new TextDecoder('utf-8');
       if (response.body && typeof response.body.getReader === 'function') {
         const reader = response.body.getReader();

@@ -12,6 +12,7 @@ from .protocol import ChunkFrame, DoneFrame, ErrorFrame, JobFrame, StatusFrame
 class Status:
     http_status: int
     headers: dict[str, str]
+    response_type: str = "basic"
 
 
 @dataclass(slots=True, unsafe_hash=True)  # one per chunk: immutable by convention, see TextDelta
@@ -72,7 +73,9 @@ class Job:
         elif isinstance(frame, StatusFrame):
             if not self._status_seen:  # a re-sent push may repeat it
                 self._status_seen = True
-                self.signals.put_nowait(Status(frame.http_status, frame.headers))
+                self.signals.put_nowait(
+                    Status(frame.http_status, frame.headers, frame.response_type)
+                )
         elif isinstance(frame, DoneFrame):
             self._done_at = frame.seq
             self._maybe_end()

@@ -14,7 +14,7 @@ from ..arena.errors import classify_http
 from ..errors import Timeout, UpstreamFailure, WorkerLost
 from .jobs import Data, End, Failed, Lost, Signal, Status
 from .mailbox import Mailbox
-from .pool import WorkerPool
+from .pool import Worker, WorkerPool
 from .protocol import fetch_frame
 
 PAGE_BODY_LIMIT = 32 * 1024 * 1024
@@ -25,6 +25,8 @@ class PageResponse:
     http_status: int
     headers: dict[str, str]
     body: str
+    worker_id: str = ""  # the tab that fetched it
+    response_type: str = "basic"
 
 
 async def fetch_through_worker(
@@ -39,10 +41,18 @@ async def fetch_through_worker(
     limit: int = PAGE_BODY_LIMIT,
     body_base64: str | None = None,
     credentials: str | None = None,
+    worker: Worker | None = None,
+    check: bool = True,
+    recaptcha: dict[str, str] | None = None,
+    prepare_only: bool = False,
+    redirect: str | None = None,
 ) -> PageResponse:
-    """`fetch(url)` in the least-loaded tab; raises `NoWorker`, `WorkerLost`, `Timeout` or,
-    for a non-2xx answer, the classified `UpstreamFailure`. `body_base64` sends bytes."""
-    worker = await pool.acquire(wait)
+    """`fetch(url)` in the least-loaded tab (or in `worker`); raises `NoWorker`, `WorkerLost`,
+    `Timeout` or, for a non-2xx answer with `check`, the classified `UpstreamFailure`.
+    `body_base64` sends bytes; `recaptcha` + `prepare_only` mint a token and answer the body
+    the request would have carried, fetching nothing (protocol.fetch_frame)."""
+    if worker is None:
+        worker = await pool.acquire(wait)
     job = pool.start_job(worker)
     frame = fetch_frame(
         job.id,
@@ -50,9 +60,11 @@ async def fetch_through_worker(
         method=method,
         headers=headers or {},
         body=body,
-        recaptcha=None,
+        recaptcha=recaptcha,
         body_base64=body_base64,
         credentials=credentials,
+        prepare_only=prepare_only,
+        redirect=redirect,
     )
     try:
         if not await pool.send(worker, frame):
@@ -64,10 +76,11 @@ async def fetch_through_worker(
         raise Timeout(f"the LMArena tab did not fetch {url} within {timeout:g} s") from None
     finally:
         await pool.release(job, abort=not job.finished)
-    problem = classify_http(status.http_status, status.headers, text)
-    if problem is not None:
-        raise problem.to_error()
-    return PageResponse(status.http_status, status.headers, text)
+    if check:
+        problem = classify_http(status.http_status, status.headers, text, status.response_type)
+        if problem is not None:
+            raise problem.to_error()
+    return PageResponse(status.http_status, status.headers, text, worker.id, status.response_type)
 
 
 async def _status(signals: Mailbox[Signal]) -> Status:

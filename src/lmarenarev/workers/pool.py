@@ -17,8 +17,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from ..arena.account import Account
 from ..arena.ids import random_hex
-from ..arena.page import discover_recaptcha_site_key, is_challenge_title
+from ..arena.page import discover_recaptcha_site_key, is_challenge_title, origin_of
 from ..errors import NoWorker, QueueFull
 from .jobs import Job
 from .protocol import (
@@ -31,6 +32,7 @@ from .protocol import (
     StatusFrame,
     TokenPoolReportFrame,
     abort_frame,
+    navigate_frame,
     ping_frame,
     reload_frame,
     token_pool_drop_frame,
@@ -66,6 +68,11 @@ class Worker:
     jobs: set[str] = field(default_factory=set)
     recaptcha_site_key: str | None = None
     reloading: bool = False
+    origin: str = ""  # of the page the tab is on
+    # No jobs until then (monotonic): LMArena said this tab's account used its quota.
+    cooled_until: float = 0.0
+    cooled_reason: str = ""
+    account: Account = field(default_factory=Account)
 
     @property
     def load(self) -> float:
@@ -121,7 +128,7 @@ class WorkerPool:
         # What to do when no tab is connected (the managed browser says its own).
         self.no_worker_hint = (
             "install the lmarenarev userscript (the URL `lmarenarev userscript` prints) and open "
-            "https://lmarena.ai/ in that browser (its title starts with ✅ when connected)"
+            "https://arena.ai/text/direct in that browser (its title starts with ✅ when connected)"
         )
         self.capture_listeners: list[Callable[[Worker, CapturedFrame], None]] = []
 
@@ -140,6 +147,7 @@ class WorkerPool:
             recaptcha_site_key=discover_recaptcha_site_key(hello.script_srcs),
             # A tab showing Cloudflare's challenge gets no jobs; it reconnects once past it.
             reloading=is_challenge_title(hello.title),
+            origin=origin_of(hello.page_url),
         )
         self.workers[worker.id] = worker
         self.ever_connected = True
@@ -193,10 +201,13 @@ class WorkerPool:
     # -- jobs ----------------------------------------------------------------------------------
 
     def pick(self, avoid: Worker | None = None) -> Worker | None:
-        """The least-loaded worker with a free slot now, if any (other than `avoid`)."""
+        """The least-loaded worker with a free slot now, if any (other than `avoid`; never a
+        tab resting after its account's quota was used up)."""
+        now = self.clock()
         free = [
             w for w in self.workers.values()
             if len(w.jobs) < w.capacity and not w.reloading and w is not avoid
+            and w.cooled_until <= now
         ]
         if not free:
             return None
@@ -247,6 +258,42 @@ class WorkerPool:
             f"every connected LMArena tab is busy{after}; try again shortly or open another tab",
             retry_after=max(1, round(self.ping_interval)),
         )
+
+    def usable(self, besides: Worker | None) -> list[Worker]:
+        """Connected tabs other than `besides` that may get jobs (busy or not)."""
+        now = self.clock()
+        return [
+            w for w in self.workers.values()
+            if w is not besides and not w.reloading and w.cooled_until <= now
+        ]
+
+    def resting_for(self) -> float | None:
+        """When every connected tab rests (its account's quota is used up): the seconds until
+        the first may take jobs again; else None."""
+        now = self.clock()
+        workers = list(self.workers.values())
+        if not workers or any(w.cooled_until <= now for w in workers):
+            return None
+        return min(w.cooled_until for w in workers) - now
+
+    def cool_down(self, worker: Worker, seconds: float, reason: str) -> None:
+        """No jobs on this tab for `seconds` (its account's quota is used up)."""
+        worker.cooled_until = self.clock() + seconds
+        worker.cooled_reason = reason
+        log.warning("%s gets no jobs for %g s: %s", worker.describe(), seconds, reason)
+
+    async def navigate(self, worker: Worker, url: str, reason: str) -> None:
+        """Send the tab to `url` (its origin moved); it reconnects from there. A script that
+        cannot is reloaded instead (a reload follows the site's own redirect of its page)."""
+        if worker.reloading or worker.id not in self.workers:
+            return
+        worker.reloading = True
+        if worker.hello.navigate:
+            log.warning("moving %s to %s: %s", worker.describe(), url, reason)
+            await self.send(worker, navigate_frame(url))
+        else:
+            log.warning("reloading %s (its script cannot move it): %s", worker.describe(), reason)
+            await self.send(worker, reload_frame())
 
     def retire(self, worker: Worker, reason: str) -> None:
         """The tab is leaving (reload, navigation): schedule nothing more on it."""

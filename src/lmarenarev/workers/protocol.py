@@ -35,6 +35,7 @@ class Hello(BaseModel):
     title: str = Field(default="", max_length=512)
     batches: bool = False  # takes a JSON array of gateway → worker frames as one message
     token_pool: bool = False  # keeps reCAPTCHA tokens when asked (`token_pool` frame)
+    navigate: bool = False  # follows `navigate` frames (older scripts ignore them)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +44,7 @@ class StatusFrame:
     http_status: int
     headers: dict[str, str]
     pool: str | None = None  # "hit" | "miss": whether the job's token came from the tab's pool
+    response_type: str = "basic"  # fetch's Response.type: "opaqueredirect" for a 3xx not followed
 
 
 @dataclass(slots=True, unsafe_hash=True)  # one per chunk: immutable by convention, see TextDelta
@@ -141,11 +143,13 @@ def parse_worker_frame(frame: Any) -> WorkerFrame:
     if kind == "chunk":
         return ChunkFrame(_str(frame, "job"), _int(frame, "seq"), _str(frame, "data"))
     if kind == "status":
+        response_type = frame.get("response_type")
         return StatusFrame(
             _str(frame, "job"),
             _int(frame, "http_status"),
             _headers(frame.get("headers")),
             _pool(frame),
+            response_type[:32] if isinstance(response_type, str) else "basic",
         )
     if kind == "done":
         return DoneFrame(_str(frame, "job"), _int(frame, "seq"))
@@ -185,10 +189,15 @@ def fetch_frame(
     body_base64: str | None = None,
     credentials: str | None = None,
     first_output: Mapping[str, Sequence[str]] | None = None,
+    redirect: str | None = None,
+    prepare_only: bool = False,
 ) -> dict[str, Any]:
     """`body_base64` (bytes, base64) replaces `body` for binary uploads; `credentials`
     ("include" when absent, "omit", "same-origin") is the fetch option; `first_output` says
-    which lines of the body are output (`arena.first_output`; absent: its first chunk is)."""
+    which lines of the body are output (`arena.first_output`; absent: its first chunk is);
+    `redirect` is fetch's option ("follow" when absent; "manual": a redirect comes back as a
+    status with response_type "opaqueredirect"); `prepare_only`: mint the token and build the
+    body, answer it as the job's only chunk (status 200), and fetch nothing."""
     frame: dict[str, Any] = {
         "type": "fetch",
         "job": job,
@@ -204,6 +213,10 @@ def fetch_frame(
         frame["credentials"] = credentials
     if first_output is not None:
         frame["first_output"] = first_output
+    if redirect is not None:
+        frame["redirect"] = redirect
+    if prepare_only:
+        frame["prepare_only"] = True
     return frame
 
 
@@ -242,6 +255,9 @@ def token_pool_frame(
 def token_pool_drop_frame() -> dict[str, Any]:
     """Drop every pooled token now (LMArena refused this tab's token)."""
     return {"type": "token_pool_drop"}
+def navigate_frame(url: str) -> dict[str, Any]:
+    """Load `url` in the tab (an LMArena page on another origin: the site moved)."""
+    return {"type": "navigate", "url": url}
 
 
 def capture_frame(match: str) -> dict[str, Any]:

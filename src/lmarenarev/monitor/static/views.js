@@ -4,9 +4,15 @@ import {
   $, badge, clock, count, duration, fields, fill, prettyPrompt, retryText, row, seconds, tokens,
 } from "./dom.js";
 
+function accountText(w) {  // the tab's LMArena account (/api/me) and its quota pulse
+  const state = { logged_in: "logged in", anonymous: "anonymous", unknown: "–" }[w.account] || "–";
+  return w.pulse === null || w.pulse === undefined ? state : `${state}, pulse ${w.pulse}`;
+}
+
 export function renderWorkers(list) {
   const rows = list.workers.map((w) => row([
-    w.managed ? `${w.id} (managed)` : w.id, badge(w.health), w.page_url, w.script_version, w.transport,
+    w.managed ? `${w.id} (managed)` : w.id, badge(w.health), w.page_url, accountText(w),
+    w.script_version, w.transport,
     `${w.jobs} / ${w.capacity}`, duration(w.connected_seconds), `${w.last_seen_seconds.toFixed(1)} s ago`,
   ]));
   fill("workers-table", rows, "workers-empty");
