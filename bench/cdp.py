@@ -187,8 +187,10 @@ class CdpBrowser:
         """`https://lmarena.ai:<arena_port><path>`, as `Browser.arena_url`."""
         return f"https://{host or self.hosts[0]}:{port or self.arena_port}{path}"
 
-    def open_tab(self, url: str, *, userscript: str, timeout: float = 30) -> CdpTab:
-        """Open `url` in a fresh browser context with `userscript` injected; wait for load."""
+    def open_tab(self, url: str, *, userscript: str, before: Sequence[str] = (),
+                 timeout: float = 30) -> CdpTab:
+        """Open `url` in a fresh browser context with `userscript` injected; wait for load.
+        `before`: scripts run in every document ahead of it (e.g. a localStorage knob)."""
         context = self.cdp.call("Target.createBrowserContext")["browserContextId"]
         target = self.cdp.call("Target.createTarget",
                                {"url": "about:blank", "browserContextId": context})["targetId"]
@@ -196,7 +198,7 @@ class CdpBrowser:
         self.tabs.append(tab)
         try:
             tab.cdp.call("Page.enable")
-            for source in (hidden_shim(), build_injection(parse_userscript(userscript))):
+            for source in (*before, hidden_shim(), build_injection(parse_userscript(userscript))):
                 tab.cdp.call("Page.addScriptToEvaluateOnNewDocument", {"source": source})
             navigated = tab.cdp.call("Page.navigate", {"url": url}, timeout)
             if navigated.get("errorText"):

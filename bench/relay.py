@@ -4,6 +4,7 @@
                                           # tabs, 1/6/24/96 streams, 5 runs → docs/benchmarks.md
     python -m bench.relay --quick         # < 1 min: HTTP/2, 1 tab, 1 and 24 streams (printed)
     python -m bench.relay --driver playwright   # tabs driven by Playwright instead of raw CDP
+    python -m bench.relay --phases user variant # only the user's view (docs/benchmarks.md)
 
 Processes: the fake LMArena in fast mode (stamped `a0:` records, docs/fake-arena.md) over TLS,
 one speaking HTTP/1.1 and one HTTP/2; `lmarenarev serve`; a Python fake worker process or
@@ -11,7 +12,13 @@ Chromium tabs running the served userscript on the fake page, driven over raw CD
 no Network-domain instrumentation) or by the Playwright harness (testkit/browser/). The same
 stream is then read two ways: directly (the page's own `fetch`, or for the Python worker the
 same httpx fetch without the gateway) and through the gateway by a light raw-HTTP SSE client
-(bench/relay_client.py), whose own ceiling is measured in the same run.
+(bench/relay_client.py), whose own ceiling is measured in the same run. These "raw" runs measure
+the relay's own cost: the fake mints at once and answers at once, and the tabs keep no tokens.
+
+The user's view (bench/relay_user.py) then models the real waits (the reCAPTCHA mint, the
+model's first token) and compares the page's own path with the gateway's, the tabs' token pools
+off and on (phase "user"), and batching on and off in two set-ups: raw CDP with the raw client,
+and Playwright with the official `openai` client (phase "variant").
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ import datetime
 import os
 import platform
 import shlex
+import signal
 import subprocess
 import sys
 import tempfile
@@ -54,6 +62,25 @@ from bench.relay_report import (
     targets,
     throughput_table,
 )
+from bench.relay_user import (
+    FIRST_TOKEN_MS,
+    RECAPTCHA_MS,
+    SETUPS,
+    Route,
+    UserCase,
+    UserSession,
+    set_waits,
+)
+from bench.relay_user_report import (
+    BATCHED,
+    POOL_OFF,
+    POOL_ON,
+    UNBATCHED,
+    user_table,
+    user_targets,
+    variant_table,
+    where_table,
+)
 from testkit.browser import Browser, Tab
 from testkit.fakes.arena import DEFAULT_MODELS, V3_SITE_KEY, model_id
 from testkit.fakes.arena_bodies import CREATE_PATH, create_body
@@ -66,6 +93,9 @@ MODEL = "fake-gpt"
 PROTOCOLS = {"h1": "HTTP/1.1", "h2": "HTTP/2"}
 WORKERS = ("python", "1 tab", "3 tabs")
 DRIVERS = ("cdp", "playwright")
+PHASES = ("raw", "user", "variant")
+USER_ROUTES = (Route(POOL_OFF, 0), Route(POOL_ON, 1))
+VARIANT_ROUTES = (Route(BATCHED, 1), Route(UNBATCHED, 1, batches=False))
 AnyTab = CdpTab | Tab
 
 
@@ -82,6 +112,12 @@ class Plan:
     record_chars: int
     rss_requests: int
     driver: str = "cdp"
+    phases: tuple[str, ...] = ("raw",)
+    user_streams: tuple[int, ...] = (1, 6, 24)
+    variant_records: int = 200
+    variant_setups: tuple[str, ...] = ("cdp+raw", "playwright+openai")
+    recaptcha_ms: float = RECAPTCHA_MS
+    first_token_ms: float = FIRST_TOKEN_MS
 
 
 def plan_from(args: argparse.Namespace) -> Plan:
@@ -99,6 +135,12 @@ def plan_from(args: argparse.Namespace) -> Plan:
         rss_requests=args.rss_requests if args.rss_requests is not None else (0 if quick
                                                                               else 10_000),
         driver=args.driver,
+        phases=tuple(args.phases or (["raw"] if quick else list(PHASES))),
+        user_streams=tuple(args.user_streams or ([1, 24] if quick else [1, 6, 24])),
+        variant_records=args.variant_records or (40 if quick else 200),
+        variant_setups=tuple(args.variant_setups or ("cdp+raw", "playwright+openai")),
+        recaptcha_ms=args.recaptcha_ms,
+        first_token_ms=args.first_token_ms,
     )
 
 
@@ -118,17 +160,21 @@ class Bench:
     # -- set-up -----------------------------------------------------------------------------
 
     def start(self) -> None:
-        for proto in self.plan.protocols:
+        protocols = list(self.plan.protocols)
+        if {"user", "variant"} & set(self.plan.phases) and "h2" not in protocols:
+            protocols.append("h2")  # the user's view is measured over HTTP/2
+        for proto in protocols:
             self.arenas[proto] = start_arena(
                 self.workdir, http2=proto == "h2", stamped_records=self.plan.paced_records,
                 record_chars=self.plan.record_chars, delay_ms=self.plan.delay_ms,
                 cert_dir=self.workdir / "tls")
-        home = write_home(self.workdir / "home", DEFAULT_MODELS)
+        # The raw runs measure the relay's own cost: no token pool (the user's view has them).
+        home = write_home(self.workdir / "home", DEFAULT_MODELS, config={"token_pool_size": 0})
         self.gateway = start_gateway(home, {
             "worker_token": TOKEN, "worker_capacity": 128, "model_catalog_refresh_minutes": 0,
             "account_check_minutes": 0,
         }, wait=True)
-        if any(kind != "python" for kind in self.plan.workers):
+        if "raw" in self.plan.phases and any(kind != "python" for kind in self.plan.workers):
             ports = [arena.port for arena in self.arenas.values()]
             if self.plan.driver == "cdp":
                 self.browser = CdpBrowser.start(arena_port=ports[0], public_ports=ports)
@@ -286,6 +332,35 @@ class Bench:
         finally:
             server.stop()
 
+    def user_view(self) -> list[UserCase]:
+        """The user's view over HTTP/2 (bench/relay_user.py): its own gateways and tabs, the
+        fake's modelled waits on for the phase."""
+        plan = self.plan
+        arena = self.arenas["h2"]
+        sessions: list[tuple[str, tuple[Route, ...], list[tuple[int, int, float]]]] = []
+        if "user" in plan.phases:
+            paced = [(n, plan.paced_records, plan.delay_ms) for n in plan.user_streams]
+            sessions.append(("cdp+raw", USER_ROUTES, paced))
+        if "variant" in plan.phases:
+            scenarios = [(1, plan.variant_records, plan.delay_ms),
+                         (24, plan.variant_records, plan.delay_ms), (24, plan.fast_records, 0.0)]
+            sessions += [(setup, VARIANT_ROUTES, scenarios) for setup in plan.variant_setups]
+        cases: list[UserCase] = []
+        set_waits(arena, plan.recaptcha_ms, plan.first_token_ms)
+        try:
+            for setup, routes, scenarios in sessions:
+                session = UserSession(arena, self.workdir, setup, routes,
+                                      record_chars=plan.record_chars, log=self.log)
+                try:
+                    session.start()
+                    cases += [session.case(n, records, delay, plan.repeats)
+                              for n, records, delay in scenarios]
+                finally:
+                    session.close()
+        finally:
+            set_waits(arena, 0, 0)
+        return cases
+
     def rss_phase(self, requests: int) -> tuple[int, int, int, int]:
         """(RSS after 1,000 warm-up requests, RSS after `requests` more in kB, requests,
         failed requests): the Python worker, 5 records per reply, 32 requests at a time."""
@@ -351,8 +426,10 @@ def machine() -> str:
 
 def report(plan: Plan, scenarios: list[Scenario], ceiling: float | None,
            rss: tuple[int, int, int, int] | None, command: str, seconds: float,
-           chart_name: str | None) -> str:
+           chart_name: str | None, user: Sequence[UserCase] = ()) -> str:
     growth = None if rss is None else (rss[1] - rss[0]) / 1024
+    judged = (targets(scenarios, growth) if "raw" in plan.phases else []) + (
+        user_targets(user) if user else [])
     lines = [
         "## Results", "",
         f"Measured {datetime.date.today().isoformat()} on {machine()}; "
@@ -360,7 +437,12 @@ def report(plan: Plan, scenarios: list[Scenario], ceiling: float | None,
         f"    {command}", "",
         "### Targets (median run, one Chromium tab)", "",
         "| target | limit | measured | |", "|---|--:|--:|---|",
-        *(t.row() for t in targets(scenarios, growth)), "",
+        *(t.row() for t in judged), "",
+        *_user_sections(plan, user),
+    ]
+    if "raw" not in plan.phases:
+        return "\n".join(lines)
+    lines += [
         f"### Latency: {plan.paced_records} records per reply, {plan.delay_ms:g} ms apart, "
         f"{plan.record_chars} characters each", "",
         "Each cell is min / median / max over the runs.", "",
@@ -375,10 +457,38 @@ def report(plan: Plan, scenarios: list[Scenario], ceiling: float | None,
                   f"{rss[3]} of them failed.", ""]
     if chart_name:
         lines += [f"![Δ TTFT and total time against direct]({chart_name})", ""]
-    errors = [e for s in scenarios for e in s.errors()]
+    errors = [e for s in scenarios for e in s.errors()] + [e for c in user for e in c.errors()]
     if errors:
         lines += [f"**{len(errors)} stream(s) failed**; the first: `{errors[0][:300]}`", ""]
     return "\n".join(lines)
+
+
+def _user_sections(plan: Plan, user: Sequence[UserCase]) -> list[str]:
+    if not user:
+        return []
+    waits = (f"the fake's reCAPTCHA takes {plan.recaptcha_ms:g} ms to mint, the model "
+             f"{plan.first_token_ms:g} ms to its first token")
+    lines: list[str] = []
+    table = user_table(user)
+    if len(table) > 2:
+        lines += [f"### The user's view: {plan.paced_records} records per reply, "
+                  f"{plan.delay_ms:g} ms apart, HTTP/2, raw CDP + raw client", "",
+                  f"With the modelled waits on ({waits}). Each cell is min / median / max "
+                  "over the runs; Δ is the gateway's TTFT minus the page's in the same repeat.",
+                  "", *table, ""]
+    table = variant_table(user)
+    if len(table) > 2:
+        lines += ["### The user's view: batching on and off, two set-ups, HTTP/2", "",
+                  f"Token pools on, the modelled waits on ({waits}). Each set-up against its "
+                  "own page path in the same browser.", "", *table, ""]
+    table = where_table(user)
+    if len(table) > 2:
+        lines += ["### Where the 24-stream TTFT goes", "",
+                  "Medians over the runs of the means over the streams, ms from the run's "
+                  "start: when the request left (the page: once its token was minted; the "
+                  "gateway's client: when it sent the request), when the fake sent the first "
+                  "record (its stamp), when the reader got it.", "", *table, ""]
+    return lines
 
 
 RESULTS_MARK = "<!-- results: written by bench/relay.py -->"
@@ -409,15 +519,36 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--driver", choices=DRIVERS, default="cdp",
                         help="how Chromium is driven: raw CDP without Network-domain events "
                         "(bench/cdp.py, default) or the Playwright e2e harness")
+    parser.add_argument("--phases", nargs="+", choices=PHASES,
+                        help="raw (the relay's own cost), user (the user's view, token pools off "
+                        "and on), variant (batching on and off, raw CDP and Playwright + openai); "
+                        "default all, --quick: raw")
+    parser.add_argument("--user-streams", nargs="+", type=int,
+                        help="streams of the user's view (default 1 6 24)")
+    parser.add_argument("--variant-records", type=int,
+                        help="records per paced reply of the variant (default 200)")
+    parser.add_argument("--variant-setups", nargs="+", choices=SETUPS,
+                        help="driver+reader set-ups of the variant (default cdp+raw "
+                        "playwright+openai)")
+    parser.add_argument("--recaptcha-ms", type=float, default=RECAPTCHA_MS,
+                        help="the user's view: the fake's reCAPTCHA mint time (default 200)")
+    parser.add_argument("--first-token-ms", type=float, default=FIRST_TOKEN_MS,
+                        help="the user's view: the model's time to its first token (500)")
     parser.add_argument("--out", type=Path, help="markdown to update (default: the full run "
                         "writes docs/benchmarks.md, --quick prints only)")
     return parser.parse_args(argv)
 
 
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)  # so the `finally`s stop Chromium, the gateways, the fakes
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)  # e.g. `timeout`: Chromium leads its own
     args = parse(argv)
     plan = plan_from(args)
-    out = args.out or (None if args.quick else ROOT / "docs" / "benchmarks.md")
+    everything = not args.quick and set(plan.phases) == set(PHASES)
+    out = args.out or (ROOT / "docs" / "benchmarks.md" if everything else None)
     given = list(sys.argv[1:] if argv is None else argv)
     if not any(arg.startswith("--driver") for arg in given):
         given += ["--driver", args.driver]  # the record names the driver even by default
@@ -427,20 +558,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         bench = Bench(plan, Path(tmp))
         try:
             bench.start()
-            scenarios = [s for proto in plan.protocols for workers in plan.workers
-                         for s in bench.run_workers(proto, workers)]
-            ceiling = bench.client_ceiling(max(plan.throughput_streams, default=24))
-            print(f"client ceiling: {ceiling:,.0f} records/s", flush=True)
-            rss = bench.rss_phase(plan.rss_requests) if plan.rss_requests else None
+            scenarios: list[Scenario] = []
+            ceiling, rss = None, None
+            if "raw" in plan.phases:
+                scenarios = [s for proto in plan.protocols for workers in plan.workers
+                             for s in bench.run_workers(proto, workers)]
+                ceiling = bench.client_ceiling(max(plan.throughput_streams, default=24))
+                print(f"client ceiling: {ceiling:,.0f} records/s", flush=True)
+                rss = bench.rss_phase(plan.rss_requests) if plan.rss_requests else None
+            user = bench.user_view()
             problems = bench.gateway.log_problems() if bench.gateway else []
         finally:
             bench.close()
     chart_name = None
-    if out is not None:
+    if out is not None and scenarios:
         png = out.with_suffix(".png")
         chart_name = png.name if chart(scenarios, png) else None
     text = report(plan, scenarios, ceiling, rss, command.strip(), time.monotonic() - started,
-                  chart_name)
+                  chart_name, user)
     print(text)
     if problems:
         print("gateway log problems:\n" + "\n".join(problems[:20]))

@@ -46,6 +46,7 @@ class StreamResult:
     records: int = 0
     latencies_us: list[float] = field(default_factory=list)
     error: str | None = None
+    sent: float | None = None  # when the request left the client, when a reader knows it
 
     def see(self, now: float, stamps: list[bytes] | list[str]) -> None:
         if not stamps:
@@ -65,7 +66,8 @@ class StreamResult:
 
         return cls(start=(data["start"] - offset_us) / 1e6, first=at(data["first"]),
                    end=at(data["end"]), records=int(data["records"]),
-                   latencies_us=[lat - offset_us for lat in data["lat"]], error=data["error"])
+                   latencies_us=[lat - offset_us for lat in data["lat"]], error=data["error"],
+                   sent=at(data.get("sent")))
 
 
 class _SSEReader(asyncio.Protocol):
@@ -175,6 +177,7 @@ def chat_request(port: int, body: dict[str, Any], path: str = "/v1/chat/completi
 
 async def _exchange(connection: _SSEReader, request: bytes) -> StreamResult:
     result = StreamResult(start=time.time())
+    result.sent = result.start  # written at once
     done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
     try:
         connection.send(request, result, done)

@@ -29,10 +29,11 @@ async ({bodies, siteKey, path}) => {
   const STAMP = /@t=(\d+);/g;
   const now = () => (performance.timeOrigin + performance.now()) * 1000;
   async function one(body) {
-    const r = {start: now(), first: null, end: null, records: 0, lat: [], error: null};
+    const r = {start: now(), first: null, end: null, records: 0, lat: [], error: null, sent: null};
     try {
       const api = window.grecaptcha.enterprise;
       body.recaptchaV3Token = await api.execute(siteKey, {action: 'chat_submit'});
+      r.sent = now();  // the token is there: the request leaves
       const response = await fetch(path, {
         method: 'POST', body: JSON.stringify(body), credentials: 'include',
         headers: {'content-type': 'text/plain;charset=UTF-8'},

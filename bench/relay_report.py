@@ -22,6 +22,11 @@ class RunStats:
     chars: int
     errors: tuple[str, ...] = ()
     cpu_us_per_record: float | None = None  # the gateway's, for runs through it
+    # Where the TTFT went, means over the streams from the run's start: the fake sent the
+    # first record (its stamp) at `first_sent_ms`; the client had sent its request at
+    # `request_sent_ms` (when the reader knows it).
+    first_sent_ms: float | None = None
+    request_sent_ms: float | None = None
 
     @property
     def records_per_s(self) -> float:
@@ -46,8 +51,12 @@ def run_stats(results: Sequence[StreamResult], record_chars: int,
     ttft = statistics.fmean((r.first or 0) - start for r in good) * 1000
     total = (max(r.end or 0 for r in good) - start) * 1000
     cpu = None if cpu_seconds is None or not records else cpu_seconds * 1e6 / records
+    stamped = [(r.first or 0) - r.latencies_us[0] / 1e6 - start for r in good if r.latencies_us]
+    first_sent = statistics.fmean(stamped) * 1000 if len(stamped) == len(good) else None
+    sent = [r.sent - start for r in good if r.sent is not None]
+    request_sent = statistics.fmean(sent) * 1000 if len(sent) == len(good) else None
     return RunStats(ttft, total, _quantile(latencies, 0.50), _quantile(latencies, 0.99),
-                    records, records * record_chars, errors, cpu)
+                    records, records * record_chars, errors, cpu, first_sent, request_sent)
 
 
 def _quantile(values: Sequence[float], q: float) -> float:

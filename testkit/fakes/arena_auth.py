@@ -148,6 +148,7 @@ class IssuedToken:
     action: str
     issued_at: float
     used: bool = False
+    redeemed_at: float | None = None  # when a request presented it (the first time)
 
 
 @dataclass
@@ -169,6 +170,7 @@ class TokenRegistry:
         if issued is None or issued.used:
             return False
         issued.used = True
+        issued.redeemed_at = now
         fresh = now - issued.issued_at <= max_age
         return fresh and issued.site_key in site_keys and action in (None, issued.action)
 

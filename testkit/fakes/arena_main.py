@@ -37,6 +37,10 @@ def run(argv: Sequence[str] | None = None) -> None:
                         help="answer N time-stamped a0: records (benchmark fast mode)")
     parser.add_argument("--record-chars", type=int, metavar="N", help="characters per record")
     parser.add_argument("--delay-ms", type=float, metavar="F", help="delay between records")
+    parser.add_argument("--first-token-ms", type=float, metavar="F",
+                        help="wait before a stamped reply's first record (the model's first token)")
+    parser.add_argument("--recaptcha-ms", type=float, metavar="F",
+                        help="time the reCAPTCHA stand-in takes to mint a token")
     parser.add_argument("--challenge-pages", action="store_true")
     parser.add_argument("--challenge-streams", action="store_true")
     parser.add_argument("--no-recaptcha", action="store_true", help="accept any token")
@@ -53,7 +57,9 @@ def run(argv: Sequence[str] | None = None) -> None:
     arena.validation.recaptcha = not args.no_recaptcha
     arena.validation.auth = not args.no_auth
     fields = {"stamped_records": args.stamped_records, "record_chars": args.record_chars,
-              "delay": None if args.delay_ms is None else args.delay_ms / 1000}
+              "delay": _seconds(args.delay_ms),
+              "first_token_delay": _seconds(args.first_token_ms),
+              "recaptcha_delay": _seconds(args.recaptcha_ms)}
     try:
         arena.set_defaults(**{name: value for name, value in fields.items() if value is not None})
     except ValueError as error:
@@ -73,6 +79,10 @@ def run(argv: Sequence[str] | None = None) -> None:
         print(f"ready {server.url}", flush=True)
         while not stop.wait(0.5):  # a timed wait, so the main thread sees signals promptly
             pass
+
+
+def _seconds(ms: float | None) -> float | None:
+    return None if ms is None else ms / 1000
 
 
 def _tls_files(cert_dir: str | None) -> TLSFiles:

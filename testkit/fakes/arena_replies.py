@@ -188,7 +188,11 @@ FAILURE_KINDS = (
 
 @dataclass
 class ReplyDefaults:
-    """Transport defaults for replies that leave a field None (settable on `FakeArena.defaults`)."""
+    """Transport defaults for replies that leave a field None (settable on `FakeArena.defaults`),
+    and the fast mode's modelled waits: `first_token_delay` (seconds between a stamped reply's
+    `af:`/heartbeats and its first record: the model's time to its first token) and
+    `recaptcha_delay` (seconds the reCAPTCHA stand-in takes to mint a token: the real
+    `grecaptcha.enterprise.execute` is a round trip to Google)."""
 
     chunk_size: int | None = None
     delay: float = 0.0
@@ -196,6 +200,8 @@ class ReplyDefaults:
     record_chars: int = 8
     heartbeats: int = 1
     stamped_records: int | None = None
+    first_token_delay: float = 0.0
+    recaptcha_delay: float = 0.0
 
     def update(self, **fields: Any) -> None:
         """Set several fields at once after checking names and types (nothing set on error)."""
@@ -370,6 +376,7 @@ def _plan(reply: Reply, defaults: ReplyDefaults, pieces: list[bytes],
         pieces=tuple(piece for piece in pieces if piece),
         delay=_pick(reply.delay, defaults.delay),
         first_byte_delay=_pick(reply.first_byte_delay, defaults.first_byte_delay),
+        first_token_delay=defaults.first_token_delay if stamped else 0.0,
         abort=abort,
         cut_when=reply.cut_when if abort else None,
         stamped=stamped,

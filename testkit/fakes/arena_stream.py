@@ -11,9 +11,11 @@ because uvicorn's `send` silently drops writes after a disconnect) or "cut".
 Stamped plans (`StreamPlan.stamped`, the benchmark fast mode): every piece holding
 `STAMP_PLACEHOLDER` is one record, sent in its own `send`; just before that `send` the placeholder
 becomes `@t=<time.time_ns() // 1000>;` plus filler letters up to `record_chars` characters.
-Pieces before the first stamped record and after the last go out without delay; stamped record
-i goes out at t0 + i * delay (t0: when the first one was sent), so lateness does not add up;
-with delay 0 the writer still yields to the loop after every record so streams interleave.
+Pieces before the first stamped record and after the last go out without delay; the first
+stamped record waits `first_token_delay` (the model's time to its first token) after the pieces
+before it; stamped record i goes out at t0 + i * delay (t0: when the first one was sent), so
+lateness does not add up; with delay 0 the writer still yields to the loop after every record so
+streams interleave.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ class StreamPlan:
     cut_when: threading.Event | None = None  # the abort waits for it (set by a test's thread)
     stamped: bool = False  # fill STAMP_PLACEHOLDER at send time, one record per send
     record_chars: int = 0  # length of a stamped record's string (stamp + filler)
+    first_token_delay: float = 0.0  # stamped plans: before the first stamped record
 
 
 def stamp(record_chars: int, now_us: int | None = None) -> str:
@@ -132,6 +135,8 @@ class PlannedResponse:
         for piece in plan.pieces:
             if STAMP_BYTES in piece:
                 if first is None:
+                    if plan.first_token_delay:
+                        await asyncio.sleep(plan.first_token_delay)
                     first = loop.time()
                 else:
                     wait = first + sent * plan.delay - loop.time() if plan.delay else 0.0

@@ -5,6 +5,7 @@ catalogue (§4.1 2026: anonymous callers with a browser User-Agent get it)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -216,6 +217,10 @@ class WebRoutes:
     async def recaptcha_execute(self, request: Request) -> Response:
         body = _json_object(await request.body())
         arena = self.arena
+        with arena.lock:
+            wait = arena.defaults.recaptcha_delay
+        if wait:  # the real execute's round trip to Google; the token is made at its end
+            await asyncio.sleep(wait)
         with arena.lock:
             issued = arena.state.recaptcha.issue(str(body.get("site_key") or ""),
                                                  str(body.get("action") or ""), arena.clock())

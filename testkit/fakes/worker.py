@@ -11,6 +11,8 @@ forbidden request headers are dropped, `Origin`/`Referer` are the page's, the bo
 like `TextDecoder` with `{stream: true}`, and `abort` cancels the job's task. Like the
 userscript, its hello says `batches` (`batches=False`: an older script) and it takes a message
 holding an array of frames frame by frame; `message_sizes` has how many each message held.
+It keeps reCAPTCHA tokens when the gateway asks (`token_pool`, the userscript's rules:
+worker_token_pool.py; `token_pool=False`: an older script, whose hello does not offer it).
 A job with `redirect: "manual"` meets a 3xx as fetch does: a status 0 with response_type
 "opaqueredirect" and no headers or body; `prepare_only` answers the prepared body and fetches
 nothing; `navigate` loads another page (following its redirects) and connects again from there.
@@ -35,6 +37,7 @@ from urllib.parse import quote, urljoin, urlsplit
 import httpx
 
 from lmarenarev import __version__
+from testkit.fakes.worker_token_pool import TokenPool
 from testkit.fakes.worker_transport import (
     PROTOCOL,
     Frame,
@@ -105,6 +108,7 @@ class FakeWorker:
         start_timeout: float = 5.0,
         http2: bool = False,
         batches: bool = True,
+        token_pool: bool = True,
     ) -> None:
         self.gateway_url = gateway_url.rstrip("/")
         self.token = token
@@ -119,6 +123,8 @@ class FakeWorker:
         self.start_timeout = start_timeout
         self.http2 = http2  # speak HTTP/2 to the arena (needs https and the `h2` package)
         self.batches = batches  # take the gateway's frames in arrays, as the userscript does
+        self.token_pool = token_pool  # offer to keep tokens, as the userscript does
+        self.tokens = TokenPool(self._mint_recaptcha, self._report_tokens)
         self.script_version = __version__
 
         self.respond_to_pings = True
@@ -186,6 +192,7 @@ class FakeWorker:
             return
         self._stopped = True
         await self._leave_page()
+        await self.tokens.close()
         await self._cancel_background()
         if self._arena is not None:
             await self._arena.aclose()
@@ -197,6 +204,7 @@ class FakeWorker:
         await self._cancel_jobs()
         if link is not None:
             await link.drop()
+        await self.tokens.close()
         await self._cancel_background()
         if self._arena is not None:
             await self._arena.aclose()
@@ -243,6 +251,7 @@ class FakeWorker:
             "capacity": self.capacity,
             "script_srcs": self.script_srcs,
             "batches": self.batches,
+            "token_pool": self.token_pool,
             "navigate": True,
         }
 
@@ -292,6 +301,7 @@ class FakeWorker:
         self.close_code, self.close_reason = code, reason
         link, self._link = self._link, None
         self.capture_pattern = None
+        self.tokens.configure(None)  # the next gateway says again whether to keep tokens
         self.disconnected.set()
         if link is not None:
             self._spawn(link.drop())
@@ -331,6 +341,7 @@ class FakeWorker:
     async def _leave_page(self) -> None:
         """pagehide: report running jobs as failed, then close the connection."""
         self.capture_pattern = None
+        self.tokens.drop()  # minted for this page
         running = list(self._jobs)
         await self._cancel_jobs()
         for job in running:
@@ -382,6 +393,10 @@ class FakeWorker:
             self.capture_pattern = re.compile(str(frame.get("match") or ""))
         elif kind == "capture_cancel":
             self.capture_pattern = None
+        elif kind == "token_pool":
+            self.tokens.configure(frame)
+        elif kind == "token_pool_drop":
+            self.tokens.drop()
 
     def _spawn(self, coro: Awaitable[None]) -> None:
         task = asyncio.ensure_future(coro)
@@ -423,16 +438,30 @@ class FakeWorker:
         await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _run_job(self, job: str, frame: Frame) -> None:
+        recaptcha = frame.get("recaptcha")
+        use = None  # (a pooled token or None, "hit" | "miss" | None) when it needs a token
+        if isinstance(recaptcha, dict):
+            use = self.tokens.take(str(recaptcha.get("site_key")), str(recaptcha.get("action")))
         try:
-            await self._fetch(job, frame)
+            await self._fetch(job, frame, use)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a bug here must reach the gateway, not vanish in a task
             log.exception("fake worker job %s failed", job)
             await self._send({"type": "error", "job": job, "message": f"fake worker: {exc!r}"})
+        finally:
+            if use is not None:
+                self.tokens.done()
 
-    async def _fetch(self, job: str, frame: Frame) -> None:
+    def _report_tokens(self, expired: int, dropped: int) -> None:
+        frame = {"type": "token_pool_report", "expired": expired, "dropped": dropped}
+        self._spawn(self._send(frame))
+
+    async def _fetch(self, job: str, frame: Frame,
+                     use: tuple[str | None, str | None] | None) -> None:
         assert self._arena is not None
+        token, pool = use or (None, None)
+        said: Frame = {"pool": pool} if pool else {}  # the job's first answer tells the gateway
         body: str | bytes | None = frame.get("body")
         if isinstance(frame.get("body_base64"), str):  # binary upload; `credentials` is not
             body = base64.b64decode(frame["body_base64"])  # emulated (the fake is same-origin)
@@ -440,10 +469,10 @@ class FakeWorker:
         if recaptcha:
             try:
                 body = await self._inject_recaptcha(body if isinstance(body, str) else None,
-                                                    recaptcha)
+                                                    recaptcha, token)
             except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
                 message = f"reCAPTCHA could not be minted: {exc}"
-                await self._send({"type": "error", "job": job, "message": message})
+                await self._send({"type": "error", "job": job, "message": message, **said})
                 return
         if frame.get("prepare_only"):  # the body the request would carry; nothing fetched
             await self._send({"type": "status", "job": job, "http_status": 200, "headers": {}})
@@ -468,7 +497,7 @@ class FakeWorker:
                     await self._send({"type": "done", "job": job, "seq": 0})
                     return
                 headers = _visible_headers(response.headers)
-                status = {"type": "status", "job": job, "http_status": http_status}
+                status = {"type": "status", "job": job, "http_status": http_status, **said}
                 await self._send({**status, "headers": headers})
                 seq = await self._stream_body(job, response)
         except httpx.HTTPError as exc:
@@ -513,8 +542,10 @@ class FakeWorker:
         headers["referer"] = self.page_url
         return headers
 
-    async def _inject_recaptcha(self, body: str | None, recaptcha: dict[str, Any]) -> str:
-        token = await self._mint_recaptcha(str(recaptcha["site_key"]), str(recaptcha["action"]))
+    async def _inject_recaptcha(self, body: str | None, recaptcha: dict[str, Any],
+                                pooled: str | None) -> str:
+        token = pooled or await self._mint_recaptcha(str(recaptcha["site_key"]),
+                                                     str(recaptcha["action"]))
         data = json.loads(body) if body else {}
         if not isinstance(data, dict):
             raise ValueError("body is not a JSON object")

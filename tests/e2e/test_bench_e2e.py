@@ -73,3 +73,35 @@ def test_the_quick_relay_benchmark_reports_both_paths(tmp_path: Path) -> None:
     if importlib.util.find_spec("matplotlib") is not None:  # the `bench` extra
         assert chart.read_bytes().startswith(b"\x89PNG")
         assert f"]({chart.name})" in text
+
+
+def test_the_users_view_compares_the_pages_path_with_the_gateway_pool_off_and_on(
+    tmp_path: Path,
+) -> None:
+    """The user's view with the fake's modelled waits: the page mints then fetches; through the
+    gateway a tab with a pooled token starts at once; and the Playwright + openai set-up with
+    batching on and off, each against its page path."""
+    out = tmp_path / "user.md"
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.relay", "--quick", "--phases", "user", "variant",
+         "--user-streams", "1", "--variant-setups", "playwright+openai", "--repeats", "2",
+         "--out", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    text = out.read_text("utf-8")
+    assert "### Latency" not in text  # the raw phase was not asked for
+
+    row = _row(text, "1")  # the user's view, one stream; the fastest of each path's runs
+    page, pool_off, pool_on = (_min_median_max(row[i])[0] for i in (1, 2, 4))
+    assert page >= 700  # the fake's 200 ms mint and 500 ms to the first token
+    assert pool_on < page - 100 < pool_off  # the pooled token saved the mint; without, none
+    assert row[7] == "2 of 2"
+
+    measured = _row(text, "user's view, pool on: TTFT over the page's (mint, then fetch), "
+                          "1 stream")[2]
+    assert re.fullmatch(rf"{NUMBER} ms", measured), measured
+    variant = _row(text, "Playwright + openai client", "24 × 40, 5 ms apart")
+    assert _min_median_max(variant[2])[0] > 0 and _min_median_max(variant[5])[0] > 0
+    where = _row(text, "Playwright + openai client", "gateway, batching on")
+    assert all(re.fullmatch(NUMBER, cell) for cell in where[2:]), where

@@ -1,22 +1,25 @@
 'use strict';
-// The userscript's batcher (src/lmarenarev/userscript/batcher.js) loaded as the served script
-// has it, and a fake tab around it: a clock moved by hand, timers, a next-task queue and the
-// messages the link writes. Node built-ins only.
+// The userscript's batcher (src/lmarenarev/userscript/batcher.js) and token pool (tokenpool.js)
+// loaded as the served script has them, and a fake tab around the batcher: a clock moved by
+// hand, timers, a next-task queue and the messages the link writes. Node built-ins only.
 
 const fs = require('node:fs');
 const path = require('node:path');
 const vm = require('node:vm');
 
-const FILE = path.join(__dirname, '..', '..', 'src', 'lmarenarev', 'userscript', 'batcher.js');
+const DIR = path.join(__dirname, '..', '..', 'src', 'lmarenarev', 'userscript');
+const FILE = path.join(DIR, 'batcher.js');
+const POOL_FILE = path.join(DIR, 'tokenpool.js');
 
-function loadBatcher() {
-  // The file declares `const batcher` for the served script's function scope: run it in one.
+function load(file, name) {
+  // The file declares `const <name>` for the served script's function scope: run it in one.
   // On the wrapper's first line, so that stack traces keep the file's line numbers.
-  const source = fs.readFileSync(FILE, 'utf8');
-  return vm.runInThisContext(`(function () {${source}\nreturn batcher;\n})`, { filename: FILE })();
+  const source = fs.readFileSync(file, 'utf8');
+  return vm.runInThisContext(`(function () {${source}\nreturn ${name};\n})`, { filename: file })();
 }
 
-const batcher = loadBatcher();
+const batcher = load(FILE, 'batcher');
+const tokenPool = load(POOL_FILE, 'tokenPool');
 
 // A tab's link and its jobs, on a fake clock. `messages` holds what the link wrote:
 // {at, frames} (a lone frame is a one-element list; `batch` says whether it was an array).
@@ -88,4 +91,4 @@ function fakeTab({ hidden = false, streaming = 0, rule } = {}) {
   };
 }
 
-module.exports = { batcher, fakeTab, FILE };
+module.exports = { batcher, tokenPool, fakeTab, FILE, POOL_FILE };

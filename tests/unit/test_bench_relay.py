@@ -1,4 +1,5 @@
-"""The benchmark's own measuring parts: if they miscounted, docs/benchmarks.md would lie."""
+"""The benchmark's own measuring parts: if they miscounted, docs/benchmarks.md would lie.
+The user's view's tables and targets included."""
 
 from __future__ import annotations
 
@@ -13,6 +14,17 @@ from hypothesis import strategies as st
 
 from bench.relay_client import GatewayClient, StreamResult, _CeilingServer, _SSEReader
 from bench.relay_report import RunStats, Scenario, run_stats, targets
+from bench.relay_user import PAGE, UserCase, setup_name
+from bench.relay_user_report import (
+    BATCHED,
+    POOL_OFF,
+    POOL_ON,
+    UNBATCHED,
+    user_table,
+    user_targets,
+    variant_table,
+    where_table,
+)
 
 
 def _chunked(frames: list[bytes]) -> bytes:
@@ -172,3 +184,64 @@ def test_targets_judge_the_median_run_of_one_tab() -> None:
     assert judged["total time ÷ direct, 24 streams × 5 ms/record, HTTP/2"].met is False  # 1.2×
     assert judged["gateway CPU per record, 24 streams, no delay, HTTP/2"].met is None  # not run
     assert judged["gateway RSS growth over 10,000 requests"].met is True
+
+
+def _user_case(setup: str, streams: int, page: float, routes: dict[str, float],
+               delay_ms: float = 5.0) -> UserCase:
+    def runs(ttft: float) -> list[RunStats]:
+        return [RunStats(ttft, ttft + 250, 0, 0, 50, 1600, (), None, ttft - 5, 1.0)] * 5
+
+    case = UserCase(setup_name(setup), streams, 50, delay_ms)
+    case.runs[PAGE] = runs(page)
+    for name, ttft in routes.items():
+        case.runs[name] = runs(ttft)
+        case.pool_uses[name] = (5, 0) if name == POOL_ON else (0, 0)
+    return case
+
+
+def test_the_users_view_targets_compare_each_route_with_the_pages_path() -> None:
+    cases = [
+        _user_case("cdp+raw", 1, 700, {POOL_OFF: 703, POOL_ON: 500}),
+        _user_case("cdp+raw", 6, 720, {POOL_OFF: 724, POOL_ON: 721}),  # 1 ms slower: missed
+        _user_case("cdp+raw", 24, 800, {POOL_OFF: 830, POOL_ON: 838}),  # 1.0475 ×: met
+        _user_case("playwright+openai", 24, 900, {BATCHED: 925, UNBATCHED: 930}),
+    ]
+    judged = {t.name: t for t in user_targets(cases)}
+    assert judged["user's view, pool on: TTFT over the page's (mint, then fetch), 1 stream"
+                  ].value == -200
+    assert judged["user's view, pool on: TTFT over the page's, 6 streams"].met is False
+    assert judged["user's view, pool on: TTFT ÷ the page's, 24 streams"].met is True
+    playwright = "Playwright + openai, 24 streams × 5 ms"
+    assert judged[f"{playwright}, HTTP/2: TTFT over the page's"].met is False  # +25 ms
+    assert judged[f"{playwright}: TTFT, batching on − off"].value == -5
+    assert judged[f"{playwright}: TTFT, batching on − off"].met is True
+
+
+def test_the_users_view_tables_show_every_route_and_where_the_time_goes() -> None:
+    user = _user_case("cdp+raw", 24, 800, {POOL_OFF: 830, POOL_ON: 810})
+    variant = _user_case("playwright+openai", 24, 900, {BATCHED: 925, UNBATCHED: 930})
+    variant.marks[BATCHED] = [(3.0, 910.0)] * 5
+    rows = user_table([user, variant])
+    assert len(rows) == 3 and rows[2].startswith("| 24 | 800 / 800 / 800 | 830 / 830 / 830 ")
+    assert rows[2].endswith("| 5 of 5 |")
+    rows = variant_table([user, variant])
+    assert len(rows) == 3 and rows[2].startswith("| Playwright + openai client | 24 × 50, 5 ms")
+    where = where_table([variant])
+    batched = next(r for r in where if "gateway, batching on" in r)
+    cells = [c.strip() for c in batched.strip("|").split("|")]
+    assert cells[2:] == ["1.0", "3.0", "920.0", "910.0", "925.0", "5.0"]
+    unbatched = next(r for r in where if "gateway, batching off" in r)
+    assert "| – |" in unbatched  # no marks read: said, not invented
+
+
+def test_run_stats_find_when_the_first_record_was_sent_and_the_request_left() -> None:
+    a = StreamResult(start=10.0, first=10.5, end=11, records=1, latencies_us=[20_000],
+                     sent=10.0)
+    b = StreamResult(start=10.0, first=10.7, end=11, records=1, latencies_us=[40_000],
+                     sent=10.2)
+    stats = run_stats([a, b], record_chars=8)
+    assert round(stats.first_sent_ms or 0, 3) == 570.0  # (480 + 660) / 2
+    assert round(stats.request_sent_ms or 0, 3) == 100.0
+    unknown = run_stats([StreamResult(start=10.0, first=10.5, end=11, records=1,
+                                      latencies_us=[1])], record_chars=8)
+    assert unknown.request_sent_ms is None

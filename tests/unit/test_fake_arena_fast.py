@@ -106,7 +106,8 @@ async def test_admin_defaults_get_and_post() -> None:
     async with httpx.AsyncClient(transport=transport, base_url="https://lmarena.ai") as http:
         got = (await http.get("/__fake/defaults")).json()
         assert got == {"chunk_size": None, "delay": 0.0, "first_byte_delay": 0.0,
-                       "record_chars": 8, "heartbeats": 1, "stamped_records": None}
+                       "record_chars": 8, "heartbeats": 1, "stamped_records": None,
+                       "first_token_delay": 0.0, "recaptcha_delay": 0.0}
         posted = await http.post("/__fake/defaults",
                                  json={"stamped_records": 100, "delay": 0.001})
         assert posted.status_code == 200
@@ -127,3 +128,50 @@ def test_set_defaults_returns_a_copy() -> None:
     assert copy == arena.defaults and copy is not arena.defaults
     with pytest.raises(ValueError, match="unknown"):
         arena.set_defaults(speed=3)
+
+
+async def test_the_first_token_delay_holds_a_stamped_replys_first_record_not_its_start() -> None:
+    defaults = ReplyDefaults(stamped_records=3, first_token_delay=0.2)
+    plan = render(Reply(), [A], "hi", defaults).plan
+    sent: list[tuple[bytes, float]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.body" and message["body"]:
+            sent.append((message["body"], time.monotonic()))
+
+    async def receive() -> dict[str, Any]:
+        await asyncio.Event().wait()
+        return {}
+
+    await PlannedResponse(plan)({}, receive, send)
+    heartbeat_at = next(at for body, at in sent if body.startswith(b"a2:"))
+    first_record_at = next(at for body, at in sent if STAMP.search(body.decode()))
+    assert sent[0][0].startswith(b"af:") and sent[0][1] <= heartbeat_at
+    assert 0.19 <= first_record_at - heartbeat_at < 1.0
+
+
+def test_the_first_token_delay_is_a_fast_mode_setting_only() -> None:
+    defaults = ReplyDefaults(first_token_delay=0.5)
+    assert render(Reply(), [A], "hi", defaults).plan.first_token_delay == 0.0
+    stamped = render(Reply(stamped_records=2), [A], "hi", defaults).plan
+    assert stamped.first_token_delay == 0.5
+
+
+async def test_the_recaptcha_stand_in_takes_its_execute_time_and_records_issue_and_use() -> None:
+    arena = FakeArena()
+    arena.set_defaults(recaptcha_delay=0.15)
+    transport = httpx.ASGITransport(app=arena.app)
+    async with httpx.AsyncClient(transport=transport, base_url="https://lmarena.ai") as http:
+        asked = time.time()
+        minted = await http.post("/__fake/recaptcha/execute",
+                                 json={"site_key": arena.site_key, "action": "chat_submit"})
+        answered = time.time()
+    token = minted.json()["token"]
+    assert answered - asked >= 0.15
+    issued = next(t for t in arena.issued_tokens if t.token == token)
+    assert asked + 0.15 <= issued.issued_at <= answered  # made at the end of the wait
+    assert issued.redeemed_at is None
+    registry = arena.state.recaptcha
+    assert registry.redeem(token, (arena.site_key,), issued.issued_at + 1, 120.0)
+    assert next(t for t in arena.issued_tokens if t.token == token).redeemed_at == (
+        issued.issued_at + 1)

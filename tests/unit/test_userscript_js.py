@@ -32,12 +32,13 @@ def node(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[st
     )
 
 
-def test_the_served_script_with_its_values_and_batcher_passes_node_check(
+def test_the_served_script_with_its_values_batcher_and_token_pool_passes_node_check(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["userscript", "--print", "--home", str(tmp_path / "home")]) == 0
     script = capsys.readouterr().out
     assert "const batcher = (function () {" in script and "__LMARENAREV_" not in script
+    assert "const tokenPool = (function () {" in script
     path = tmp_path / "bridge.user.js"
     path.write_text(script, "utf-8")
 

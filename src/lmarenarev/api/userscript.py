@@ -1,10 +1,11 @@
-"""The served userscript: the template with this gateway's address, token and page origins, and
-the batcher (userscript/batcher.js: its own file so that node can test it, one served file for
-the script manager)."""
+"""The served userscript: the template with this gateway's address, token and page origins, the
+batcher (userscript/batcher.js) and the token pool (userscript/tokenpool.js): files of their own
+so that node can test them, one served file for the script manager."""
 
 from __future__ import annotations
 
 import json
+import re
 from importlib import resources
 from urllib.parse import quote
 
@@ -18,6 +19,7 @@ from ..gateway import Gateway
 router = APIRouter()
 
 BATCHER_PLACEHOLDER = "/* __LMARENAREV_BATCHER__ */"
+TOKEN_POOL_PLACEHOLDER = "/* __LMARENAREV_TOKEN_POOL__ */"
 CONNECT_LINE = "// @connect      __LMARENAREV_CONNECT_HOSTS__"
 
 
@@ -55,8 +57,10 @@ def render_userscript(gw: Gateway, base_url: str) -> str:
     }
     for placeholder, value in values.items():
         template = template.replace(placeholder, json.dumps(value)[1:-1])
-    # After the values: code is put in as it is, never searched for placeholders.
-    return template.replace(BATCHER_PLACEHOLDER, _source("batcher.js").rstrip("\n"), 1)
+    # After the values, in one pass: code is put in as it is, never searched for placeholders.
+    code = {BATCHER_PLACEHOLDER: "batcher.js", TOKEN_POOL_PLACEHOLDER: "tokenpool.js"}
+    pattern = re.compile("|".join(re.escape(placeholder) for placeholder in code))
+    return pattern.sub(lambda found: _source(code[found.group(0)]).rstrip("\n"), template)
 
 
 @router.get("/bridge.user.js", include_in_schema=False)

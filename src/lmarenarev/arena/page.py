@@ -37,6 +37,12 @@ def discover_recaptcha_site_key(script_srcs: list[str]) -> str | None:
     return None
 
 
+def recaptcha_site_key(configured: str, discovered: str | None) -> str:
+    """The key a tab mints with: the configured one, else the one its page loads (§3.2: keys
+    change, find them at run time), else the built-in one."""
+    return configured or discovered or DEFAULT_RECAPTCHA_SITE_KEY
+
+
 def is_arena_origin(origin: str, extra: list[str]) -> bool:
     """lmarena.ai, arena.ai, their subdomains (https only), or an origin the user configured."""
     if not origin:

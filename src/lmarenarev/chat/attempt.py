@@ -7,7 +7,7 @@ from typing import NoReturn
 
 from ..arena.errors import Kind, UpstreamProblem
 from ..arena.first_output import first_output_rule
-from ..arena.page import DEFAULT_RECAPTCHA_SITE_KEY
+from ..arena.page import recaptcha_site_key
 from ..arena.requests import UpstreamRequest
 from ..errors import GatewayError, UpstreamFailure, WorkerLost
 from ..workers.jobs import Failed, Lost, Signal
@@ -42,9 +42,7 @@ def stream_job(
     recaptcha = None
     if request.recaptcha is not None:
         recaptcha = request.recaptcha.wire()
-        recaptcha["site_key"] = (
-            site_key or worker.recaptcha_site_key or DEFAULT_RECAPTCHA_SITE_KEY
-        )
+        recaptcha["site_key"] = recaptcha_site_key(site_key, worker.recaptcha_site_key)
     return fetch_frame(
         job_id,
         url=request.url,

@@ -276,6 +276,8 @@ class Relay:
                 yield batch
         except Retryable as failure:
             failure.worker = worker
+            if failure.problem is not None and failure.problem.kind is Kind.RECAPTCHA:
+                await self.pool.drop_tokens(worker)  # its pooled tokens are suspect too
             raise
         finally:
             signals.close()

@@ -28,6 +28,7 @@ from .gateway_settings import GatewaySettings
 from .keys import check_entries
 from .seed_settings import SeedSettings
 from .state_settings import StateSettings
+from .token_pool_settings import TokenPoolSettings
 
 CONFIG_FILE_NAME = "config.jsonc"
 ENV_PREFIX = "LMARENAREV_"
@@ -60,9 +61,15 @@ KNOWN_SEED_KEYS_NOT_SUPPORTED: dict[str, str] = {
 
 
 # Fields in the order GatewaySettings', ArenaSettings', ChatSettings', StateSettings',
-# SeedSettings', BrowserSettings' (the template's order).
+# TokenPoolSettings', SeedSettings', BrowserSettings' (the template's order).
 class Settings(
-    BrowserSettings, SeedSettings, StateSettings, ChatSettings, ArenaSettings, GatewaySettings
+    BrowserSettings,
+    SeedSettings,
+    TokenPoolSettings,
+    StateSettings,
+    ChatSettings,
+    ArenaSettings,
+    GatewaySettings,
 ):
     model_config = ConfigDict(extra="forbid", frozen=True)
 

@@ -40,6 +40,10 @@ class Live:
     socket_frames: int = 0
     sent_messages: int = 0
     sent_frames: int = 0
+    token_hits: int = 0
+    token_misses: int = 0
+    token_expired: int = 0
+    token_dropped: int = 0
     accounts: Mapping[str, int] = field(default_factory=dict)  # logged_in/anonymous/unknown
     pulses: Mapping[str, int] = field(default_factory=dict)  # worker id → LMArena's pulse
     cooling_down: int = 0  # tabs resting after "429 prompt failed"
@@ -92,6 +96,7 @@ class LiveCollector(Collector):
             "Frames in those messages (a burst's jobs go to a tab as one batch)",
             value=live.sent_frames,
         )
+        yield from _token_pool(live)
         yield CounterMetricFamily(
             "lmarenarev_request_log_failed",
             "Records the log writer could not write",
@@ -153,6 +158,20 @@ def _drift(live: Live) -> Iterator[Metric]:
         name, _, value = key.partition("=")
         refused.add_metric([name, value], count)
     yield refused
+
+
+def _token_pool(live: Live) -> Iterator[Metric]:
+    """The tabs' reCAPTCHA token pools (docs/worker-protocol.md "Token pool")."""
+    counters = (
+        ("hits", "Jobs that started with a token from their tab's pool", live.token_hits),
+        ("misses", "Jobs that found their tab's pool empty and minted a token first",
+         live.token_misses),
+        ("expired", "Pooled tokens that aged out unused", live.token_expired),
+        ("dropped", "Pooled tokens thrown away unused (a reCAPTCHA refusal, the page going "
+         "away, the pool turned off)", live.token_dropped),
+    )
+    for name, documentation, value in counters:
+        yield CounterMetricFamily(f"lmarenarev_token_pool_{name}", documentation, value=value)
 
 
 class Metrics:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from ..arena.catalog import model_kind, model_name, model_type
 from ..chat.plan import ChatService
+from ..chat.token_pool import POOL_KEYS, configure_tabs
 from ..config.files import ConfigSource, LoadedConfig, load_config
 from ..config.jsonc import ConfigError
 from ..config.settings import Settings
@@ -124,6 +125,8 @@ async def reload_gateway(gw: Gateway) -> ReloadReport:
         log.error("reload rejected, the old configuration stays: %s", exc)
         raise
     report = apply_config(gw, loaded)
+    if POOL_KEYS.intersection(report.changed):  # the tabs' token pools follow at once
+        await configure_tabs(gw.settings, gw.pool)
     for warning in report.warnings:
         log.warning("%s", warning)
     log.info("configuration reloaded; changed: %s", ", ".join(report.changed) or "nothing")

@@ -6,7 +6,8 @@
   `account_check_minutes` (accounts.py);
 - after `idle_restart_timeout_seconds` without requests (`enable_idle_restart`), every worker tab
   is reloaded for a fresh page state (the seed restarted its whole server instead);
-- the pool's listeners route page requests to id capture and arm tabs that connect meanwhile.
+- the pool's listeners route page requests to id capture and arm tabs that connect meanwhile;
+  a tab that connects is told what reCAPTCHA tokens to keep ready (chat/token_pool.py).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import asyncio
 import logging
 import time
 
+from ..chat.token_pool import configure_tab
 from ..config.files import load_catalog_file
 from ..config.jsonc import ConfigError
 from ..errors import GatewayError
@@ -38,6 +40,8 @@ async def run_upkeep(gw: Gateway) -> None:
 
     def on_connect(worker: Worker) -> None:
         ops.capture.on_connect(gw.pool, worker, ops.spawn)
+        if worker.hello.token_pool:
+            ops.spawn(configure_tab(gw.settings, gw.pool, worker))
         attempted = ops.catalog.attempted_at
         due = attempted is None or time.monotonic() - attempted > CONNECT_REFRESH_GAP
         if gw.settings.model_catalog_refresh_minutes > 0 and due:

@@ -36,6 +36,9 @@
   const TAB_KEY = 'lmarenarev:tab';
   // Debug/testing knob: localStorage['lmarenarev:transport'] = 'ws' | 'poll' forces a transport.
   const FORCE_TRANSPORT_KEY = 'lmarenarev:transport';
+  // Benchmark knob: localStorage['lmarenarev:batches'] = 'off' sends every frame as a message of
+  // its own, at once, both ways (docs/benchmarks.md: what the batching costs and buys).
+  const BATCHES_KEY = 'lmarenarev:batches';
   const BACKOFF_START_MS = 1000;
   const BACKOFF_MAX_MS = 30000;
   const WS_OPEN_TIMEOUT_MS = 10000; // a pending Local Network Access prompt can keep a socket "connecting"
@@ -100,12 +103,25 @@
 
   /* __LMARENAREV_BATCHER__ */
 
+  // ---------------------------------------------------------------- token pool
+  // Fresh reCAPTCHA tokens kept while requests are coming, as the gateway asks (`token_pool`):
+  // tokenpool.js, put here by the gateway like the batcher.
+
+  /* __LMARENAREV_TOKEN_POOL__ */
+
   const clock = { // the batcher's time, timers and tab visibility
     now: () => performance.now(),
     setTimer: (fn, ms) => setTimeout(fn, ms),
     clearTimer: (handle) => clearTimeout(handle),
     hidden: () => document.hidden,
   };
+
+  const tokens = tokenPool.createPool(Object.assign({
+    mint: (siteKey, action) => mintRecaptcha(siteKey, action),
+    // Tokens that aged out or were dropped unused: the gateway counts them in /metrics.
+    report: (counts) => send(Object.assign({ type: 'token_pool_report' }, counts)),
+    warn,
+  }, clock));
 
   function withTimeout(promise, ms, what) {
     return new Promise((resolve, reject) => {
@@ -138,6 +154,10 @@
     }
     return id;
   })();
+
+  function batchesOff() {
+    return readStorage(W.localStorage, BATCHES_KEY) === 'off';
+  }
 
   function forcedTransport() {
     const value = readStorage(W.localStorage, FORCE_TRANSPORT_KEY);
@@ -175,8 +195,9 @@
       page_url: String(W.location.href),
       tab: TAB_ID,
       capacity: CAPACITY,
-      batches: true, // takes an array of frames as one message
+      batches: !batchesOff(), // takes an array of frames as one message
       navigate: true, // follows `navigate` frames
+      token_pool: true, // keeps reCAPTCHA tokens when the gateway asks (`token_pool`)
       script_srcs: scriptSrcs(),
       title: String(document.title || '').replace(/^(✅ |🎯 )+/u, '').slice(0, 200),
     };
@@ -255,11 +276,13 @@
         return streaming;
       },
     }, clock));
+    const unbatched = batchesOff();
     const link = {
       kind: 'ws',
       send(frame, firstOutput) {
         try {
           if (!ws || ws.readyState !== 1) return false;
+          if (unbatched) { ws.send(JSON.stringify(frame)); return true; }
           return batches.send(frame, firstOutput);
         } catch (e) { warn('WebSocket send failed', e); }
         return false;
@@ -503,6 +526,7 @@
     conn.workerId = null;
     setConnected(false);
     disarmCapture();
+    tokens.configure(null); // the next gateway says again whether to keep tokens
     // The gateway forgets a worker's jobs when its connection ends; their frames would be dropped.
     abortAllJobs();
     if (conn.stopped) return;
@@ -587,6 +611,12 @@
         case 'capture_cancel':
           disarmCapture();
           break;
+        case 'token_pool':
+          tokens.configure(frame);
+          break;
+        case 'token_pool_drop':
+          tokens.drop();
+          break;
         default:
           break; // unknown frame types are ignored (forward compatibility)
       }
@@ -609,10 +639,11 @@
 
   // ---------------------------------------------------------------- jobs
 
-  const jobs = new Map(); // job id → {id, controller, aborted, httpStatus, chunks}
+  const jobs = new Map(); // job id → {id, controller, aborted, httpStatus, chunks, pool, tookToken}
 
   function finishJob(job) {
     job.chunks.stop();
+    if (job.tookToken) { job.tookToken = false; tokens.done(); }
     if (jobs.get(job.id) === job) jobs.delete(job.id);
   }
 
@@ -670,12 +701,15 @@
     return bytes;
   }
 
-  async function prepareBody(frame) {
+  async function prepareBody(frame, job) {
     if (typeof frame.body_base64 === 'string') return decodeBase64(frame.body_base64);
     const body = frame.body === undefined ? null : frame.body;
     const rc = frame.recaptcha;
     if (!rc) return body;
-    const token = await mintRecaptcha(rc.site_key, rc.action);
+    const taken = tokens.take(rc.site_key, rc.action); // a pooled token, or mint one now
+    job.tookToken = true;
+    job.pool = taken.pool;
+    const token = taken.token || await mintRecaptcha(rc.site_key, rc.action);
     const parsed = body ? JSON.parse(body) : {};
     if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error('body is not a JSON object');
     parsed[rc.body_field] = token;
@@ -688,11 +722,18 @@
     return out;
   }
 
+  // A job's first answer says whether its token came from the pool (the gateway counts them).
+  function withPool(job, frame) {
+    if (job.pool) frame.pool = job.pool;
+    return frame;
+  }
+
   async function runJob(frame) {
     const id = frame.job;
     if (typeof id !== 'string' || jobs.has(id)) return;
     const job = {
       id, controller: new AbortController(), aborted: false, httpStatus: null,
+      pool: null, tookToken: false, // whether its token came from the pool ('hit' | 'miss')
       // Which chunk carries the job's first output is the gateway's rule (`first_output`).
       chunks: batcher.jobChunks(id, frame.first_output, Object.assign({ send }, clock)),
     };
@@ -700,9 +741,9 @@
     try {
       let body;
       try {
-        body = await prepareBody(frame);
+        body = await prepareBody(frame, job);
       } catch (e) {
-        if (!job.aborted) send({ type: 'error', job: id, message: 'reCAPTCHA could not be minted: ' + errorText(e) });
+        if (!job.aborted) send(withPool(job, { type: 'error', job: id, message: 'reCAPTCHA could not be minted: ' + errorText(e) }));
         return;
       }
       if (job.aborted) return;
@@ -726,7 +767,7 @@
       if (job.aborted) return;
       const statusFrame = { type: 'status', job: id, http_status: response.status, headers: headersObject(response.headers) };
       if (response.type === 'opaqueredirect') statusFrame.response_type = response.type; // a 3xx not followed
-      send(statusFrame);
+      send(withPool(job, statusFrame));
       const decoder = new TextDecoder('utf-8');
       if (response.body && typeof response.body.getReader === 'function') {
         const reader = response.body.getReader();
@@ -841,6 +882,7 @@
       if (conn.stopped) return;
       conn.stopped = true;
       send({ type: 'bye' }); // first, so the gateway gives this tab no new job meanwhile
+      tokens.drop(); // minted for this page
       for (const job of Array.from(jobs.values())) {
         job.chunks.flush();
         send({ type: 'error', job: job.id, message: NAVIGATED_AWAY });
@@ -882,6 +924,7 @@
         return {
           transport: conn.kind, connected: conn.connected, worker: conn.workerId,
           jobs: Array.from(jobs.keys()), prefer_poll: conn.preferPoll,
+          token_pool: tokens.status(),
         };
       },
       reconnect() { disconnect(); conn.attempt = 0; connect(); },

@@ -24,13 +24,18 @@ from ..errors import NoWorker, QueueFull
 from .jobs import Job
 from .protocol import (
     CapturedFrame,
+    ChunkFrame,
+    ErrorFrame,
     Hello,
     JobFrame,
     PongFrame,
+    StatusFrame,
+    TokenPoolReportFrame,
     abort_frame,
     navigate_frame,
     ping_frame,
     reload_frame,
+    token_pool_drop_frame,
     welcome_frame,
 )
 
@@ -102,6 +107,12 @@ class WorkerPool:
         self.socket_frames = 0
         self.sent_messages = 0  # WebSocket messages to workers, and the frames in them
         self.sent_frames = 0
+        # The tabs' reCAPTCHA token pools (docs/worker-protocol.md "Token pool"), for /metrics:
+        # jobs that took a pooled token or found none, pooled tokens thrown away unused.
+        self.token_hits = 0
+        self.token_misses = 0
+        self.token_expired = 0
+        self.token_dropped = 0
         self.max_waiting = max_waiting
         self.waiting = 0
         # Until a first tab connects, a request waits at most `first_tab_wait`: the user has
@@ -161,14 +172,26 @@ class WorkerPool:
         log.info("%s disconnected: %s", worker.describe(), reason)
         await self._notify()
 
-    def on_frame(self, worker: Worker, frame: JobFrame | PongFrame | CapturedFrame) -> None:
+    def on_frame(
+        self, worker: Worker, frame: JobFrame | PongFrame | CapturedFrame | TokenPoolReportFrame
+    ) -> None:
         worker.last_seen = self.clock()
-        if isinstance(frame, PongFrame):
-            return
-        if isinstance(frame, CapturedFrame):
-            for listener in self.capture_listeners:
-                listener(worker, frame)
-            return
+        if type(frame) is not ChunkFrame:  # the hot path's frame goes straight to its job
+            if isinstance(frame, PongFrame):
+                return
+            if isinstance(frame, CapturedFrame):
+                for listener in self.capture_listeners:
+                    listener(worker, frame)
+                return
+            if isinstance(frame, TokenPoolReportFrame):
+                self.token_expired += frame.expired
+                self.token_dropped += frame.dropped
+                return
+            if isinstance(frame, StatusFrame | ErrorFrame) and frame.pool is not None:
+                if frame.pool == "hit":
+                    self.token_hits += 1
+                else:
+                    self.token_misses += 1
         job = self.jobs.get(frame.job)
         if job is None or job.worker_id != worker.id:
             self.dropped_frames += 1
@@ -277,6 +300,12 @@ class WorkerPool:
         if not worker.reloading:
             worker.reloading = True
             log.info("%s is leaving: %s", worker.describe(), reason)
+
+    async def drop_tokens(self, worker: Worker) -> None:
+        """LMArena refused a token this tab minted: its pooled tokens go too (they come from the
+        same page, and a refusal can be about the page's score)."""
+        if worker.hello.token_pool and worker.id in self.workers:
+            await self.send(worker, token_pool_drop_frame())
 
     async def reload(self, worker: Worker, reason: str) -> None:
         """Reload the tab (fresh page state); it gets no new jobs until it reconnects."""

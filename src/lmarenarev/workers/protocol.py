@@ -34,6 +34,7 @@ class Hello(BaseModel):
     script_srcs: list[str] = Field(default_factory=list, max_length=200)
     title: str = Field(default="", max_length=512)
     batches: bool = False  # takes a JSON array of gateway → worker frames as one message
+    token_pool: bool = False  # keeps reCAPTCHA tokens when asked (`token_pool` frame)
     navigate: bool = False  # follows `navigate` frames (older scripts ignore them)
 
 
@@ -42,6 +43,7 @@ class StatusFrame:
     job: str
     http_status: int
     headers: dict[str, str]
+    pool: str | None = None  # "hit" | "miss": whether the job's token came from the tab's pool
     response_type: str = "basic"  # fetch's Response.type: "opaqueredirect" for a 3xx not followed
 
 
@@ -63,6 +65,7 @@ class ErrorFrame:
     job: str
     message: str
     http_status: int | None
+    pool: str | None = None  # as StatusFrame's: a job that failed after taking from the pool
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +79,14 @@ class ByeFrame:
 
 
 @dataclass(frozen=True, slots=True)
+class TokenPoolReportFrame:
+    """Pooled tokens the tab threw away unused since its last report."""
+
+    expired: int
+    dropped: int
+
+
+@dataclass(frozen=True, slots=True)
 class CapturedFrame:
     """A request the page itself made while capture was armed (`capture_ids`)."""
 
@@ -85,6 +96,9 @@ class CapturedFrame:
 
 
 JobFrame = StatusFrame | ChunkFrame | DoneFrame | ErrorFrame
+WorkerFrame = JobFrame | PongFrame | ByeFrame | CapturedFrame | TokenPoolReportFrame
+POOL_USES = ("hit", "miss")
+MAX_REPORTED = 1000  # tokens in one report: a pool holds at most 8
 MAX_CAPTURED_URL = 8192
 MAX_CAPTURED_BODY = 1024 * 1024
 
@@ -103,13 +117,25 @@ def _int(frame: dict[str, Any], key: str) -> int:
     return value
 
 
+def _pool(frame: dict[str, Any]) -> str | None:
+    value = frame.get("pool")
+    return value if value in POOL_USES else None
+
+
+def _count(frame: dict[str, Any], key: str) -> int:
+    value = frame.get(key)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        return 0
+    return min(value, MAX_REPORTED)
+
+
 def _headers(value: Any) -> dict[str, str]:
     if not isinstance(value, dict):
         return {}
     return {str(k).lower(): str(v) for k, v in value.items()}
 
 
-def parse_worker_frame(frame: Any) -> JobFrame | PongFrame | ByeFrame | CapturedFrame:
+def parse_worker_frame(frame: Any) -> WorkerFrame:
     """A worker → gateway frame other than `hello`."""
     if not isinstance(frame, dict):
         raise FrameError("a frame must be a JSON object")
@@ -122,6 +148,7 @@ def parse_worker_frame(frame: Any) -> JobFrame | PongFrame | ByeFrame | Captured
             _str(frame, "job"),
             _int(frame, "http_status"),
             _headers(frame.get("headers")),
+            _pool(frame),
             response_type[:32] if isinstance(response_type, str) else "basic",
         )
     if kind == "done":
@@ -132,12 +159,15 @@ def parse_worker_frame(frame: Any) -> JobFrame | PongFrame | ByeFrame | Captured
             _str(frame, "job"),
             str(frame.get("message") or "worker error")[:2000],
             status if isinstance(status, int) and not isinstance(status, bool) else None,
+            _pool(frame),
         )
     if kind == "pong":
         t = frame.get("t")
         return PongFrame(float(t) if isinstance(t, int | float) else 0.0)
     if kind == "bye":
         return ByeFrame()
+    if kind == "token_pool_report":
+        return TokenPoolReportFrame(_count(frame, "expired"), _count(frame, "dropped"))
     if kind == "captured":
         body = frame.get("body")
         return CapturedFrame(
@@ -206,6 +236,25 @@ def reload_frame() -> dict[str, Any]:
     return {"type": "reload"}
 
 
+def token_pool_frame(
+    *, site_key: str, action: str, size: int, max_age: float, warm: float
+) -> dict[str, Any]:
+    """Keep up to `size` fresh tokens for (`site_key`, `action`) while requests are coming
+    (a job needing a token arrived, or one ended, within `warm` seconds; one is running), each
+    used once while younger than `max_age` seconds; size 0: keep none."""
+    return {
+        "type": "token_pool",
+        "site_key": site_key,
+        "action": action,
+        "size": size,
+        "max_age_ms": round(max_age * 1000),
+        "warm_ms": round(warm * 1000),
+    }
+
+
+def token_pool_drop_frame() -> dict[str, Any]:
+    """Drop every pooled token now (LMArena refused this tab's token)."""
+    return {"type": "token_pool_drop"}
 def navigate_frame(url: str) -> dict[str, Any]:
     """Load `url` in the tab (an LMArena page on another origin: the site moved)."""
     return {"type": "navigate", "url": url}
