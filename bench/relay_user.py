@@ -118,6 +118,7 @@ class UserSession:
         self.workdir = workdir
         self.driver, self.reader_kind = setup.split("+")
         self.setup = setup_name(setup)
+        self.slug = setup.replace("+", "-")  # names its gateways' homes and its reader's log
         self.routes = list(routes)
         self.record_chars = record_chars
         self.log = log
@@ -130,13 +131,15 @@ class UserSession:
         start = CdpBrowser.start if self.driver == "cdp" else Browser.start
         self.browser = start(arena_port=self.arena.port, public_ports=[self.arena.port])
         if self.reader_kind == "openai":
-            self.reader = OpenAIReader(self.workdir / f"openai-reader-{self.driver}.log")
+            self.reader = OpenAIReader(self.workdir / f"openai-reader-{self.slug}.log")
         for index, route in enumerate(self.routes):
             self.lanes.append(self._lane(index, route))
 
     def _lane(self, index: int, route: Route) -> Lane:
         assert self.browser is not None
-        home = write_home(self.workdir / f"user-{self.driver}-{index}", DEFAULT_MODELS,
+        # A home of its own per set-up: a gateway that remembers another set-up's requests
+        # takes the same text sent again for a regenerate (chat_retry, minted on demand).
+        home = write_home(self.workdir / f"user-{self.slug}-{index}", DEFAULT_MODELS,
                           config={"token_pool_size": route.pool})
         gateway = start_gateway(home, {"worker_token": TOKEN, "worker_capacity": 128,
                                        "model_catalog_refresh_minutes": 0}, wait=True)
