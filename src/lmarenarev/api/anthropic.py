@@ -26,10 +26,9 @@ from ..wire.anthropic import (
     MessagesRequest,
     TokenCount,
 )
-from . import refusals
-from .access import authorize_model, client_key
+from .access import authorize_model
 from .bodies import gateway, read_body
-from .endpoint import CompletionEndpoint, EndpointResponse, Prepared, planned
+from .endpoint import CompletionEndpoint, EndpointResponse, Prepared, admitted, planned
 
 router = APIRouter()
 MESSAGES_PATH = "/v1/messages"
@@ -38,12 +37,8 @@ RENDERERS = Renderers(AnthropicSSE, AnthropicJSON, reasoning_apart=True)
 
 async def prepare_messages(gw: Gateway, request: Request) -> Prepared:
     body = await read_body(request, MessagesRequest)
-    authorize_model(request, body.model)
-    refusals.taken_over(request.scope)  # refused or completed, the engine logs it now
-    ignored = body.ignored_parameters()
-    if ignored:
-        gw.monitoring.metrics.count_ignored(ignored)
-    key = client_key(request)
+    key = admitted(request, body.model)
+    gw.monitoring.metrics.count_ignored(body.ignored_parameters())
     info = RequestInfo(
         id=f"msg_{random_hex()[:24]}",
         model=body.model,

@@ -32,11 +32,9 @@ from ..errors import GatewayError, InvalidRequest
 from ..gateway import Gateway
 from ..openai_schema import ChatCompletionRequest
 from ..render.sse import SSERenderer, keepalive
-from . import refusals
-from .access import authorize_model, client_key
 from .bodies import read_body
 from .disconnect import watch_client
-from .endpoint import CompletionEndpoint, Prepared, send_stream
+from .endpoint import CompletionEndpoint, Prepared, admitted, send_stream
 from .keys import ClientKey
 
 log = logging.getLogger(__name__)
@@ -46,9 +44,7 @@ CHAT_PATH = "/v1/chat/completions"
 
 async def prepare_chat(gw: Gateway, request: Request) -> Prepared:
     body = await read_body(request, ChatCompletionRequest)
-    authorize_model(request, body.model)
-    refusals.taken_over(request.scope)  # refused or completed, the engine logs it now
-    key = client_key(request)
+    key = admitted(request, body.model)
     info = RequestInfo(
         id=f"chatcmpl-{random_hex()}",
         model=body.model,
@@ -83,9 +79,7 @@ async def _plans(
     gw: Gateway, body: ChatCompletionRequest, info: RequestInfo, key: ClientKey | None
 ) -> tuple[list[ChatPlan], OutputFormat | None]:
     """A plan per choice, and the structured output asked for; refusals before any job."""
-    ignored = body.ignored_parameters()
-    if ignored:
-        gw.monitoring.metrics.count_ignored(ignored)
+    gw.monitoring.metrics.count_ignored(body.ignored_parameters())
     n = wanted_choices(gw, body)
     fmt = output_format(body.response_format)
     if n > 1 and key is not None:

@@ -27,7 +27,9 @@ from ..chat.run import Gone, Stopped
 from ..errors import GatewayError
 from ..gateway import Gateway
 from . import refusals
+from .access import authorize_model, client_key
 from .disconnect import watch_client
+from .keys import ClientKey
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +56,14 @@ class Prepared:
 
 
 Prepare = Callable[[Gateway, Request], Awaitable[Prepared]]
+
+
+def admitted(request: Request, model: str) -> ClientKey | None:
+    """The caller may use `model` (else 403); from here on the engine logs the request, refused
+    or completed. The caller's key, if any."""
+    authorize_model(request, model)
+    refusals.taken_over(request.scope)
+    return client_key(request)
 
 
 async def planned(gw: Gateway, info: RequestInfo, plan: Callable[[], ChatPlan]) -> ChatPlan:

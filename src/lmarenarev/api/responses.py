@@ -19,10 +19,9 @@ from ..render.common import RenderOptions
 from ..render.responses import Echo, ResponsesAssembler, ResponsesJSON, ResponsesSSE
 from ..store.responses import StoredResponse
 from ..wire.responses import DeletedResponse, ResponsesRequest, StoredResponseBody
-from . import refusals
-from .access import authorize_model, client_key
+from .access import client_key
 from .bodies import gateway, read_body
-from .endpoint import CompletionEndpoint, EndpointResponse, Prepared, planned
+from .endpoint import CompletionEndpoint, EndpointResponse, Prepared, admitted, planned
 
 router = APIRouter()
 RESPONSES_PATH = "/v1/responses"
@@ -59,12 +58,8 @@ def _renderers(echo: Echo) -> Renderers:
 
 async def prepare_responses(gw: Gateway, request: Request) -> Prepared:
     body = await read_body(request, ResponsesRequest)
-    authorize_model(request, body.model)
-    refusals.taken_over(request.scope)  # refused or completed, the engine logs it now
-    ignored = body.ignored_parameters()
-    if ignored:
-        gw.monitoring.metrics.count_ignored(ignored)
-    key = client_key(request)
+    key = admitted(request, body.model)
+    gw.monitoring.metrics.count_ignored(body.ignored_parameters())
     key_name = None if key is None else key.name
     info = RequestInfo(id=f"resp_{random_hex()}", model=body.model, stream=body.stream,
                        key_name=key_name, source="responses",
