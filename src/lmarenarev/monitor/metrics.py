@@ -106,23 +106,34 @@ class LiveCollector(Collector):
         yield from _drift(live)
 
 
+def _by_label(
+    family: type[CounterMetricFamily | GaugeMetricFamily],
+    name: str,
+    documentation: str,
+    label: str,
+    values: Mapping[str, float],
+) -> Metric:
+    metric = family(name, documentation, labels=[label])
+    for key, value in values.items():
+        metric.add_metric([key], value)
+    return metric
+
+
 def _accounts(live: Live) -> Iterator[Metric]:
-    accounts = GaugeMetricFamily(
+    yield _by_label(
+        GaugeMetricFamily,
         "lmarenarev_worker_accounts",
         "Connected tabs by their LMArena account: logged_in, anonymous, unknown (/api/me)",
-        labels=["state"],
+        "state",
+        {state: live.accounts.get(state, 0) for state in ("logged_in", "anonymous", "unknown")},
     )
-    for state in ("logged_in", "anonymous", "unknown"):
-        accounts.add_metric([state], live.accounts.get(state, 0))
-    yield accounts
-    pulses = GaugeMetricFamily(
+    yield _by_label(
+        GaugeMetricFamily,
         "lmarenarev_worker_account_pulse",
         "LMArena's quota pulse (0..100) of each tab's account, where readable (/api/me/pulse)",
-        labels=["worker"],
+        "worker",
+        live.pulses,
     )
-    for worker, pulse in live.pulses.items():
-        pulses.add_metric([worker], pulse)
-    yield pulses
     yield GaugeMetricFamily(
         "lmarenarev_workers_cooling_down",
         "Tabs getting no jobs after LMArena said their account's quota is used up",
@@ -132,23 +143,21 @@ def _accounts(live: Live) -> Iterator[Metric]:
 
 def _drift(live: Live) -> Iterator[Metric]:
     """What LMArena sent that this version does not know (arena/site.py `Drift`)."""
-    records = CounterMetricFamily(
+    yield _by_label(
+        CounterMetricFamily,
         "lmarenarev_drift_unknown_records",
         "Stream records with a prefix this version does not know, by prefix",
-        labels=["prefix"],
+        "prefix",
+        live.unknown_records,
     )
-    for prefix, count in live.unknown_records.items():
-        records.add_metric([prefix], count)
-    yield records
-    fields = CounterMetricFamily(
+    yield _by_label(
+        CounterMetricFamily,
         "lmarenarev_drift_unknown_catalog_fields",
         "Catalogue reads that held a model field (or arena, 'arena:<name>') this version "
         "does not know",
-        labels=["field"],
+        "field",
+        live.unknown_catalog_fields,
     )
-    for name, count in live.unknown_catalog_fields.items():
-        fields.add_metric([name], count)
-    yield fields
     refused = CounterMetricFamily(
         "lmarenarev_drift_refused_values",
         "Requests where LMArena refused our mode or modality value",
