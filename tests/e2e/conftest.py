@@ -34,6 +34,8 @@ from testkit.fakes.serving import ServerThread
 from testkit.fakes.tls import make_self_signed
 from testkit.support import free_port, stop_process, wait_until, write_home
 
+from ..conftest import BOTH_ERAS as BOTH_ERAS  # the tier's tests import it from here
+
 pytestmark = pytest.mark.e2e
 
 # Screenshots and the like, outside the working tree (LMARENAREV_TEST_ARTIFACTS moves them).
@@ -41,8 +43,6 @@ ARTIFACTS = Path(
     os.environ.get("LMARENAREV_TEST_ARTIFACTS")
     or Path(tempfile.gettempdir()) / "lmarenarev-test-artifacts"
 )
-DEFAULT_ERA = ERA_2026
-BOTH_ERAS = pytest.mark.parametrize("era", [ERA_2025, ERA_2026], indirect=True)
 # Where each era's tab opens (the browser maps both hosts to the fake): 2026's canonical
 # origin and its chat page, or the older site's home (§1.1).
 ERA_PAGES = {ERA_2025: ("lmarena.ai", "/?mode=direct"), ERA_2026: ("arena.ai", "/text/direct")}
@@ -146,15 +146,6 @@ def arena(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Arena]:
     fake = FakeArena()
     with ServerThread(fake.app, ssl=tls) as server:
         yield Arena(fake, server)
-
-
-@pytest.fixture
-def era(request: pytest.FixtureRequest) -> str:
-    """This test's era: a parameter (`BOTH_ERAS`), else its `era` mark, else today's."""
-    if hasattr(request, "param"):
-        return str(request.param)
-    mark = request.node.get_closest_marker("era")
-    return str(mark.args[0]) if mark is not None else DEFAULT_ERA
 
 
 @pytest.fixture(autouse=True)

@@ -17,14 +17,14 @@ import pytest
 
 from lmarenarev.app import create_app
 from lmarenarev.gateway import Gateway, build_gateway
-from testkit.fakes.arena import ERA_2025, ERA_2026, FakeArena
+from testkit.fakes.arena import FakeArena
 from testkit.fakes.serving import ServerThread
 from testkit.fakes.worker import FakeWorker
 from testkit.support import write_home
 
+from ..conftest import BOTH_ERAS as BOTH_ERAS  # the tier's tests import it from here
+
 TOKEN = "integration-worker-token"
-DEFAULT_ERA = ERA_2026
-BOTH_ERAS = pytest.mark.parametrize("era", [ERA_2025, ERA_2026], indirect=True)
 
 
 @dataclass
@@ -57,15 +57,6 @@ class RunningGateway:
 
     def worker(self, arena: Arena, **kwargs: Any) -> FakeWorker:
         return FakeWorker(self.url, kwargs.pop("token", TOKEN), arena.url, **kwargs)
-
-
-@pytest.fixture
-def era(request: pytest.FixtureRequest) -> str:
-    """The era of this test: a parameter (`BOTH_ERAS`), else its `era` mark, else the default."""
-    if hasattr(request, "param"):
-        return str(request.param)
-    mark = request.node.get_closest_marker("era")
-    return str(mark.args[0]) if mark is not None else DEFAULT_ERA
 
 
 @pytest.fixture
