@@ -155,9 +155,9 @@ def stand_in_project(root: Path, version: str) -> None:
         """))
 
 
-def test_an_editable_install_of_a_clone_is_pulled_and_reinstalled(
-    venv: Path, tmp_path: Path
-) -> None:
+def installed_clone(venv: Path, tmp_path: Path) -> tuple[Path, Path, dict[str, str]]:
+    """A stand-in project at 0.0.1 in a git repository (origin), its clone installed editable
+    in `venv`; and the pip environment used."""
     origin, clone = tmp_path / "origin", tmp_path / "clone"
     origin.mkdir()
     stand_in_project(origin, "0.0.1")
@@ -167,6 +167,13 @@ def test_an_editable_install_of_a_clone_is_pulled_and_reinstalled(
     git("clone", "-q", str(origin), str(clone), cwd=tmp_path)
     env = isolated_pip_env(PIP_NO_INDEX="1")  # nothing to fetch: the backend needs nothing
     run(venv, "-m", "pip", "install", "-e", clone, env=env)
+    return origin, clone, env
+
+
+def test_an_editable_install_of_a_clone_is_pulled_and_reinstalled(
+    venv: Path, tmp_path: Path
+) -> None:
+    origin, clone, env = installed_clone(venv, tmp_path)
     (origin / "VERSION").write_text("0.0.2")  # a new release lands upstream
     git("commit", "-qam", "0.0.2", cwd=origin)
 
@@ -181,15 +188,7 @@ def test_an_editable_install_of_a_clone_is_pulled_and_reinstalled(
 
 
 def test_a_clone_that_cannot_fast_forward_is_left_as_it_is(venv: Path, tmp_path: Path) -> None:
-    origin, clone = tmp_path / "origin", tmp_path / "clone"
-    origin.mkdir()
-    stand_in_project(origin, "0.0.1")
-    git("init", "-q", cwd=origin)
-    git("add", ".", cwd=origin)
-    git("commit", "-qm", "0.0.1", cwd=origin)
-    git("clone", "-q", str(origin), str(clone), cwd=tmp_path)
-    env = isolated_pip_env(PIP_NO_INDEX="1")
-    run(venv, "-m", "pip", "install", "-e", clone, env=env)
+    origin, clone, env = installed_clone(venv, tmp_path)
     (origin / "VERSION").write_text("0.0.2")
     git("commit", "-qam", "upstream", cwd=origin)
     (clone / "VERSION").write_text("0.0.1-local")
