@@ -385,16 +385,26 @@ def test_join_text_keeps_each_sides_text_and_every_other_event_in_order(
     events = [event for _, expected in records for event in expected]
     joined = join_text(events)
 
-    def text(of: list[Event], side: str) -> str:
-        return "".join(e.text for e in of if isinstance(e, TextDelta) and e.side == side)
+    deltas = (TextDelta, ReasoningDelta)
 
-    for side in "ab":
-        assert text(joined, side) == text(events, side)
-    assert [e for e in joined if not isinstance(e, TextDelta)] == [
-        e for e in events if not isinstance(e, TextDelta)
+    def text(of: list[Event], kind: type, side: str) -> str:
+        return "".join(e.text for e in of if type(e) is kind and e.side == side)
+
+    for kind in deltas:
+        for side in "ab":
+            assert text(joined, kind, side) == text(events, kind, side)
+    assert [e for e in joined if not isinstance(e, deltas)] == [
+        e for e in events if not isinstance(e, deltas)
     ]
-    for before, after in itertools.pairwise(joined):  # no run is left split
-        assert not (type(before) is type(after) is TextDelta and before.side == after.side)
+    # The order of the kinds and sides of text is kept: no run is left split, none merged.
+    def runs(of: list[Event]) -> list[tuple[type, str]]:
+        keys = [(type(e), e.side) if isinstance(e, deltas) else (type(e), "") for e in of]
+        return [key for key, _ in itertools.groupby(keys)]
+
+    assert runs(joined) == runs(events)
+    for before, after in itertools.pairwise(joined):
+        assert not (isinstance(before, deltas) and type(before) is type(after)
+                    and before.side == after.side)
     assert len(joined) <= len(events)
 
 
@@ -405,6 +415,16 @@ def test_join_text_joins_runs_between_other_events() -> None:
     ]
     assert join_text(events) == [
         TextDelta("ab"), Finish("stop", None), TextDelta("c"), TextDelta("de", "b"), TextDelta("f"),
+    ]
+
+
+def test_join_text_joins_reasoning_runs_and_keeps_them_apart_from_the_answer() -> None:
+    events: list[Event] = [
+        ReasoningDelta("th"), ReasoningDelta("ink"), TextDelta("a"), TextDelta("b"),
+        ReasoningDelta("more"), ReasoningDelta("x", "b"), ReasoningDelta("y", "b"),
+    ]
+    assert join_text(events) == [
+        ReasoningDelta("think"), TextDelta("ab"), ReasoningDelta("more"), ReasoningDelta("xy", "b"),
     ]
 
 

@@ -72,26 +72,29 @@ Event = TextDelta | ReasoningDelta | ImageOut | Citation | Finish | ArenaError
 
 
 def join_text(events: list[Event]) -> list[Event]:
-    """The events with each run of consecutive text deltas of one side as one delta: the same
-    text, in fewer events for the relay, the renderers and the client to handle."""
+    """The events with each run of consecutive text deltas of one kind (answer or reasoning)
+    and one side as one delta: the same text, in fewer events for the relay, the renderers and
+    the client to handle."""
     if len(events) < 2:
         return events
     joined: list[Event] = []
     run: list[str] = []
+    run_kind: type[TextDelta] | type[ReasoningDelta] = TextDelta
     run_side = ""
     for event in events:
-        if type(event) is TextDelta:
-            if run and event.side == run_side:
+        if isinstance(event, TextDelta | ReasoningDelta):
+            kind = type(event)
+            if run and kind is run_kind and event.side == run_side:
                 run.append(event.text)
                 continue
             if run:
-                joined.append(TextDelta("".join(run), run_side))
-            run, run_side = [event.text], event.side
+                joined.append(run_kind("".join(run), run_side))
+            run, run_kind, run_side = [event.text], kind, event.side
             continue
         if run:
-            joined.append(TextDelta("".join(run), run_side))
+            joined.append(run_kind("".join(run), run_side))
             run = []
         joined.append(event)
     if run:
-        joined.append(TextDelta("".join(run), run_side))
+        joined.append(run_kind("".join(run), run_side))
     return joined
