@@ -29,7 +29,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from lmarenarev.arena.events import Event, Finish, TextDelta
+from lmarenarev.arena.events import Event, Finish, TextDelta, join_text
 from lmarenarev.render.common import RenderOptions
 from lmarenarev.render.sse import SSERenderer
 
@@ -38,11 +38,12 @@ SHAPES = {"burst": 1, "per-record": 1, "per-10": 10}  # records per feed_all
 
 
 def reply_body(records: int, per_feed: int) -> bytes:
-    """A reply as the gateway streams it when `per_feed` records reach it together."""
+    """A reply as the gateway streams it when `per_feed` records reach it together (the relay
+    joins them, chat/relay.py)."""
     renderer = SSERenderer(OPTIONS)
     events: list[Event] = [TextDelta(f"token {i:04d} ") for i in range(records)]
     body = b"".join(
-        renderer.feed_all(events[i : i + per_feed]) for i in range(0, records, per_feed)
+        renderer.feed_all(join_text(events[i : i + per_feed])) for i in range(0, records, per_feed)
     )
     return body + renderer.feed(Finish("stop")) + renderer.finish()
 
