@@ -287,8 +287,9 @@ class Relay:
         self, signals: Mailbox[Signal], request: UpstreamRequest
     ) -> AsyncIterator[list[Event]]:
         """A batch per wake-up: the events of every signal already queued (never waits for
-        more), its text and reasoning records joined (`join_text`); whatever ends the stream comes after the
-        events before it. Record prefixes the parser did not know are reported at the end."""
+        more), its text and reasoning records joined (`join_text`); whatever ends the stream
+        comes after the events before it. Record prefixes the parser did not know are reported
+        at the end."""
         parser = StreamParser()
         side, tap = request.side, self.tap
         produced = False
