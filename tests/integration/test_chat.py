@@ -301,3 +301,19 @@ async def test_work_is_spread_over_the_least_loaded_tabs(
             )
         )
     assert len(worker.jobs_seen) == 2 and len(second.jobs_seen) == 2
+
+
+async def test_records_that_arrive_together_are_one_delta_reasoning_as_text(
+    client: openai.AsyncOpenAI, arena: Arena
+) -> None:
+    # The whole body in one write: ten reasoning records, then ten text records.
+    arena.fake.enqueue(Reply(reasoning="r" * 40, text="t" * 40, record_chars=4,
+                             chunk_size=1 << 16, heartbeats=0))
+    stream = await client.chat.completions.create(
+        model="fake-thinker", messages=[{"role": "user", "content": "why?"}], stream=True
+    )
+    deltas = [c.choices[0].delta async for c in stream if c.choices]
+    reasoning = [d.reasoning_content for d in deltas if getattr(d, "reasoning_content", None)]
+    content = [d.content for d in deltas if d.content]
+    assert "".join(reasoning) == "r" * 40 and "".join(content) == "t" * 40
+    assert len(reasoning) < 10 and len(content) < 10  # not a chunk per record
