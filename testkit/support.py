@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import signal
 import socket
 import subprocess
@@ -80,9 +81,29 @@ async def wait_until_async(
 
 
 def free_port() -> int:
+    """A loopback port that is free now, for a process the test starts, which binds it a
+    moment later. Taken below the kernel's ephemeral range when it can be: a port from that
+    range (what binding port 0 gives) can meanwhile become the local end of any process's
+    outgoing connection (a browser's, a client's), and the process then fails to start."""
+    low = _ephemeral_range()[0]
+    for port in random.sample(range(20000, low), min(50, max(0, low - 20000))):
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999  # Linux's default
 
 
 def stop_process(process: subprocess.Popen[Any]) -> None:
