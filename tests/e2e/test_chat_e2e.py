@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import openai
 import pytest
 
 from testkit.browser import Browser
@@ -293,7 +294,16 @@ def test_a_burst_of_requests_reaches_the_tab_as_one_message(
     tab = open_tab()
     received: list[Any] = []
     record_sent_frames(tab, gateway, received=received)
-    client = gateway.async_client()
+    sent: list[int] = []  # each request's size on the wire (HTTP/1.1: head, then body)
+
+    async def note_size(request: httpx.Request) -> None:
+        head = b"%s %s HTTP/1.1\r\n" % (request.method.encode(), request.url.raw_path)
+        head += b"".join(b"%s: %s\r\n" % pair for pair in request.headers.raw) + b"\r\n"
+        sent.append(len(head) + len(request.content))
+
+    client = openai.AsyncOpenAI(
+        base_url=f"{gateway.url}/v1", api_key="any", max_retries=0, timeout=60,
+        http_client=openai.DefaultAsyncHttpxClient(event_hooks={"request": [note_size]}))
 
     async def ask(label: str) -> str:
         stream = await client.chat.completions.create(
@@ -304,12 +314,16 @@ def test_a_burst_of_requests_reaches_the_tab_as_one_message(
     async def bursts() -> list[str]:
         await asyncio.gather(*(ask(f"warm {i}") for i in range(6)))  # six pooled connections
         received.clear()
+        sent.clear()
         os.kill(gateway.process.pid, signal.SIGSTOP)
         try:
             asking = asyncio.gather(*(ask(f"burst {i}") for i in range(6)))
+            # Whole: a client writes a request's head and body apart, and a body still on its
+            # way would reach the gateway after the others' jobs had left.
             await asyncio.to_thread(
-                wait_until, lambda: _waiting_requests(gateway.port) == 6, 10,
-                "six requests waiting in the stopped gateway's sockets")
+                wait_until,
+                lambda: len(sent) == 6 and _waiting_requests(gateway.port) == (6, sum(sent)),
+                10, "six whole requests waiting in the stopped gateway's sockets")
         finally:
             os.kill(gateway.process.pid, signal.SIGCONT)
         return list(await asking)
@@ -321,16 +335,18 @@ def test_a_burst_of_requests_reaches_the_tab_as_one_message(
             if any(f["type"] == "fetch" for f in batch)] == [["fetch"] * 6]
 
 
-def _waiting_requests(port: int) -> int:
-    """Connections to `port` whose received bytes no one has read yet (/proc/net/tcp)."""
-    waiting = 0
+def _waiting_requests(port: int) -> tuple[int, int]:
+    """Connections to `port` whose received bytes no one has read yet, and how many bytes
+    wait in them (/proc/net/tcp)."""
+    waiting, size = 0, 0
     for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
         fields = line.split()
         local_port = int(fields[1].split(":")[1], 16)
         rx_queue = int(fields[4].split(":")[1], 16)
         if local_port == port and fields[3] == "01" and rx_queue > 0:  # 01: ESTABLISHED
             waiting += 1
-    return waiting
+            size += rx_queue
+    return waiting, size
 
 
 def test_the_tab_spaces_its_batches_when_many_paced_streams_run(
