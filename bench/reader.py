@@ -34,7 +34,6 @@ from lmarenarev.render.common import RenderOptions
 from lmarenarev.render.sse import SSERenderer
 
 OPTIONS = RenderOptions("bench-model", "chatcmpl-bench", 1_700_000_000, "openai", True, False)
-SHAPES = {"burst": 1, "per-record": 1, "per-10": 10}  # records per feed_all
 
 
 def reply_body(records: int, per_feed: int) -> bytes:
@@ -51,8 +50,8 @@ def reply_body(records: int, per_feed: int) -> bytes:
 async def serve(records: int) -> None:
     """Answers `POST …/chat/completions` at once, the model name picking the body; a burst's
     reply carries when the request arrived. Prints the port; stops when stdin closes."""
-    bodies = {shape: reply_body(records if shape != "burst" else 1, per_feed)
-              for shape, per_feed in SHAPES.items()}
+    bodies = {"burst": reply_body(1, 1), "per-record": reply_body(records, 1),
+              "per-10": reply_body(records, 10)}
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:

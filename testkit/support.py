@@ -85,7 +85,7 @@ def free_port() -> int:
     moment later. Taken below the kernel's ephemeral range when it can be: a port from that
     range (what binding port 0 gives) can meanwhile become the local end of any process's
     outgoing connection (a browser's, a client's), and the process then fails to start."""
-    low = _ephemeral_range()[0]
+    low = _ephemeral_low()
     for port in random.sample(range(20000, low), min(50, max(0, low - 20000))):
         with socket.socket() as sock:
             try:
@@ -98,12 +98,11 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _ephemeral_range() -> tuple[int, int]:
+def _ephemeral_low() -> int:
     try:
-        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
-        return int(low), int(high)
-    except (OSError, ValueError):
-        return 32768, 60999  # Linux's default
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768  # Linux's default
 
 
 def stop_process(process: subprocess.Popen[Any]) -> None:

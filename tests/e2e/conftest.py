@@ -75,9 +75,9 @@ class GatewayProcess:
             **kwargs,
         )
 
-    def async_client(self) -> openai.AsyncOpenAI:
+    def async_client(self, **kwargs: Any) -> openai.AsyncOpenAI:
         return openai.AsyncOpenAI(
-            base_url=f"{self.url}/v1", api_key="any", max_retries=0, timeout=60
+            base_url=f"{self.url}/v1", api_key="any", max_retries=0, timeout=60, **kwargs
         )
 
     def userscript(self) -> str:

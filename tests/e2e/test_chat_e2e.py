@@ -301,8 +301,7 @@ def test_a_burst_of_requests_reaches_the_tab_as_one_message(
         head += b"".join(b"%s: %s\r\n" % pair for pair in request.headers.raw) + b"\r\n"
         sent.append(len(head) + len(request.content))
 
-    client = openai.AsyncOpenAI(
-        base_url=f"{gateway.url}/v1", api_key="any", max_retries=0, timeout=60,
+    client = gateway.async_client(
         http_client=openai.DefaultAsyncHttpxClient(event_hooks={"request": [note_size]}))
 
     async def ask(label: str) -> str:
