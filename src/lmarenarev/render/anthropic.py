@@ -19,7 +19,13 @@ from typing import Any
 from lmarenarev.arena.events import Event, Usage
 from lmarenarev.errors import GatewayError, anthropic_error_type
 from lmarenarev.messages import ToolCall
-from lmarenarev.render.common import Assembler, RenderOptions, call_id, well_formed
+from lmarenarev.render.common import (
+    Assembler,
+    RenderOptions,
+    StreamAssembler,
+    call_id,
+    well_formed,
+)
 
 _STOP_REASONS = {
     "stop": "end_turn",
@@ -115,31 +121,22 @@ class AnthropicJSON(Assembler):
         self._blocks.extend(tool_use(call) for call in calls)
 
 
-class AnthropicSSE(Assembler):
+class AnthropicSSE(StreamAssembler):
     """`feed_all` events, then `finish()` (or `fail()`): the stream's bytes."""
 
     def __init__(self, options: RenderOptions) -> None:
         super().__init__(options)
         self._encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-        self._frames: list[str] = []
         self._text: list[str] = []
         self._open: str | None = None  # the type of the block being streamed
         self._index = -1
         self._started = False
-        self._closed = False
 
     def keepalive(self) -> bytes:
         return _PING
 
     def _said(self) -> str:
         return "".join(self._text)
-
-    def feed_all(self, events: list[Event]) -> bytes:
-        if self._closed:
-            return b""
-        for event in events:
-            self._consume(event)
-        return self._take()
 
     def finish(self) -> bytes:
         if self._closed:
@@ -206,8 +203,3 @@ class AnthropicSSE(Assembler):
 
     def _event(self, kind: str, data: dict[str, Any]) -> None:
         self._frames.append(f"event: {kind}\ndata: {self._encode({'type': kind, **data})}\n\n")
-
-    def _take(self) -> bytes:
-        frames = "".join(self._frames).encode("utf-8", "backslashreplace")
-        self._frames.clear()
-        return frames

@@ -319,3 +319,37 @@ class Assembler(ABC):
             else:
                 self._trailing_newlines += len(text)
         self._emit_content(text)
+
+
+def encode_frames(frames: str) -> bytes:
+    """A stream's frames as bytes. A lone surrogate (half of a pair split across upstream
+    records) cannot be UTF-8; as a `\\udxxx` escape it is still valid JSON and re-pairs when
+    the client joins the deltas. Frames encoded together give the same bytes as one by one."""
+    return frames.encode("utf-8", "backslashreplace")
+
+
+class StreamAssembler(Assembler):
+    """An `Assembler` that writes a stream: `feed_all` the events as they come, then `finish()`
+    once (or `fail()`), after which nothing more is written. Frames wait in `_frames` and leave,
+    encoded together, with `_take()`."""
+
+    def __init__(self, options: RenderOptions) -> None:
+        super().__init__(options)
+        self._frames: list[str] = []
+        self._closed = False
+
+    def feed_all(self, events: list[Event]) -> bytes:
+        """Consume each event; the frames they made, in order, as one piece of bytes."""
+        if self._closed:
+            return b""
+        consume = self._consume
+        for event in events:
+            consume(event)
+        return self._take()
+
+    def _take(self) -> bytes:
+        if not self._frames:
+            return b""
+        frames = encode_frames("".join(self._frames))
+        self._frames.clear()
+        return frames

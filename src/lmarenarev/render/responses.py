@@ -18,7 +18,13 @@ from typing import Any
 from lmarenarev.arena.events import Event, Usage
 from lmarenarev.errors import GatewayError
 from lmarenarev.messages import ToolCall
-from lmarenarev.render.common import Assembler, RenderOptions, call_id, well_formed
+from lmarenarev.render.common import (
+    Assembler,
+    RenderOptions,
+    StreamAssembler,
+    call_id,
+    well_formed,
+)
 from lmarenarev.tools.contract import arguments_json
 
 
@@ -182,26 +188,17 @@ class ResponsesJSON(ResponsesAssembler):
         return self.answer()
 
 
-class ResponsesSSE(ResponsesAssembler):
+class ResponsesSSE(ResponsesAssembler, StreamAssembler):
     """`feed_all` events, then `finish()` (or `fail()`): the stream's bytes."""
 
     def __init__(self, options: RenderOptions, echo: Echo) -> None:
         super().__init__(options, echo)
         self._encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-        self._frames: list[str] = []
         self._sequence = 0
         self._started = False
-        self._closed = False
 
     def keepalive(self) -> bytes:
         return b": keep-alive\n\n"
-
-    def feed_all(self, events: list[Event]) -> bytes:
-        if self._closed:
-            return b""
-        for event in events:
-            self._consume(event)
-        return self._take()
 
     def finish(self) -> bytes:
         if self._closed:
@@ -230,8 +227,3 @@ class ResponsesSSE(ResponsesAssembler):
         payload = {"type": kind, "sequence_number": self._sequence, **data}
         self._sequence += 1
         self._frames.append(f"event: {kind}\ndata: {self._encode(payload)}\n\n")
-
-    def _take(self) -> bytes:
-        frames = "".join(self._frames).encode("utf-8", "backslashreplace")
-        self._frames.clear()
-        return frames

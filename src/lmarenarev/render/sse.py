@@ -13,7 +13,13 @@ from typing import Any
 from lmarenarev.arena.events import Event, Usage
 from lmarenarev.errors import GatewayError
 from lmarenarev.messages import ToolCall
-from lmarenarev.render.common import Assembler, RenderOptions, call_id, usage_dict
+from lmarenarev.render.common import (
+    RenderOptions,
+    StreamAssembler,
+    call_id,
+    encode_frames,
+    usage_dict,
+)
 from lmarenarev.render.json import openai_tool_call
 
 _DONE = b"data: [DONE]\n\n"
@@ -26,17 +32,10 @@ def keepalive() -> bytes:
 
 
 def _frame(payload: str) -> bytes:
-    return _encode_frames(f"data: {payload}\n\n")
+    return encode_frames(f"data: {payload}\n\n")
 
 
-def _encode_frames(frames: str) -> bytes:
-    # A lone surrogate (half of a pair split across upstream records) cannot be UTF-8; as a
-    # `\udxxx` escape it is still valid JSON and re-pairs when the client joins the deltas.
-    # Encoding frames together gives the same bytes: the handler sees one code point at a time.
-    return frames.encode("utf-8", "backslashreplace")
-
-
-class SSERenderer(Assembler):
+class SSERenderer(StreamAssembler):
     """`feed` each event, then `finish()` once the upstream body ended (or `error()`)."""
 
     def __init__(self, options: RenderOptions) -> None:
@@ -55,10 +54,8 @@ class SSERenderer(Assembler):
         self._chunk_end = ',"usage":null}' if options.include_usage else "}"
         self._head = self._choice_head(options.choice_index)
         self._tail = ',"finish_reason":null}]' + self._chunk_end
-        self._frames: list[str] = []  # encoded together by `_take_frames`
         self._content: list[str] = []
         self._started = False
-        self._closed = False
         self.failed = False  # ended by `error`
 
     @property
@@ -82,16 +79,7 @@ class SSERenderer(Assembler):
         if self._closed:
             return b""
         self._consume(event)
-        return self._take_frames()
-
-    def feed_all(self, events: list[Event]) -> bytes:
-        """`feed` each event; their frames, in order, as one piece of bytes."""
-        if self._closed:
-            return b""
-        consume = self._consume
-        for event in events:
-            consume(event)
-        return self._take_frames()
+        return self._take()
 
     def finish(self) -> bytes:
         """Flush held output, then the finish chunk, the usage chunk if asked, and `[DONE]`
@@ -106,7 +94,7 @@ class SSERenderer(Assembler):
         self._frames.append(f"data: {self._head}{finish}{self._chunk_end}\n\n")
         if self.options.closes_stream:
             self._frames.append(self.end_frames(self.usage))
-        return self._take_frames()
+        return self._take()
 
     def fail(self, error: GatewayError) -> bytes:
         """The stream failed after it started: an error frame, then the end."""
@@ -146,7 +134,7 @@ class SSERenderer(Assembler):
         if counts is not None:
             usage = Usage(counts["prompt_tokens"], counts["completion_tokens"])
         self._frames.append(self.end_frames(usage))
-        return self._take_frames()
+        return self._take()
 
     def _choice_head(self, index: int) -> str:
         return f'{self._envelope},"choices":[{{"index":{index},"delta":'
@@ -177,10 +165,3 @@ class SSERenderer(Assembler):
     def _chunk(self, delta: str) -> None:
         self._started = True
         self._frames.append(f"data: {self._head}{delta}{self._tail}\n\n")
-
-    def _take_frames(self) -> bytes:
-        if not self._frames:
-            return b""
-        frames = _encode_frames("".join(self._frames))
-        self._frames.clear()
-        return frames

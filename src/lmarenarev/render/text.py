@@ -12,7 +12,14 @@ from typing import Any
 
 from lmarenarev.arena.events import Event
 from lmarenarev.errors import GatewayError
-from lmarenarev.render.common import Assembler, RenderOptions, usage_dict, well_formed
+from lmarenarev.render.common import (
+    Assembler,
+    RenderOptions,
+    StreamAssembler,
+    encode_frames,
+    usage_dict,
+    well_formed,
+)
 
 
 class TextJSON(Assembler):
@@ -54,7 +61,7 @@ class TextJSON(Assembler):
         pass
 
 
-class TextSSE(Assembler):
+class TextSSE(StreamAssembler):
     """The stream of a `text_completion`: what `Completion.stream` needs of a renderer."""
 
     def __init__(self, options: RenderOptions, echo: str = "") -> None:
@@ -67,22 +74,13 @@ class TextSSE(Assembler):
             "model": options.model,
         }
         self._head = self._encode(envelope)[:-1] + ',"choices":['
-        self._frames: list[str] = []
         self._text: list[str] = []
         self.failed = False
-        self._closed = False
         if echo:
             self._emit_content(echo)
 
     def content(self) -> str:
         return well_formed("".join(self._text))
-
-    def feed_all(self, events: list[Event]) -> bytes:
-        if self._closed:
-            return b""
-        for event in events:
-            self._consume(event)
-        return self._take()
 
     def finish(self) -> bytes:
         if self._closed:
@@ -105,7 +103,7 @@ class TextSSE(Assembler):
     def error(self, message: str, type: str, code: str | None) -> bytes:
         self._closed = self.failed = True
         payload = self._encode({"error": {"message": message, "type": type, "code": code}})
-        return f"data: {payload}\n\ndata: [DONE]\n\n".encode("utf-8", "backslashreplace")
+        return encode_frames(f"data: {payload}\n\ndata: [DONE]\n\n")
 
     def _choice(self, text: str, finish: str | None) -> None:
         choice = {
@@ -122,9 +120,4 @@ class TextSSE(Assembler):
 
     def _emit_reasoning(self, text: str) -> None:
         pass
-
-    def _take(self) -> bytes:
-        frames = "".join(self._frames).encode("utf-8", "backslashreplace")
-        self._frames.clear()
-        return frames
 
